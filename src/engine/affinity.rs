@@ -1,0 +1,1 @@
+//! GAMF affinity between two networks' graphs (stub).

@@ -1,0 +1,1 @@
+//! Apply permutations and interpolate weights (stub).

@@ -3,4 +3,5 @@
 //! [`engine`] is the pure compute core (no async runtime, web stack or database);
 //! the service modules are built on top of it.
 
+pub mod cli;
 pub mod engine;

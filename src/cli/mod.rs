@@ -1,0 +1,4 @@
+//! Command-line front ends of the engine: `gmfuse fuse` and `gmfuse bench`.
+
+pub mod bench;
+pub mod fuse;

@@ -1,7 +1,12 @@
 //! gmfuse: model fusion by graph matching (GAMF) as a library and an HTTP service.
 //!
 //! [`engine`] is the pure compute core (no async runtime, web stack or database);
-//! the service modules are built on top of it.
+//! the service modules are built on top of it: [`store`] (database and blobs), [`jobs`]
+//! (queue consumer and compute bridge), [`http`] (the REST API) and [`config`].
 
 pub mod cli;
+pub mod config;
 pub mod engine;
+pub mod http;
+pub mod jobs;
+pub mod store;

@@ -1,0 +1,253 @@
+//! Service configuration: one [`Config`] read from command-line flags and environment variables
+//! (flag > env > default), shared by `gmfuse serve`, `gmfuse migrate` and `gmfuse healthcheck`.
+//!
+//! Every setting is listed, with its variable and default, in the README's "Configuration" table.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the service reads at start.
+#[derive(Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "GMFUSE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Directory for the SQLite database, blobs and temporary uploads.
+    #[arg(long, env = "GMFUSE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL; defaults to `sqlite://<data dir>/gmfuse.db`. Only SQLite is built in today.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Largest accepted upload (model or dataset), in bytes.
+    #[arg(long, env = "GMFUSE_MAX_UPLOAD_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
+    /// Job slots in this process (jobs run at the same time); 0 serves the API only.
+    #[arg(long, env = "GMFUSE_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+
+    /// Threads of the compute pool shared by all jobs; defaults to the number of cores.
+    #[arg(long, env = "GMFUSE_COMPUTE_THREADS")]
+    pub compute_threads: Option<usize>,
+
+    /// Origins allowed by CORS, comma-separated (`*` allows any); none by default.
+    #[arg(long, env = "GMFUSE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Log format.
+    #[arg(long, env = "GMFUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Evaluate jobs on the first N samples of their dataset only (fast demos and tests).
+    #[arg(long, env = "GMFUSE_EVAL_LIMIT")]
+    pub eval_limit: Option<usize>,
+
+    /// Seconds a claimed job stays leased to this process without a heartbeat.
+    #[arg(long, env = "GMFUSE_LEASE_SECS", default_value_t = 30.0)]
+    pub lease_secs: f64,
+
+    /// Seconds between lease renewals of a running job (must be below the lease).
+    #[arg(long, env = "GMFUSE_HEARTBEAT_SECS", default_value_t = 5.0)]
+    pub heartbeat_secs: f64,
+
+    /// Seconds between queue polls when no wake-up arrives.
+    #[arg(long, env = "GMFUSE_POLL_SECS", default_value_t = 1.0)]
+    pub poll_secs: f64,
+
+    /// Claims of one job before it is failed for good.
+    #[arg(long, env = "GMFUSE_MAX_ATTEMPTS", default_value_t = 3)]
+    pub max_attempts: u32,
+
+    /// Limit on one request (uploads included), in seconds; event streams are exempt.
+    #[arg(long, env = "GMFUSE_REQUEST_TIMEOUT_SECS", default_value_t = 120.0)]
+    pub request_timeout_secs: f64,
+
+    /// On SIGTERM/ctrl-c, seconds running jobs get to finish before they are re-queued.
+    #[arg(long, env = "GMFUSE_SHUTDOWN_GRACE_SECS", default_value_t = 20.0)]
+    pub shutdown_grace_secs: f64,
+
+    /// Load the two demo models from this directory at start (skipped when absent).
+    #[arg(long, env = "GMFUSE_DEMO_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo"))]
+    pub demo_dir: PathBuf,
+
+    /// Do not load the demo models at start.
+    #[arg(long, env = "GMFUSE_NO_DEMO")]
+    pub no_demo: bool,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url().redacted())
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("workers", &self.workers)
+            .field("compute_threads", &self.compute_threads())
+            .field("cors_origins", &self.cors_origins)
+            .field("eval_limit", &self.eval_limit)
+            .field("lease_secs", &self.lease_secs)
+            .field("heartbeat_secs", &self.heartbeat_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A database URL whose password never reaches a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL itself, for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any `user:password@` part replaced by `***@`.
+    pub fn redacted(&self) -> String {
+        match (self.0.find("://"), self.0.rfind('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}***{}", &self.0[..s + 3], &self.0[at..]),
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Config {
+    /// A configuration with every default, rooted at `data_dir`, listening on a free port, and
+    /// without demo models: the starting point of tests.
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Environment variables still apply to the fields not given here.
+        let mut config = Wrapper::parse_from(["gmfuse", "--addr", "127.0.0.1:0", "--no-demo"]).config;
+        config.data_dir = data_dir.into();
+        config
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> DatabaseUrl {
+        DatabaseUrl(self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("gmfuse.db").display())
+        }))
+    }
+
+    /// Size of the compute pool.
+    pub fn compute_threads(&self) -> usize {
+        self.compute_threads.filter(|&n| n > 0).unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
+
+    /// The lease of a claimed job.
+    pub fn lease(&self) -> Duration {
+        secs(self.lease_secs)
+    }
+
+    /// The heartbeat period, at most a third of the lease.
+    pub fn heartbeat(&self) -> Duration {
+        secs(self.heartbeat_secs.min(self.lease_secs / 3.0))
+    }
+
+    /// The queue poll period.
+    pub fn poll(&self) -> Duration {
+        secs(self.poll_secs)
+    }
+
+    /// The per-request time limit.
+    pub fn request_timeout(&self) -> Duration {
+        secs(self.request_timeout_secs)
+    }
+
+    /// The shutdown grace period.
+    pub fn shutdown_grace(&self) -> Duration {
+        secs(self.shutdown_grace_secs)
+    }
+
+    /// Refuse settings that cannot work, with the reason.
+    ///
+    /// # Errors
+    /// A message naming the setting.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("GMFUSE_LEASE_SECS", self.lease_secs),
+            ("GMFUSE_HEARTBEAT_SECS", self.heartbeat_secs),
+            ("GMFUSE_POLL_SECS", self.poll_secs),
+            ("GMFUSE_REQUEST_TIMEOUT_SECS", self.request_timeout_secs),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{name} must be a positive number of seconds, got {v}"));
+            }
+        }
+        if !(self.shutdown_grace_secs.is_finite() && self.shutdown_grace_secs >= 0.0) {
+            return Err("GMFUSE_SHUTDOWN_GRACE_SECS must be zero or more".into());
+        }
+        if self.max_attempts == 0 {
+            return Err("GMFUSE_MAX_ATTEMPTS must be at least 1".into());
+        }
+        if self.eval_limit == Some(0) {
+            return Err("GMFUSE_EVAL_LIMIT must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_defaults_to_sqlite_in_the_data_dir() {
+        let c = Config::for_tests("/tmp/x");
+        assert_eq!(c.database_url().expose(), "sqlite:///tmp/x/gmfuse.db");
+    }
+
+    #[test]
+    fn redacts_the_password_of_a_database_url() {
+        let u = DatabaseUrl("postgres://app:s3cret@db:5432/gmfuse".into());
+        assert_eq!(u.redacted(), "postgres://***@db:5432/gmfuse");
+        assert!(!format!("{u:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn heartbeat_never_exceeds_a_third_of_the_lease() {
+        let mut c = Config::for_tests("/tmp/x");
+        c.lease_secs = 3.0;
+        c.heartbeat_secs = 5.0;
+        assert_eq!(c.heartbeat(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn rejects_a_zero_lease() {
+        let mut c = Config::for_tests("/tmp/x");
+        c.lease_secs = 0.0;
+        assert!(c.check().unwrap_err().contains("GMFUSE_LEASE_SECS"));
+    }
+}

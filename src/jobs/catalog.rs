@@ -1,0 +1,175 @@
+//! Names clients use, resolved to what the engine needs: architectures (presets, then custom
+//! ones from the database), built-in and uploaded datasets, and architecture detection for an
+//! uploaded model's tensor shapes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use crate::engine::arch::{ArchSpec, preset, presets};
+use crate::engine::eval::Dataset;
+use crate::engine::weights::TensorInfo;
+use crate::store::{BlobError, BlobStore, Db, DatasetFormat, DatasetSource, StoreResult};
+
+/// A dataset compiled into the binary.
+#[derive(Clone, Copy, Debug)]
+pub struct BuiltinDataset {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub samples: u64,
+    pub shape: [usize; 3],
+}
+
+/// The built-in datasets.
+pub const BUILTIN_DATASETS: [BuiltinDataset; 1] = [BuiltinDataset {
+    name: "mnist-test",
+    description: "MNIST test set, 10,000 handwritten digits 28x28 (Y. LeCun, C. Cortes, \
+                  C. Burges; CC BY-SA 3.0)",
+    samples: 10_000,
+    shape: [1, 28, 28],
+}];
+
+/// The built-in dataset called `name`.
+pub fn builtin_dataset(name: &str) -> Option<BuiltinDataset> {
+    BUILTIN_DATASETS.into_iter().find(|d| d.name == name)
+}
+
+/// Tensor shapes by name.
+pub fn shapes_of(tensors: &[TensorInfo]) -> BTreeMap<String, Vec<usize>> {
+    tensors
+        .iter()
+        .map(|t| (t.name.clone(), t.shape.clone()))
+        .collect()
+}
+
+/// The architecture called `name`: a preset, else a stored custom one.
+///
+/// # Errors
+/// Database errors.
+pub async fn architecture(db: &dyn Db, name: &str) -> StoreResult<Option<ArchSpec>> {
+    if let Ok(spec) = preset(name) {
+        return Ok(Some(spec));
+    }
+    Ok(db.get_architecture(name).await?.map(|r| r.spec))
+}
+
+/// The first architecture (presets first, then custom ones by name) the tensors fit.
+///
+/// # Errors
+/// Database errors.
+pub async fn detect_architecture(
+    db: &dyn Db,
+    tensors: &[TensorInfo],
+) -> StoreResult<Option<String>> {
+    let shapes = shapes_of(tensors);
+    let custom = db.list_architectures().await?.into_iter().map(|r| r.spec);
+    Ok(presets()
+        .into_iter()
+        .chain(custom)
+        .find(|spec| spec.check_shapes(&shapes).is_ok())
+        .map(|spec| spec.name))
+}
+
+/// The dataset a client names: a built-in name or an uploaded dataset's id.
+///
+/// # Errors
+/// Database errors.
+pub async fn dataset_source(db: &dyn Db, id: &str) -> StoreResult<Option<(DatasetSource, [usize; 3])>> {
+    if let Some(b) = builtin_dataset(id) {
+        return Ok(Some((
+            DatasetSource::Builtin {
+                name: b.name.to_string(),
+            },
+            b.shape,
+        )));
+    }
+    let Ok(uuid) = Uuid::parse_str(id) else {
+        return Ok(None);
+    };
+    Ok(db
+        .get_dataset(uuid)
+        .await?
+        .map(|d| {
+            let shape = d.shape;
+            (DatasetSource::Uploaded(d), shape)
+        }))
+}
+
+/// Why a dataset could not be loaded for a job.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("unknown built-in dataset `{0}`")]
+    UnknownBuiltin(String),
+}
+
+/// Parse uploaded dataset bytes (CPU work: call it on the compute pool).
+///
+/// # Errors
+/// [`LoadError::Invalid`] with the engine's reason.
+pub fn parse_dataset(
+    name: &str,
+    format: DatasetFormat,
+    parts: &[Vec<u8>],
+) -> Result<Dataset, LoadError> {
+    match (format, parts) {
+        (DatasetFormat::Idx, [images, labels]) => {
+            Dataset::from_idx(name, images, labels).map_err(|e| LoadError::Invalid(e.to_string()))
+        }
+        (DatasetFormat::Safetensors, [_file]) => Err(LoadError::Invalid(
+            "safetensors datasets are not supported by this build yet".into(),
+        )),
+        _ => Err(LoadError::Invalid(format!(
+            "a {} dataset has the wrong number of parts ({})",
+            format.as_str(),
+            parts.len()
+        ))),
+    }
+}
+
+/// Loaded datasets, kept in memory: the built-in one is decoded once per process.
+#[derive(Default)]
+pub struct DatasetCache {
+    mnist: OnceCell<Arc<Dataset>>,
+}
+
+impl DatasetCache {
+    /// The dataset of a job, loading its blobs and parsing them on the blocking pool.
+    ///
+    /// # Errors
+    /// Missing blobs, invalid content, or an unknown built-in name.
+    pub async fn load(
+        &self,
+        blobs: &dyn BlobStore,
+        source: &DatasetSource,
+    ) -> Result<Arc<Dataset>, LoadError> {
+        match source {
+            DatasetSource::Builtin { name } if name == "mnist-test" => self
+                .mnist
+                .get_or_try_init(|| async {
+                    tokio::task::spawn_blocking(|| Arc::new(Dataset::mnist_test()))
+                        .await
+                        .map_err(|e| LoadError::Invalid(format!("loading mnist-test: {e}")))
+                })
+                .await
+                .cloned(),
+            DatasetSource::Builtin { name } => Err(LoadError::UnknownBuiltin(name.clone())),
+            DatasetSource::Uploaded(d) => {
+                let mut parts = Vec::with_capacity(d.blobs.len());
+                for sha in &d.blobs {
+                    parts.push(blobs.get(sha).await?);
+                }
+                let (name, format) = (d.name.clone(), d.format);
+                tokio::task::spawn_blocking(move || parse_dataset(&name, format, &parts))
+                    .await
+                    .map_err(|e| LoadError::Invalid(e.to_string()))?
+                    .map(Arc::new)
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Fused weights on demand: recomputed from a succeeded job's inputs and permutations for one
+//! method and proportion, written as safetensors with provenance in `__metadata__`, and kept
+//! as a content-addressed blob so the next request (and its ETag) is the same bytes.
+
+use uuid::Uuid;
+
+use super::JobService;
+use super::compute::ComputeError;
+use crate::engine::pipeline::{self, Method, PipelineError};
+use crate::engine::weights::{WeightSet, WeightsError};
+use crate::store::{BlobError, JobRecord, OutputRecord, StoreError};
+
+/// Why fused weights could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum FusedError {
+    /// The job has no report (not succeeded).
+    #[error("job {0} has not succeeded")]
+    NotSucceeded(Uuid),
+    /// `gamf` weights asked of a job that ran without matching.
+    #[error("job {0} has no matching to apply (it ran with method `none`)")]
+    NoMatching(Uuid),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("input model: {0}")]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Compute(#[from] ComputeError),
+}
+
+/// The `__metadata__` keys of a fused file.
+pub mod keys {
+    pub const JOB_ID: &str = "gmfuse.job_id";
+    pub const METHOD: &str = "gmfuse.method";
+    pub const PROPORTION: &str = "gmfuse.proportion";
+    /// `<sha256 of model 1>,<sha256 of model 2>`.
+    pub const INPUT_SHA256: &str = "gmfuse.input_sha256";
+}
+
+fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Gamf => "gamf",
+        Method::None => "none",
+    }
+}
+
+impl JobService {
+    /// The fused weights of `job` for `method` at `proportion`, computed once and then served
+    /// from the blob store.
+    ///
+    /// # Errors
+    /// Any [`FusedError`].
+    pub async fn fused(
+        &self,
+        job: &JobRecord,
+        method: Method,
+        proportion: f64,
+    ) -> Result<OutputRecord, FusedError> {
+        let report = job.report.as_ref().ok_or(FusedError::NotSucceeded(job.id))?;
+        if let Some(o) = self.db.get_output(job.id, method, proportion).await? {
+            return Ok(o);
+        }
+        let permutations = match method {
+            Method::Gamf => Some(
+                report
+                    .matching
+                    .as_ref()
+                    .ok_or(FusedError::NoMatching(job.id))?
+                    .permutations
+                    .clone(),
+            ),
+            Method::None => None,
+        };
+        let spec = &job.spec;
+        let mut inputs = Vec::with_capacity(2);
+        for sha in &spec.inputs {
+            inputs.push(self.blobs.get(sha).await?);
+        }
+        let arch = spec.architecture.clone();
+        let metadata = [
+            (keys::JOB_ID, job.id.to_string()),
+            (keys::METHOD, method_name(method).to_string()),
+            (keys::PROPORTION, proportion.to_string()),
+            (keys::INPUT_SHA256, spec.inputs.join(",")),
+        ];
+        let bytes = self
+            .compute
+            .run(move || -> Result<Vec<u8>, FusedError> {
+                let m1 = WeightSet::from_bytes(&inputs[0])?;
+                let m2 = WeightSet::from_bytes(&inputs[1])?;
+                let mut fused = pipeline::fused_weights(
+                    &arch,
+                    [&m1, &m2],
+                    permutations.as_deref(),
+                    proportion,
+                )?;
+                fused.metadata = metadata
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+                Ok(fused.to_bytes()?)
+            })
+            .await??;
+        let size_bytes = bytes.len() as u64;
+        let sha256 = self.blobs.put(bytes).await?;
+        let output = OutputRecord {
+            job_id: job.id,
+            method,
+            proportion,
+            sha256,
+            size_bytes,
+        };
+        self.db.put_output(&output).await?;
+        Ok(output)
+    }
+}

@@ -1,0 +1,114 @@
+//! Jobs: submission ([`submit`]), the in-process queue consumer ([`worker`]) that claims jobs
+//! with a lease, runs them on the compute pool ([`compute`]) and reports progress ([`tracker`]),
+//! and fused weights on demand ([`fused`]). [`JobService`] holds what they share.
+
+pub mod catalog;
+pub mod compute;
+pub mod fused;
+pub mod metrics;
+pub mod run;
+pub mod submit;
+pub mod tracker;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::store::{BlobStore, Db};
+pub use compute::{ComputeError, ComputePool};
+pub use submit::{JobRequest, SubmitError};
+pub use tracker::{Running, StopReason};
+
+/// Timing and limits of the queue consumer.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    pub poll: Duration,
+    /// How often progress is written while a job runs.
+    pub flush: Duration,
+    pub eval_limit: Option<usize>,
+    pub max_attempts: u32,
+}
+
+impl WorkerSettings {
+    /// The settings of a configuration.
+    pub fn from_config(config: &Config) -> Self {
+        WorkerSettings {
+            lease: config.lease(),
+            heartbeat: config.heartbeat(),
+            poll: config.poll(),
+            flush: Duration::from_millis(200),
+            eval_limit: config.eval_limit,
+            max_attempts: config.max_attempts,
+        }
+    }
+}
+
+/// Everything jobs need: stores, the compute pool, the running registry and the wake-up signal.
+pub struct JobService {
+    pub db: Arc<dyn Db>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub compute: ComputePool,
+    /// Jobs running in this process (for cancel and shutdown).
+    pub running: Running,
+    /// Wakes idle workers when a job is queued here.
+    pub wakeup: Notify,
+    pub datasets: catalog::DatasetCache,
+    pub metrics: metrics::JobMetrics,
+    pub settings: WorkerSettings,
+    /// Identifies this process in lease owners: `<pid>-<random>`.
+    pub process_id: String,
+}
+
+impl JobService {
+    /// A service over the given stores.
+    pub fn new(
+        db: Arc<dyn Db>,
+        blobs: Arc<dyn BlobStore>,
+        compute: ComputePool,
+        settings: WorkerSettings,
+    ) -> Self {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        JobService {
+            db,
+            blobs,
+            compute,
+            running: Running::default(),
+            wakeup: Notify::new(),
+            datasets: catalog::DatasetCache::default(),
+            metrics: metrics::JobMetrics::default(),
+            settings,
+            process_id: format!("{}-{}", std::process::id(), &random[..8]),
+        }
+    }
+
+    /// Validate and queue a job, then wake a worker.
+    ///
+    /// # Errors
+    /// Any [`SubmitError`].
+    pub async fn submit(&self, req: JobRequest) -> Result<crate::store::JobRecord, SubmitError> {
+        let job = submit::submit(self.db.as_ref(), req, self.settings.max_attempts).await?;
+        self.wakeup.notify_one();
+        Ok(job)
+    }
+
+    /// Ask a job to stop: flags it in the database and, when it runs here, stops it now.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn cancel(
+        &self,
+        id: uuid::Uuid,
+    ) -> crate::store::StoreResult<Option<crate::store::JobRecord>> {
+        let job = self.db.request_cancel(id).await?;
+        self.running.stop(id, StopReason::Cancel);
+        Ok(job)
+    }
+}
+
+/// Shared handle.
+pub type Jobs = Arc<JobService>;

@@ -1,0 +1,204 @@
+//! Running one claimed job: load its inputs, run the pipeline on the compute pool while a
+//! supervisor task writes progress and renews the lease, then write the outcome — fenced by the
+//! attempt, so a worker that lost its lease changes nothing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+use tracing::{Instrument, info, warn};
+
+use super::JobService;
+use super::catalog::LoadError;
+use super::compute::ComputeError;
+use super::tracker::{StopReason, Tracker};
+use crate::engine::pipeline::{self, FusionReport, Observer, PipelineError};
+use crate::engine::weights::WeightSet;
+use crate::store::{BlobError, Fence, JobFailure, JobRecord, Lease, Outcome};
+
+/// Why an attempt ended without a report.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("input model {index}: {message}")]
+    Model { index: usize, message: String },
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Compute(#[from] ComputeError),
+}
+
+impl RunError {
+    /// A stable code for the job's `error.code`.
+    fn code(&self) -> &'static str {
+        match self {
+            RunError::Load(LoadError::Blob(BlobError::NotFound(_))) => "input_missing",
+            RunError::Load(LoadError::Blob(_)) => "storage_error",
+            RunError::Load(_) => "invalid_dataset",
+            RunError::Model { .. } => "invalid_model",
+            RunError::Pipeline(PipelineError::Params(_)) => "invalid_parameters",
+            RunError::Pipeline(PipelineError::Arch { .. } | PipelineError::Mismatch(_)) => {
+                "shape_mismatch"
+            }
+            RunError::Pipeline(PipelineError::DatasetShape { .. }) => "dataset_shape_mismatch",
+            RunError::Pipeline(PipelineError::Eval(_)) => "evaluation_failed",
+            RunError::Pipeline(PipelineError::Canceled) => "canceled",
+            RunError::Compute(ComputeError::Panicked(_)) => "internal_panic",
+            RunError::Compute(ComputeError::WorkerGone) => "compute_unavailable",
+        }
+    }
+
+    /// Storage blips are worth another attempt; bad inputs and engine errors are not.
+    fn retryable(&self) -> bool {
+        matches!(
+            self,
+            RunError::Load(LoadError::Blob(BlobError::Io(_)))
+                | RunError::Compute(ComputeError::WorkerGone)
+        )
+    }
+}
+
+impl JobService {
+    /// Run a job this process has just claimed, to the end of the attempt.
+    pub async fn run_claimed(self: &Arc<Self>, job: JobRecord, owner: &str) {
+        let span = tracing::info_span!("job", id = %job.id, attempt = job.attempt);
+        self.run_attempt(job, owner).instrument(span).await;
+    }
+
+    async fn run_attempt(self: &Arc<Self>, job: JobRecord, owner: &str) {
+        let lease = Lease {
+            job_id: job.id,
+            attempt: job.attempt,
+            owner: owner.to_string(),
+        };
+        let started = Instant::now();
+        let guard = self.running.register(job.id);
+        let tracker = guard.tracker.clone();
+        if job.cancel_requested {
+            tracker.stop(StopReason::Cancel);
+        }
+        info!("job started");
+
+        let (done_tx, done_rx) = oneshot::channel();
+        let supervisor = tokio::spawn(self.clone().supervise(lease.clone(), tracker.clone(), done_rx));
+        let result = if tracker.should_stop() {
+            Err(RunError::Pipeline(PipelineError::Canceled))
+        } else {
+            self.execute(&job, tracker.clone()).await
+        };
+        let _ = done_tx.send(());
+        let _ = supervisor.await;
+
+        let outcome = match result {
+            Ok(report) => Outcome::Succeeded(Box::new(report)),
+            Err(RunError::Pipeline(PipelineError::Canceled)) => match tracker.stop_reason() {
+                Some(StopReason::Shutdown) => Outcome::Requeue(JobFailure {
+                    code: "shutdown".into(),
+                    message: "the worker shut down; the job was re-queued".into(),
+                }),
+                _ => Outcome::Canceled,
+            },
+            Err(e) => {
+                let failure = JobFailure {
+                    code: e.code().into(),
+                    message: e.to_string(),
+                };
+                if e.retryable() {
+                    Outcome::Requeue(failure)
+                } else {
+                    Outcome::Failed(failure)
+                }
+            }
+        };
+        let name = outcome.as_str();
+        let lost = tracker.stop_reason() == Some(StopReason::LeaseLost);
+        match self.db.finish(&lease, outcome).await {
+            Ok(true) => info!(outcome = name, seconds = started.elapsed().as_secs_f64(), "job ended"),
+            Ok(false) => warn!(lost, "lease lost: the outcome `{name}` was discarded"),
+            Err(e) => warn!(error = %e, "could not record the outcome; the lease will expire"),
+        }
+        self.metrics.observe(name, started.elapsed().as_secs_f64());
+        drop(guard);
+        if name == "requeued" {
+            self.wakeup.notify_one();
+        }
+    }
+
+    async fn execute(&self, job: &JobRecord, tracker: Arc<Tracker>) -> Result<FusionReport, RunError> {
+        let spec = &job.spec;
+        let data = self.datasets.load(self.blobs.as_ref(), &spec.dataset).await?;
+        let mut bytes = Vec::with_capacity(2);
+        for sha in &spec.inputs {
+            bytes.push(self.blobs.get(sha).await.map_err(LoadError::from)?);
+        }
+        let arch = spec.architecture.clone();
+        let params = spec.params.clone();
+        let limit = self.settings.eval_limit;
+        let result = self
+            .compute
+            .run(move || -> Result<FusionReport, RunError> {
+                let models = bytes
+                    .iter()
+                    .enumerate()
+                    .map(|(index, b)| {
+                        WeightSet::from_bytes(b).map_err(|e| RunError::Model {
+                            index: index + 1,
+                            message: e.to_string(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let subset;
+                let data = match limit {
+                    Some(n) if n < data.labels.len() => {
+                        subset = data.head(n);
+                        &subset
+                    }
+                    _ => data.as_ref(),
+                };
+                Ok(pipeline::run(
+                    &arch,
+                    [&models[0], &models[1]],
+                    data,
+                    &params,
+                    tracker.as_ref(),
+                )?)
+            })
+            .await?;
+        result
+    }
+
+    /// Write progress every `flush` and renew the lease every `heartbeat` until `done` fires;
+    /// stop the job when the lease is lost or a cancel is flagged in the database.
+    async fn supervise(self: Arc<Self>, lease: Lease, tracker: Arc<Tracker>, mut done: oneshot::Receiver<()>) {
+        let mut flush = tokio::time::interval(self.settings.flush);
+        let mut beat = tokio::time::interval(self.settings.heartbeat);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        beat.tick().await; // the claim itself set the first lease
+        loop {
+            let fence = tokio::select! {
+                _ = &mut done => {
+                    if let Some((p, t)) = tracker.take_update() {
+                        let _ = self.db.record_progress(&lease, p, &t).await;
+                    }
+                    return;
+                }
+                _ = flush.tick() => match tracker.take_update() {
+                    Some((p, t)) => self.db.record_progress(&lease, p, &t).await,
+                    None => continue,
+                },
+                _ = beat.tick() => self.db.heartbeat(&lease, self.settings.lease).await,
+            };
+            match fence {
+                Ok(Fence::Held { cancel_requested: true }) => tracker.stop(StopReason::Cancel),
+                Ok(Fence::Held { .. }) => {}
+                Ok(Fence::Lost) => {
+                    warn!("lease lost to another attempt; stopping");
+                    tracker.stop(StopReason::LeaseLost);
+                }
+                Err(e) => warn!(error = %e, "progress or heartbeat write failed"),
+            }
+        }
+    }
+}

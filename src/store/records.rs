@@ -1,0 +1,261 @@
+//! The records the stores keep: models, architectures, datasets, jobs and their attempts.
+//! Backend-neutral plain data; each backend maps its rows to these.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::engine::arch::ArchSpec;
+use crate::engine::pipeline::{FusionParams, FusionReport, Method, Stage, Timing};
+use crate::engine::weights::TensorInfo;
+
+/// An uploaded model (its bytes are the blob `sha256`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// The architecture the tensors fit (given at upload or detected), if any.
+    pub architecture: Option<String>,
+    pub tensors: Vec<TensorInfo>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A model to insert.
+#[derive(Clone, Debug)]
+pub struct NewModel {
+    pub name: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub architecture: Option<String>,
+    pub tensors: Vec<TensorInfo>,
+}
+
+/// A stored custom architecture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArchitectureRecord {
+    pub spec: ArchSpec,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How an uploaded dataset is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetFormat {
+    /// Two blobs: IDX images, IDX labels (raw or gzipped).
+    Idx,
+    /// One blob: a safetensors file with `images` and `labels`.
+    Safetensors,
+}
+
+impl DatasetFormat {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetFormat::Idx => "idx",
+            DatasetFormat::Safetensors => "safetensors",
+        }
+    }
+}
+
+/// An uploaded evaluation set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub format: DatasetFormat,
+    /// Blob hashes: `[images, labels]` for IDX, `[file]` for safetensors.
+    pub blobs: Vec<String>,
+    pub samples: u64,
+    /// One sample's `[C, H, W]`.
+    pub shape: [usize; 3],
+    pub size_bytes: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which dataset a job evaluates on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum DatasetSource {
+    /// A dataset compiled into the binary, by name (`mnist-test`).
+    Builtin { name: String },
+    /// An uploaded dataset.
+    Uploaded(DatasetRecord),
+}
+
+impl DatasetSource {
+    /// The dataset's id as clients name it.
+    pub fn id(&self) -> String {
+        match self {
+            DatasetSource::Builtin { name } => name.clone(),
+            DatasetSource::Uploaded(d) => d.id.to_string(),
+        }
+    }
+}
+
+/// A validated job: everything a worker needs, resolved at submission so that later changes
+/// (a deleted model, a new architecture) cannot change what the job computes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Model ids, `[model 1, model 2]`: model 1 is aligned onto model 2.
+    pub models: [Uuid; 2],
+    /// The models' blob hashes, same order.
+    pub inputs: [String; 2],
+    pub architecture: ArchSpec,
+    pub dataset: DatasetSource,
+    pub params: FusionParams,
+    /// The request body as received, echoed in the report.
+    pub request: serde_json::Value,
+}
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl JobStatus {
+    /// Every status, in life order.
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::Canceled,
+    ];
+
+    /// The name stored in the database and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Canceled => "canceled",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// True once the job can no longer change.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Canceled
+        )
+    }
+}
+
+/// The stage a running job is in and how much of it is done.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub stage: Stage,
+    /// 0..=1.
+    pub fraction: f64,
+}
+
+/// Why a job failed: a stable code and a message for people.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobFailure {
+    pub code: String,
+    pub message: String,
+}
+
+/// A job row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobRecord {
+    pub id: Uuid,
+    pub status: JobStatus,
+    /// Claims so far; the fencing token of the current one.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub cancel_requested: bool,
+    pub progress: Option<Progress>,
+    /// Seconds per finished stage of the current attempt.
+    pub timings: Vec<Timing>,
+    pub spec: JobSpec,
+    pub report: Option<FusionReport>,
+    pub error: Option<JobFailure>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a worker holds while it runs a job: every write it makes names this.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub job_id: Uuid,
+    pub attempt: u32,
+    pub owner: String,
+}
+
+/// Whether a worker still holds its lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fence {
+    /// The write was accepted; `cancel_requested` tells whether someone asked to stop.
+    Held { cancel_requested: bool },
+    /// Another attempt owns the job now, or it is no longer running: stop, write nothing.
+    Lost,
+}
+
+/// How an attempt ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Succeeded(Box<FusionReport>),
+    Failed(JobFailure),
+    Canceled,
+    /// Give the job back to the queue (shutdown, or a retryable failure with attempts left).
+    Requeue(JobFailure),
+}
+
+impl Outcome {
+    /// The name written to the attempt log.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded(_) => "succeeded",
+            Outcome::Failed(_) => "failed",
+            Outcome::Canceled => "canceled",
+            Outcome::Requeue(_) => "requeued",
+        }
+    }
+}
+
+/// One claim of a job, from the attempt log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub worker: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `succeeded | failed | canceled | requeued | expired`, or none while it runs.
+    pub outcome: Option<String>,
+}
+
+/// What a rescue pass did to jobs whose lease expired.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rescued {
+    pub requeued: u64,
+    pub failed: u64,
+}
+
+/// Fused weights computed for a job and kept as a blob.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputRecord {
+    pub job_id: Uuid,
+    pub method: Method,
+    pub proportion: f64,
+    pub sha256: String,
+    pub size_bytes: u64,
+}

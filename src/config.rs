@@ -143,16 +143,19 @@ impl Config {
             config: Config,
         }
         // Environment variables still apply to the fields not given here.
-        let mut config = Wrapper::parse_from(["gmfuse", "--addr", "127.0.0.1:0", "--no-demo"]).config;
+        let mut config =
+            Wrapper::parse_from(["gmfuse", "--addr", "127.0.0.1:0", "--no-demo"]).config;
         config.data_dir = data_dir.into();
         config
     }
 
     /// The database URL, defaulting to a SQLite file in the data directory.
     pub fn database_url(&self) -> DatabaseUrl {
-        DatabaseUrl(self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("gmfuse.db").display())
-        }))
+        DatabaseUrl(
+            self.database_url.clone().unwrap_or_else(|| {
+                format!("sqlite://{}", self.data_dir.join("gmfuse.db").display())
+            }),
+        )
     }
 
     /// Size of the compute pool.
@@ -199,7 +202,9 @@ impl Config {
             ("GMFUSE_REQUEST_TIMEOUT_SECS", self.request_timeout_secs),
         ] {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("{name} must be a positive number of seconds, got {v}"));
+                return Err(format!(
+                    "{name} must be a positive number of seconds, got {v}"
+                ));
             }
         }
         if !(self.shutdown_grace_secs.is_finite() && self.shutdown_grace_secs >= 0.0) {

@@ -1,1 +1,19 @@
-//! The REST API.
+//! The REST API (v1): axum handlers kept thin ([`routes`]), problem+json errors ([`error`]),
+//! extractors whose rejections are problems ([`extract`]), the OpenAPI document and the
+//! middleware stack ([`router`]), metrics ([`metrics`]) and start-up/shutdown ([`server`]).
+
+mod convert;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+mod plots;
+pub mod report;
+pub mod router;
+pub mod routes;
+pub mod server;
+pub mod state;
+
+pub use error::{ApiError, Problem};
+pub use router::{RouteLimits, openapi, router};
+pub use server::Application;
+pub use state::{App, AppState};

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::engine::arch::{ArchSpec, preset, presets};
 use crate::engine::eval::Dataset;
 use crate::engine::weights::TensorInfo;
-use crate::store::{BlobError, BlobStore, Db, DatasetFormat, DatasetSource, StoreResult};
+use crate::store::{BlobError, BlobStore, DatasetFormat, DatasetSource, Db, StoreResult};
 
 /// A dataset compiled into the binary.
 #[derive(Clone, Copy, Debug)]
@@ -76,7 +76,10 @@ pub async fn detect_architecture(
 ///
 /// # Errors
 /// Database errors.
-pub async fn dataset_source(db: &dyn Db, id: &str) -> StoreResult<Option<(DatasetSource, [usize; 3])>> {
+pub async fn dataset_source(
+    db: &dyn Db,
+    id: &str,
+) -> StoreResult<Option<(DatasetSource, [usize; 3])>> {
     if let Some(b) = builtin_dataset(id) {
         return Ok(Some((
             DatasetSource::Builtin {
@@ -88,13 +91,10 @@ pub async fn dataset_source(db: &dyn Db, id: &str) -> StoreResult<Option<(Datase
     let Ok(uuid) = Uuid::parse_str(id) else {
         return Ok(None);
     };
-    Ok(db
-        .get_dataset(uuid)
-        .await?
-        .map(|d| {
-            let shape = d.shape;
-            (DatasetSource::Uploaded(d), shape)
-        }))
+    Ok(db.get_dataset(uuid).await?.map(|d| {
+        let shape = d.shape;
+        (DatasetSource::Uploaded(d), shape)
+    }))
 }
 
 /// Why a dataset could not be loaded for a job.

@@ -59,7 +59,10 @@ impl JobService {
         method: Method,
         proportion: f64,
     ) -> Result<OutputRecord, FusedError> {
-        let report = job.report.as_ref().ok_or(FusedError::NotSucceeded(job.id))?;
+        let report = job
+            .report
+            .as_ref()
+            .ok_or(FusedError::NotSucceeded(job.id))?;
         if let Some(o) = self.db.get_output(job.id, method, proportion).await? {
             return Ok(o);
         }

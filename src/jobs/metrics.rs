@@ -41,7 +41,10 @@ pub struct JobMetrics {
 impl JobMetrics {
     /// Record one finished attempt.
     pub fn observe(&self, outcome: &str, seconds: f64) {
-        let mut v = self.by_outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut v = self
+            .by_outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match v.iter_mut().find(|(o, _)| o == outcome) {
             Some((_, h)) => h.observe(seconds),
             None => {

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod compute;
 pub mod fused;
+pub mod ingest;
 pub mod metrics;
 pub mod run;
 pub mod submit;

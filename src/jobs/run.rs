@@ -81,7 +81,11 @@ impl JobService {
         info!("job started");
 
         let (done_tx, done_rx) = oneshot::channel();
-        let supervisor = tokio::spawn(self.clone().supervise(lease.clone(), tracker.clone(), done_rx));
+        let supervisor = tokio::spawn(self.clone().supervise(
+            lease.clone(),
+            tracker.clone(),
+            done_rx,
+        ));
         let result = if tracker.should_stop() {
             Err(RunError::Pipeline(PipelineError::Canceled))
         } else {
@@ -114,7 +118,11 @@ impl JobService {
         let name = outcome.as_str();
         let lost = tracker.stop_reason() == Some(StopReason::LeaseLost);
         match self.db.finish(&lease, outcome).await {
-            Ok(true) => info!(outcome = name, seconds = started.elapsed().as_secs_f64(), "job ended"),
+            Ok(true) => info!(
+                outcome = name,
+                seconds = started.elapsed().as_secs_f64(),
+                "job ended"
+            ),
             Ok(false) => warn!(lost, "lease lost: the outcome `{name}` was discarded"),
             Err(e) => warn!(error = %e, "could not record the outcome; the lease will expire"),
         }
@@ -125,9 +133,16 @@ impl JobService {
         }
     }
 
-    async fn execute(&self, job: &JobRecord, tracker: Arc<Tracker>) -> Result<FusionReport, RunError> {
+    async fn execute(
+        &self,
+        job: &JobRecord,
+        tracker: Arc<Tracker>,
+    ) -> Result<FusionReport, RunError> {
         let spec = &job.spec;
-        let data = self.datasets.load(self.blobs.as_ref(), &spec.dataset).await?;
+        let data = self
+            .datasets
+            .load(self.blobs.as_ref(), &spec.dataset)
+            .await?;
         let mut bytes = Vec::with_capacity(2);
         for sha in &spec.inputs {
             bytes.push(self.blobs.get(sha).await.map_err(LoadError::from)?);
@@ -170,7 +185,12 @@ impl JobService {
 
     /// Write progress every `flush` and renew the lease every `heartbeat` until `done` fires;
     /// stop the job when the lease is lost or a cancel is flagged in the database.
-    async fn supervise(self: Arc<Self>, lease: Lease, tracker: Arc<Tracker>, mut done: oneshot::Receiver<()>) {
+    async fn supervise(
+        self: Arc<Self>,
+        lease: Lease,
+        tracker: Arc<Tracker>,
+        mut done: oneshot::Receiver<()>,
+    ) {
         let mut flush = tokio::time::interval(self.settings.flush);
         let mut beat = tokio::time::interval(self.settings.heartbeat);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -191,7 +211,9 @@ impl JobService {
                 _ = beat.tick() => self.db.heartbeat(&lease, self.settings.lease).await,
             };
             match fence {
-                Ok(Fence::Held { cancel_requested: true }) => tracker.stop(StopReason::Cancel),
+                Ok(Fence::Held {
+                    cancel_requested: true,
+                }) => tracker.stop(StopReason::Cancel),
                 Ok(Fence::Held { .. }) => {}
                 Ok(Fence::Lost) => {
                     warn!("lease lost to another attempt; stopping");

@@ -178,7 +178,10 @@ mod tests {
         assert_eq!((p.stage, p.fraction), (Stage::Affinity, 0.5));
         assert_eq!(timings.len(), 1);
         assert_eq!(timings[0].stage, Stage::Validate);
-        assert!(t.take_update().is_none(), "nothing new since the last update");
+        assert!(
+            t.take_update().is_none(),
+            "nothing new since the last update"
+        );
         let all = t.finish();
         assert_eq!(
             all.iter().map(|t| t.stage).collect::<Vec<_>>(),

@@ -13,7 +13,11 @@ use super::tracker::StopReason;
 
 impl JobService {
     /// Start `slots` worker loops; they stop claiming when `shutdown` fires.
-    pub fn spawn_workers(self: &Arc<Self>, slots: usize, shutdown: CancellationToken) -> JoinSet<()> {
+    pub fn spawn_workers(
+        self: &Arc<Self>,
+        slots: usize,
+        shutdown: CancellationToken,
+    ) -> JoinSet<()> {
         let mut set = JoinSet::new();
         for slot in 0..slots {
             let this = self.clone();
@@ -48,7 +52,11 @@ impl JobService {
     pub async fn claim_next(self: &Arc<Self>, owner: &str) -> crate::store::StoreResult<bool> {
         let rescued = self.db.rescue_expired().await?;
         if rescued.requeued + rescued.failed > 0 {
-            info!(requeued = rescued.requeued, failed = rescued.failed, "rescued expired leases");
+            info!(
+                requeued = rescued.requeued,
+                failed = rescued.failed,
+                "rescued expired leases"
+            );
         }
         match self.db.claim(owner, self.settings.lease).await? {
             Some(job) => {
@@ -80,10 +88,16 @@ impl JobService {
         if tokio::time::timeout(grace, all_done).await.is_ok() {
             return;
         }
-        warn!(running = self.running.len(), "grace period over: re-queuing running jobs");
+        warn!(
+            running = self.running.len(),
+            "grace period over: re-queuing running jobs"
+        );
         self.running.stop_all(StopReason::Shutdown);
         let all_done = async { while workers.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(10), all_done).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), all_done)
+            .await
+            .is_err()
+        {
             warn!("jobs did not stop in time; their leases will expire");
             workers.abort_all();
         }

@@ -14,8 +14,11 @@ use async_trait::async_trait;
 use axum::body::Bytes;
 use futures::stream::BoxStream;
 
-/// A body being uploaded or downloaded.
+/// A body being downloaded.
 pub type ByteStream = BoxStream<'static, Result<Bytes, io::Error>>;
+
+/// A body being uploaded (it may borrow the request, as a multipart field does).
+pub type UploadStream<'a> = BoxStream<'a, Result<Bytes, io::Error>>;
 
 /// Why a blob operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +53,7 @@ pub trait BlobStore: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Stream `body` into staging, hashing as it goes; fails with [`BlobError::TooLarge`] as
     /// soon as more than `limit` bytes arrive.
-    async fn stage(&self, body: ByteStream, limit: u64) -> Result<Staged, BlobError>;
+    async fn stage(&self, body: UploadStream<'_>, limit: u64) -> Result<Staged, BlobError>;
     /// The staged bytes, for validation.
     async fn read_staged(&self, staged: &Staged) -> Result<Vec<u8>, BlobError>;
     /// Make the staged content visible under its sha256 (a no-op copy when it exists already).

@@ -13,7 +13,7 @@ use tokio::fs;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
-use super::blob::{BlobError, BlobStore, ByteStream, Staged, is_sha256};
+use super::blob::{BlobError, BlobStore, ByteStream, Staged, UploadStream, is_sha256};
 
 /// Blobs in a directory.
 #[derive(Clone, Debug)]
@@ -57,7 +57,7 @@ impl LocalBlobStore {
     async fn write_staged(
         &self,
         path: &Path,
-        mut body: ByteStream,
+        mut body: UploadStream<'_>,
         limit: u64,
     ) -> Result<(String, u64), BlobError> {
         let mut file = fs::File::create(path).await?;
@@ -91,7 +91,7 @@ impl BlobStore for LocalBlobStore {
         "local"
     }
 
-    async fn stage(&self, body: ByteStream, limit: u64) -> Result<Staged, BlobError> {
+    async fn stage(&self, body: UploadStream<'_>, limit: u64) -> Result<Staged, BlobError> {
         let key = Uuid::new_v4().to_string();
         let path = self.staged_path(&key);
         match self.write_staged(&path, body, limit).await {
@@ -177,8 +177,12 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn ready(&self) -> bool {
-        fs::metadata(self.blob_dir()).await.is_ok_and(|m| m.is_dir())
-            && fs::metadata(self.staging_dir()).await.is_ok_and(|m| m.is_dir())
+        fs::metadata(self.blob_dir())
+            .await
+            .is_ok_and(|m| m.is_dir())
+            && fs::metadata(self.staging_dir())
+                .await
+                .is_ok_and(|m| m.is_dir())
     }
 }
 
@@ -210,7 +214,10 @@ mod tests {
     async fn staged_upload_is_hashed_and_committed_under_its_sha256() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::open(dir.path()).await.unwrap();
-        let staged = store.stage(body(&[b"hello ", b"world"]), 100).await.unwrap();
+        let staged = store
+            .stage(body(&[b"hello ", b"world"]), 100)
+            .await
+            .unwrap();
         // sha256("hello world"), from `printf 'hello world' | sha256sum`.
         let sha = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
         assert_eq!((staged.sha256.as_str(), staged.size), (sha, 11));
@@ -223,7 +230,10 @@ mod tests {
     async fn upload_over_the_limit_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::open(dir.path()).await.unwrap();
-        let err = store.stage(body(&[b"12345", b"67890"]), 7).await.unwrap_err();
+        let err = store
+            .stage(body(&[b"12345", b"67890"]), 7)
+            .await
+            .unwrap_err();
         assert!(matches!(err, BlobError::TooLarge { limit: 7 }));
         assert_eq!(files_in(dir.path().to_path_buf()).await, 0);
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-pub use blob::{BlobError, BlobStore, ByteStream, Staged};
+pub use blob::{BlobError, BlobStore, ByteStream, Staged, UploadStream};
 pub use db::{CatalogStore, Db, JobStore, StoreError, StoreResult};
 pub use records::*;
 

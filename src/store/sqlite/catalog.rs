@@ -126,20 +126,22 @@ impl CatalogStore for SqliteDb {
 
     async fn insert_architecture(&self, spec: &ArchSpec) -> StoreResult<ArchitectureRecord> {
         let now = now_ms();
-        let result = sqlx::query("INSERT INTO architectures (name, spec, created_at) VALUES (?, ?, ?)")
-            .bind(&spec.name)
-            .bind(serde_json::to_string(spec)?)
-            .bind(now)
-            .execute(&self.pool)
-            .await;
+        let result =
+            sqlx::query("INSERT INTO architectures (name, spec, created_at) VALUES (?, ?, ?)")
+                .bind(&spec.name)
+                .bind(serde_json::to_string(spec)?)
+                .bind(now)
+                .execute(&self.pool)
+                .await;
         match result {
             Ok(_) => Ok(ArchitectureRecord {
                 spec: spec.clone(),
                 created_at: time(now),
             }),
-            Err(e) if is_unique_violation(&e) => {
-                Err(StoreError::Conflict(format!("architecture `{}`", spec.name)))
-            }
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "architecture `{}`",
+                spec.name
+            ))),
             Err(e) => Err(e.into()),
         }
     }

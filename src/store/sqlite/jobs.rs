@@ -25,15 +25,16 @@ fn job(row: &SqliteRow) -> StoreResult<JobRecord> {
     let progress = match stage {
         Some(s) => Some(Progress {
             stage: serde_json::from_value::<Stage>(serde_json::Value::String(s))?,
-            fraction: row.try_get::<Option<f64>, _>("progress_fraction")?.unwrap_or(0.0),
+            fraction: row
+                .try_get::<Option<f64>, _>("progress_fraction")?
+                .unwrap_or(0.0),
         }),
         None => None,
     };
     let report: Option<String> = row.try_get("report")?;
     let error_code: Option<String> = row.try_get("error_code")?;
-    let opt_time = |col: &str| -> StoreResult<_> {
-        Ok(row.try_get::<Option<i64>, _>(col)?.map(time))
-    };
+    let opt_time =
+        |col: &str| -> StoreResult<_> { Ok(row.try_get::<Option<i64>, _>(col)?.map(time)) };
     Ok(JobRecord {
         id: uuid(row.try_get("id")?)?,
         status: JobStatus::parse(status)

@@ -67,17 +67,18 @@ impl Db for SqliteDb {
     }
 
     async fn ready(&self) -> StoreResult<bool> {
-        let applied: Vec<i64> = match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(&self.pool)
-            .await
-        {
-            Ok(rows) => rows.iter().map(|r| r.get::<i64, _>(0)).collect(),
-            Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        Ok(MIGRATOR
-            .iter()
-            .all(|m| applied.contains(&m.version)))
+        let applied: Vec<i64> =
+            match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+            {
+                Ok(rows) => rows.iter().map(|r| r.get::<i64, _>(0)).collect(),
+                Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => {
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            };
+        Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
     }
 
     async fn close(&self) {

@@ -1,0 +1,84 @@
+//! How the domain's errors become [`ApiError`]s: bad input maps to a 4xx with a stable code,
+//! storage failures to a 5xx whose detail stays in the log.
+
+use super::error::ApiError;
+use crate::jobs::SubmitError;
+use crate::jobs::fused::FusedError;
+use crate::jobs::ingest::IngestError;
+use crate::store::{BlobError, StoreError};
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => ApiError::Conflict {
+                code: "already_exists",
+                detail: format!("{what} already exists"),
+            },
+            StoreError::Database(_)
+            | StoreError::Migrate(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Unsupported(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
+            BlobError::Body(reason) => ApiError::UploadInterrupted(reason),
+            BlobError::NotFound(_) | BlobError::Io(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Blob(b) => b.into(),
+            IngestError::Store(s) => s.into(),
+            IngestError::Safetensors(reason) => ApiError::InvalidSafetensors(reason),
+            IngestError::ArchitectureNotFound(_) => ApiError::InvalidArchitecture(e.to_string()),
+            IngestError::Shapes { .. } => ApiError::ShapeMismatch(e.to_string()),
+            IngestError::Dataset(reason) => ApiError::InvalidDataset(reason),
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::ModelNotFound(id) => ApiError::not_found("model", id),
+            SubmitError::ArchitectureNotFound(ref name) => {
+                ApiError::not_found("architecture", name)
+            }
+            SubmitError::DatasetNotFound(ref id) => ApiError::not_found("dataset", id),
+            SubmitError::ModelCount(_) => ApiError::InvalidBody(e.to_string()),
+            SubmitError::ArchitectureMismatch(_) => ApiError::ArchitectureMismatch(e.to_string()),
+            SubmitError::Shapes { .. } => ApiError::ShapeMismatch(e.to_string()),
+            SubmitError::DatasetShape { .. } => ApiError::DatasetShapeMismatch(e.to_string()),
+            SubmitError::Params(p) => ApiError::InvalidParameters(p.to_string()),
+            SubmitError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<FusedError> for ApiError {
+    fn from(e: FusedError) -> Self {
+        match e {
+            FusedError::NotSucceeded(_) => ApiError::Conflict {
+                code: "job_not_succeeded",
+                detail: e.to_string(),
+            },
+            FusedError::NoMatching(_) => ApiError::Conflict {
+                code: "no_matching",
+                detail: e.to_string(),
+            },
+            FusedError::Store(s) => s.into(),
+            FusedError::Blob(_)
+            | FusedError::Weights(_)
+            | FusedError::Pipeline(_)
+            | FusedError::Compute(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}

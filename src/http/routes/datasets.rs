@@ -1,0 +1,225 @@
+//! `/v1/datasets`: the built-in `mnist-test` and uploaded evaluation sets (an IDX pair or one
+//! safetensors file with `images` and `labels`), validated before they are stored.
+
+use axum::Json;
+use axum::extract::multipart::MultipartError;
+use axum::extract::{Multipart, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::Items;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::state::AppState;
+use crate::jobs::catalog::{BUILTIN_DATASETS, BuiltinDataset, builtin_dataset};
+use crate::jobs::ingest;
+use crate::store::{BlobStore, DatasetFormat, DatasetRecord, Staged};
+
+/// An evaluation set.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DatasetView {
+    /// `mnist-test` for the built-in set, a UUID for uploads; jobs name it in `dataset`.
+    #[schema(example = "mnist-test")]
+    pub id: String,
+    #[schema(example = "mnist-test")]
+    pub name: String,
+    pub builtin: bool,
+    /// `builtin`, `idx` or `safetensors`.
+    #[schema(example = "builtin")]
+    pub format: String,
+    #[schema(example = 10000)]
+    pub samples: u64,
+    /// One sample's `[C, H, W]`.
+    #[schema(example = json!([1, 28, 28]))]
+    pub shape: [usize; 3],
+    pub description: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+fn builtin_view(b: BuiltinDataset) -> DatasetView {
+    DatasetView {
+        id: b.name.into(),
+        name: b.name.into(),
+        builtin: true,
+        format: "builtin".into(),
+        samples: b.samples,
+        shape: b.shape,
+        description: Some(b.description.into()),
+        size_bytes: None,
+        created_at: None,
+    }
+}
+
+impl From<DatasetRecord> for DatasetView {
+    fn from(d: DatasetRecord) -> Self {
+        DatasetView {
+            id: d.id.to_string(),
+            name: d.name,
+            builtin: false,
+            format: d.format.as_str().into(),
+            samples: d.samples,
+            shape: d.shape,
+            description: None,
+            size_bytes: Some(d.size_bytes),
+            created_at: Some(d.created_at),
+        }
+    }
+}
+
+/// Query of a dataset upload.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DatasetQuery {
+    /// A name for people.
+    #[param(example = "my-digits")]
+    pub name: Option<String>,
+}
+
+/// The multipart form of an upload (documentation only).
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the multipart form in the OpenAPI document"
+)]
+pub struct DatasetUpload {
+    /// IDX images (`[n, H, W]` u8, magic 2051), raw or gzipped. With `labels`.
+    #[schema(value_type = Option<String>, format = Binary)]
+    images: Option<Vec<u8>>,
+    /// IDX labels (magic 2049), raw or gzipped. With `images`.
+    #[schema(value_type = Option<String>, format = Binary)]
+    labels: Option<Vec<u8>>,
+    /// Or one safetensors file with tensors `images` (`[n, C, H, W]` or `[n, H, W]`) and `labels`.
+    #[schema(value_type = Option<String>, format = Binary)]
+    file: Option<Vec<u8>>,
+}
+
+/// List the built-in datasets, then uploads, newest first.
+#[utoipa::path(get, path = "/v1/datasets", tag = "datasets", operation_id = "list_datasets",
+    responses((status = 200, description = "Every dataset", body = Items<DatasetView>)))]
+pub async fn list_datasets(
+    State(app): State<AppState>,
+) -> Result<Json<Items<DatasetView>>, ApiError> {
+    let mut items: Vec<_> = BUILTIN_DATASETS.into_iter().map(builtin_view).collect();
+    items.extend(
+        app.db
+            .list_datasets()
+            .await?
+            .into_iter()
+            .map(DatasetView::from),
+    );
+    Ok(Json(Items::new(items)))
+}
+
+/// One dataset by id.
+#[utoipa::path(get, path = "/v1/datasets/{id}", tag = "datasets", operation_id = "get_dataset",
+    params(("id" = String, Path, description = "`mnist-test` or an upload's UUID")),
+    responses(
+        (status = 200, description = "The dataset", body = DatasetView),
+        (status = 404, description = "No such dataset", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_dataset(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<DatasetView>, ApiError> {
+    if let Some(b) = builtin_dataset(&id) {
+        return Ok(Json(builtin_view(b)));
+    }
+    let uuid = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("dataset", &id))?;
+    let d = app
+        .db
+        .get_dataset(uuid)
+        .await?
+        .ok_or_else(|| ApiError::not_found("dataset", &id))?;
+    Ok(Json(d.into()))
+}
+
+fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge { limit }
+    } else {
+        ApiError::UploadInterrupted(e.body_text())
+    }
+}
+
+/// Upload an evaluation set as `multipart/form-data`: parts `images` and `labels` (IDX) or
+/// one part `file` (safetensors). It is decoded and checked before anything is stored.
+#[utoipa::path(post, path = "/v1/datasets", tag = "datasets", operation_id = "create_dataset",
+    params(DatasetQuery),
+    request_body(content = DatasetUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = DatasetView,
+            headers(("Location" = String, description = "URL of the dataset"))),
+        (status = 400, description = "Not a usable multipart form", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "A part is over the upload limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Parts missing or not a valid dataset", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_dataset(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<DatasetQuery>,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let mut form = form.map_err(|e| ApiError::UnsupportedMediaType(e.body_text()))?;
+    let mut parts: Vec<(String, Staged)> = Vec::new();
+    let result = async {
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| multipart_error(e, app.max_upload_bytes))?
+        {
+            let name = field.name().unwrap_or_default().to_string();
+            if !["images", "labels", "file"].contains(&name.as_str())
+                || parts.iter().any(|(n, _)| *n == name)
+            {
+                return Err(ApiError::InvalidDataset(format!(
+                    "unexpected or repeated part `{name}`: send `images` + `labels`, or `file`"
+                )));
+            }
+            let stream = Box::pin(field.map_err(std::io::Error::other));
+            parts.push((name, app.blobs.stage(stream, app.max_upload_bytes).await?));
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        discard(app.blobs.as_ref(), parts).await;
+        return Err(e);
+    }
+    let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
+    let format = match names.as_slice() {
+        ["images", "labels"] | ["labels", "images"] => DatasetFormat::Idx,
+        ["file"] => DatasetFormat::Safetensors,
+        _ => {
+            discard(app.blobs.as_ref(), parts).await;
+            return Err(ApiError::InvalidDataset(
+                "send parts `images` and `labels` (IDX), or one part `file` (safetensors)".into(),
+            ));
+        }
+    };
+    parts.sort_by_key(|(n, _)| match n.as_str() {
+        "images" | "file" => 0,
+        _ => 1,
+    });
+    let staged = parts.into_iter().map(|(_, s)| s).collect();
+    let name = q.name.unwrap_or_else(|| "dataset".into());
+    let record =
+        ingest::ingest_dataset(app.db.as_ref(), app.blobs.as_ref(), name, format, staged).await?;
+    let location = format!("/v1/datasets/{}", record.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(DatasetView::from(record)),
+    )
+        .into_response())
+}
+
+async fn discard(blobs: &dyn BlobStore, parts: Vec<(String, Staged)>) {
+    for (_, s) in parts {
+        blobs.discard(s).await;
+    }
+}

@@ -1,0 +1,78 @@
+//! Route handlers, one file per resource, and the helpers they share.
+
+pub mod architectures;
+pub mod datasets;
+pub mod events;
+pub mod jobs;
+pub mod models;
+pub mod ops;
+pub mod results;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+use super::state::App;
+
+/// A list of resources.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+impl<T> Items<T> {
+    /// Wrap a list.
+    pub fn new(items: Vec<T>) -> Self {
+        Items { items }
+    }
+}
+
+/// True when `If-None-Match` names the entity tag `"<sha256>"` (or `*`).
+pub fn etag_matches(headers: &HeaderMap, sha256: &str) -> bool {
+    let quoted = format!("\"{sha256}\"");
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == quoted || t == "*")
+}
+
+/// Stream a blob as an `application/octet-stream` download with `ETag: "<sha256>"`, or 304
+/// when the client already has it.
+///
+/// # Errors
+/// Blob store errors.
+pub async fn serve_blob(
+    app: &App,
+    headers: &HeaderMap,
+    sha256: &str,
+    filename: &str,
+) -> Result<Response, ApiError> {
+    let etag = HeaderValue::from_str(&format!("\"{sha256}\""))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if etag_matches(headers, sha256) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let (stream, size) = app.blobs.stream(sha256).await?;
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        filename.replace(['"', '\\', '\r', '\n'], "_")
+    );
+    let mut res = Body::from_stream(stream).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    h.insert(header::ETAG, etag);
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}

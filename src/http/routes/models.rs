@@ -1,0 +1,235 @@
+//! `/v1/models`: upload (streamed, hashed, validated, deduplicated), list, get, download with
+//! an ETag, delete.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::Items;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::state::AppState;
+use crate::jobs::ingest;
+use crate::store::{ByteStream, ModelRecord};
+
+/// A tensor as stored in the file.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TensorView {
+    #[schema(example = "conv1.weight")]
+    pub name: String,
+    /// `F16`, `BF16`, `F32` or `F64`.
+    #[schema(example = "F32")]
+    pub dtype: String,
+    #[schema(example = json!([32, 1, 5, 5]))]
+    pub shape: Vec<usize>,
+}
+
+/// An uploaded model.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ModelView {
+    pub id: Uuid,
+    #[schema(example = "demo-a")]
+    pub name: String,
+    /// Hex sha256 of the file; also its ETag.
+    #[schema(example = "9f2c0d5e1b7a4c3d8e6f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f")]
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// The architecture the tensors fit (given at upload or detected), if any.
+    #[schema(example = "mnist-cnn")]
+    pub architecture: Option<String>,
+    pub tensors: Vec<TensorView>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ModelRecord> for ModelView {
+    fn from(m: ModelRecord) -> Self {
+        ModelView {
+            id: m.id,
+            name: m.name,
+            sha256: m.sha256,
+            size_bytes: m.size_bytes,
+            architecture: m.architecture,
+            tensors: m
+                .tensors
+                .into_iter()
+                .map(|t| TensorView {
+                    name: t.name,
+                    dtype: format!("{:?}", t.dtype),
+                    shape: t.shape,
+                })
+                .collect(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// Query of an upload.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// A name for people; defaults to `model-<first 12 hex of the sha256>`.
+    pub name: Option<String>,
+    /// Check the tensors against this architecture (422 when they do not fit); when absent
+    /// the first architecture they fit is recorded.
+    pub architecture: Option<String>,
+}
+
+fn check_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        None => Ok(()),
+        Some(ct) if ct.starts_with("application/octet-stream") => Ok(()),
+        Some(ct) => Err(ApiError::UnsupportedMediaType(format!(
+            "expected `Content-Type: application/octet-stream` (a raw safetensors file), got `{ct}`"
+        ))),
+    }
+}
+
+/// Turn a request body into a byte stream, refusing it up front when `Content-Length` is over.
+pub(crate) fn upload_stream(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+) -> Result<ByteStream, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    Ok(Box::pin(
+        body.into_data_stream().map_err(std::io::Error::other),
+    ))
+}
+
+/// Upload a model: the raw safetensors file as the body.
+///
+/// The body is streamed to disk while its sha256 is computed, refused past the size limit
+/// (413), and its header validated (422) before anything is stored. Uploading identical bytes
+/// again returns the existing model with 200.
+#[utoipa::path(post, path = "/v1/models", tag = "models", operation_id = "create_model",
+    params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "A safetensors file"),
+    responses(
+        (status = 201, description = "Stored; `Location` names the new model", body = ModelView,
+            headers(("Location" = String, description = "URL of the model"))),
+        (status = 200, description = "Identical content was uploaded before: the existing model", body = ModelView),
+        (status = 413, description = "Body over the upload limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not `application/octet-stream`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid safetensors, or tensors that do not fit the architecture", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_model(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    check_octet_stream(&headers)?;
+    let stream = upload_stream(&headers, body, app.max_upload_bytes)?;
+    let (model, created) = ingest::ingest_model(
+        app.db.as_ref(),
+        app.blobs.as_ref(),
+        stream,
+        app.max_upload_bytes,
+        q.name,
+        q.architecture,
+    )
+    .await?;
+    let location = format!("/v1/models/{}", model.id);
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        [(header::LOCATION, location)],
+        Json(ModelView::from(model)),
+    )
+        .into_response())
+}
+
+/// List models, newest first.
+#[utoipa::path(get, path = "/v1/models", tag = "models", operation_id = "list_models",
+    responses((status = 200, description = "Every model", body = Items<ModelView>)))]
+pub async fn list_models(State(app): State<AppState>) -> Result<Json<Items<ModelView>>, ApiError> {
+    let models = app.db.list_models().await?;
+    Ok(Json(Items::new(
+        models.into_iter().map(ModelView::from).collect(),
+    )))
+}
+
+/// One model: its tensors (name, dtype, shape), sha256, size and architecture.
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "models", operation_id = "get_model",
+    params(("id" = Uuid, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "The model", body = ModelView),
+        (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_model(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<ModelView>, ApiError> {
+    let model = app
+        .db
+        .get_model(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("model", id))?;
+    Ok(Json(model.into()))
+}
+
+/// Download a model's safetensors file. The ETag is its sha256; `If-None-Match` gives 304.
+#[utoipa::path(get, path = "/v1/models/{id}/weights", tag = "models", operation_id = "get_model_weights",
+    params(("id" = Uuid, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("ETag" = String, description = "Quoted sha256 of the file"))),
+        (status = 304, description = "The client's copy (`If-None-Match`) is current"),
+        (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_model_weights(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let model = app
+        .db
+        .get_model(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("model", id))?;
+    let filename = format!("{}.safetensors", model.name);
+    super::serve_blob(&app, &headers, &model.sha256, &filename).await
+}
+
+/// Delete a model. Its bytes are removed unless a job or another record still uses them.
+#[utoipa::path(delete, path = "/v1/models/{id}", tag = "models", operation_id = "delete_model",
+    params(("id" = Uuid, Path, description = "Model id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_model(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    let model = app
+        .db
+        .delete_model(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("model", id))?;
+    if !app.db.blob_in_use(&model.sha256).await? {
+        app.blobs.delete(&model.sha256).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

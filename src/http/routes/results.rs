@@ -1,0 +1,157 @@
+//! A succeeded job's results: the report (JSON), its two plots (SVG) and the fused weights
+//! (safetensors, computed on demand, with an ETag).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::jobs::MethodDoc;
+use crate::engine::pipeline::{FusionReport, Method};
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::report::ReportView;
+use crate::http::state::AppState;
+use crate::store::{JobRecord, JobStatus};
+
+async fn succeeded(app: &AppState, id: Uuid) -> Result<(JobRecord, FusionReport), ApiError> {
+    let job = app
+        .db
+        .get_job(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job", id))?;
+    match (job.status, job.report.clone()) {
+        (JobStatus::Succeeded, Some(report)) => Ok((job, report)),
+        (status, _) => Err(ApiError::Conflict {
+            code: "job_not_succeeded",
+            detail: format!(
+                "job {id} is {}; results exist once it has succeeded",
+                status.as_str()
+            ),
+        }),
+    }
+}
+
+/// The report: input accuracies, both curves (accuracy and loss per α), the best α, the
+/// matching (objective, permutations), stage timings, input sha256s and the request.
+#[utoipa::path(get, path = "/v1/jobs/{id}/report", tag = "results", operation_id = "get_job_report",
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The report", body = ReportView),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has not succeeded", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_job_report(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<ReportView>, ApiError> {
+    let (job, report) = succeeded(&app, id).await?;
+    Ok(Json(ReportView::new(&job, &report)))
+}
+
+fn svg(body: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("image/svg+xml"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Accuracy against proportion α for `gamf` and `none`, with the two input models as dashed
+/// lines.
+#[utoipa::path(get, path = "/v1/jobs/{id}/report.svg", tag = "results", operation_id = "get_job_report_svg",
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "SVG plot", content_type = "image/svg+xml", body = String),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has not succeeded", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_job_report_svg(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let (_, report) = succeeded(&app, id).await?;
+    Ok(svg(crate::http::plots::accuracy(&report)?))
+}
+
+/// The matching matrix between the two models' channels, block by layer.
+#[utoipa::path(get, path = "/v1/jobs/{id}/matching.svg", tag = "results", operation_id = "get_job_matching_svg",
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "SVG plot", content_type = "image/svg+xml", body = String),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has not succeeded or ran without matching", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_job_matching_svg(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let (_, report) = succeeded(&app, id).await?;
+    let matching = report.matching.as_ref().ok_or_else(|| ApiError::Conflict {
+        code: "no_matching",
+        detail: format!("job {id} ran with method `none`: there is no matching"),
+    })?;
+    Ok(svg(crate::http::plots::matching(matching)?))
+}
+
+/// Which fused model to download.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FusedQuery {
+    /// Model 2's share α in [0, 1]; defaults to the report's best proportion.
+    #[param(example = 0.2)]
+    pub proportion: Option<f64>,
+    /// Defaults to the job's method.
+    pub method: Option<MethodDoc>,
+}
+
+/// Fused weights as safetensors: the inputs' tensor names and dtypes, `__metadata__` with
+/// `gmfuse.job_id`, `gmfuse.method`, `gmfuse.proportion` and `gmfuse.input_sha256`.
+/// The ETag is the file's sha256.
+#[utoipa::path(get, path = "/v1/jobs/{id}/fused", tag = "results", operation_id = "get_job_fused",
+    params(("id" = Uuid, Path, description = "Job id"), FusedQuery),
+    responses(
+        (status = 200, description = "The fused model", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("ETag" = String, description = "Quoted sha256 of the file"))),
+        (status = 304, description = "The client's copy (`If-None-Match`) is current"),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has not succeeded", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Proportion outside [0, 1]", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_job_fused(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<FusedQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (job, report) = succeeded(&app, id).await?;
+    let proportion = q.proportion.unwrap_or(report.best.proportion);
+    if !(0.0..=1.0).contains(&proportion) {
+        return Err(ApiError::InvalidParameters(format!(
+            "proportion {proportion} is outside [0, 1]"
+        )));
+    }
+    let method: Method = q.method.map_or(job.spec.params.method, Method::from);
+    let output = app.jobs.fused(&job, method, proportion).await?;
+    let filename = format!(
+        "fused-{id}-{}-{proportion}.safetensors",
+        MethodDoc::from(method).name()
+    );
+    super::serve_blob(&app, &headers, &output.sha256, &filename).await
+}
+
+impl MethodDoc {
+    fn name(self) -> &'static str {
+        match self {
+            MethodDoc::Gamf => "gamf",
+            MethodDoc::None => "none",
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Start-up and shutdown: [`Application::build`] opens and migrates the database, opens the
+//! blob store (clearing uploads left by a dead process), loads the demo models, binds the
+//! socket; [`Application::run_until_stopped`] serves HTTP and runs the workers until SIGTERM,
+//! ctrl-c or [`Application::shutdown_token`] fires, then stops claiming, gives running jobs the
+//! grace period, and re-queues what is still running.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::body::Bytes;
+use futures::StreamExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::metrics::HttpMetrics;
+use super::router::{RouteLimits, router};
+use super::state::{App, AppState};
+use crate::config::Config;
+use crate::jobs::{ComputePool, JobService, Jobs, WorkerSettings, ingest};
+use crate::store::{self, BlobStore, Db};
+
+/// A built service, bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    config: Config,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Open everything and bind the socket.
+    ///
+    /// # Errors
+    /// Bad settings, an unusable database or data directory, or a taken port.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.check().map_err(anyhow::Error::msg)?;
+        let db = store::open_db(&config).await?;
+        db.migrate().await.context("applying migrations")?;
+        let blobs = store::open_blobs(&config).await?;
+        let removed = blobs
+            .clean_staging()
+            .await
+            .context("clearing staged uploads")?;
+        if removed > 0 {
+            info!(removed, "removed uploads left by a previous process");
+        }
+        let compute =
+            ComputePool::new(config.compute_threads()).context("starting the compute pool")?;
+        let jobs: Jobs = Arc::new(JobService::new(
+            db.clone(),
+            blobs.clone(),
+            compute,
+            WorkerSettings::from_config(&config),
+        ));
+        if !config.no_demo {
+            preload_demo(&config, db.as_ref(), blobs.as_ref()).await;
+        }
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("binding {}", config.addr))?;
+        let shutdown = CancellationToken::new();
+        let state = AppState(Arc::new(App {
+            db,
+            blobs,
+            jobs,
+            metrics: HttpMetrics::default(),
+            max_upload_bytes: config.max_upload_bytes,
+            shutdown: shutdown.clone(),
+        }));
+        Ok(Application {
+            listener,
+            state,
+            config,
+            shutdown,
+        })
+    }
+
+    /// The port bound (the real one when the configuration asked for 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// A token that stops the service like SIGTERM does.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// The job service (tests drain the queue with it).
+    pub fn jobs(&self) -> Jobs {
+        self.state.jobs.clone()
+    }
+
+    /// The database.
+    pub fn db(&self) -> Arc<dyn Db> {
+        self.state.db.clone()
+    }
+
+    /// Serve until stopped, then shut down gracefully.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            config,
+            shutdown,
+        } = self;
+        let limits = RouteLimits {
+            max_upload_bytes: config.max_upload_bytes,
+            request_timeout: config.request_timeout(),
+        };
+        let app = router(state.clone(), limits, &config.cors_origins);
+        let jobs = state.jobs.clone();
+        let workers_stop = shutdown.child_token();
+        let mut workers = jobs.spawn_workers(config.workers, workers_stop.clone());
+        info!(
+            addr = %listener.local_addr()?,
+            workers = config.workers,
+            compute_threads = jobs.compute.threads(),
+            database = state.db.backend(),
+            "gmfuse listening"
+        );
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            signal.cancel();
+        });
+        let stopped = shutdown.clone();
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stopped.cancelled().await })
+            .into_future();
+        let grace = config.shutdown_grace();
+        let drain = async {
+            shutdown.cancelled().await;
+            info!("shutting down: no new jobs are claimed");
+            workers_stop.cancel();
+            jobs.drain(&mut workers, grace).await;
+        };
+        let (served, ()) = tokio::join!(server, drain);
+        state.db.close().await;
+        info!("stopped");
+        served.context("serving HTTP")
+    }
+}
+
+/// Wait for ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Upload the two demo models from the demo directory, if they are there.
+async fn preload_demo(config: &Config, db: &dyn Db, blobs: &dyn BlobStore) {
+    for (name, file) in [
+        ("demo-a", "model-a.safetensors"),
+        ("demo-b", "model-b.safetensors"),
+    ] {
+        let path = config.demo_dir.join(file);
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(b) => b,
+            Err(_) => {
+                info!(path = %path.display(), "demo model not found; skipped");
+                continue;
+            }
+        };
+        let body = futures::stream::once(async move { Ok(Bytes::from(bytes)) }).boxed();
+        match ingest::ingest_model(db, blobs, body, u64::MAX, Some(name.into()), None).await {
+            Ok((m, _)) => info!(id = %m.id, name, "demo model ready"),
+            Err(e) => warn!(path = %path.display(), error = %e, "demo model refused"),
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The state every handler shares: one cheap-to-clone [`AppState`].
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use super::metrics::HttpMetrics;
+use crate::jobs::Jobs;
+use crate::store::{BlobStore, Db};
+
+/// What the handlers can reach.
+pub struct App {
+    /// Catalog and job queue.
+    pub db: Arc<dyn Db>,
+    /// Model, dataset and output bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Submission, cancel, fused weights and the workers' shared state.
+    pub jobs: Jobs,
+    /// Request counters for `/metrics`.
+    pub metrics: HttpMetrics,
+    /// Largest accepted upload, bytes.
+    pub max_upload_bytes: u64,
+    /// Fires when the service shuts down (event streams end then).
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+/// Shared handle to [`App`].
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}

@@ -1,0 +1,280 @@
+//! Uploads into the catalog: a body is staged in the blob store (hashed, size-capped), validated
+//! by the engine's rules, and only then committed and recorded — so a refused upload leaves no
+//! blob, no temp file and no row.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::catalog::{self, LoadError};
+use crate::engine::arch::{ArchError, ArchSpec, Op};
+use crate::engine::weights::{self, TensorInfo};
+use crate::store::{
+    BlobError, BlobStore, DatasetFormat, DatasetRecord, Db, ModelRecord, NewModel, Staged,
+    StoreError, UploadStream,
+};
+
+/// Why an upload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Safetensors(String),
+    #[error("architecture `{0}` does not exist")]
+    ArchitectureNotFound(String),
+    #[error("the tensors do not fit architecture `{architecture}`: {source}")]
+    Shapes {
+        architecture: String,
+        source: ArchError,
+    },
+    #[error("{0}")]
+    Dataset(String),
+}
+
+/// Read and validate a safetensors header (the tensors' names, dtypes and shapes).
+///
+/// # Errors
+/// The engine's reason, as text.
+pub fn read_header(bytes: &[u8]) -> Result<Vec<TensorInfo>, String> {
+    weights::WeightSet::from_bytes(bytes)
+        .map(|w| {
+            w.tensors
+                .iter()
+                .map(|(name, t)| TensorInfo {
+                    name: name.clone(),
+                    dtype: t.dtype,
+                    shape: t.data.shape().to_vec(),
+                })
+                .collect()
+        })
+        .map_err(|e| e.to_string())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, BlobError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e)))
+}
+
+/// Stage, validate, commit and record a model. Returns the row and whether it is new (an
+/// identical upload returns the existing row).
+///
+/// # Errors
+/// Any [`IngestError`]; nothing is kept then.
+pub async fn ingest_model(
+    db: &dyn Db,
+    blobs: &dyn BlobStore,
+    body: UploadStream<'_>,
+    limit: u64,
+    name: Option<String>,
+    architecture: Option<String>,
+) -> Result<(ModelRecord, bool), IngestError> {
+    let staged = blobs.stage(body, limit).await?;
+    match check_model(db, blobs, &staged, architecture).await {
+        Ok((tensors, architecture)) => {
+            let new = NewModel {
+                name: name.unwrap_or_else(|| format!("model-{}", &staged.sha256[..12])),
+                sha256: staged.sha256.clone(),
+                size_bytes: staged.size,
+                architecture,
+                tensors,
+            };
+            blobs.commit(staged).await?;
+            Ok(db.insert_model(new).await?)
+        }
+        Err(e) => {
+            blobs.discard(staged).await;
+            Err(e)
+        }
+    }
+}
+
+async fn check_model(
+    db: &dyn Db,
+    blobs: &dyn BlobStore,
+    staged: &Staged,
+    architecture: Option<String>,
+) -> Result<(Vec<TensorInfo>, Option<String>), IngestError> {
+    let bytes = blobs.read_staged(staged).await?;
+    let tensors = blocking(move || read_header(&bytes))
+        .await?
+        .map_err(IngestError::Safetensors)?;
+    let architecture = match architecture {
+        Some(name) => {
+            let spec = catalog::architecture(db, &name)
+                .await?
+                .ok_or_else(|| IngestError::ArchitectureNotFound(name.clone()))?;
+            spec.check_shapes(&catalog::shapes_of(&tensors))
+                .map_err(|source| IngestError::Shapes {
+                    architecture: name.clone(),
+                    source,
+                })?;
+            Some(name)
+        }
+        None => catalog::detect_architecture(db, &tensors).await?,
+    };
+    Ok((tensors, architecture))
+}
+
+/// Stage, validate, commit and record a dataset from its parts (`[images, labels]` IDX or
+/// `[file]` safetensors).
+///
+/// # Errors
+/// Any [`IngestError`]; nothing is kept then.
+pub async fn ingest_dataset(
+    db: &dyn Db,
+    blobs: &dyn BlobStore,
+    name: String,
+    format: DatasetFormat,
+    staged: Vec<Staged>,
+) -> Result<DatasetRecord, IngestError> {
+    let mut parts = Vec::with_capacity(staged.len());
+    for s in &staged {
+        match blobs.read_staged(s).await {
+            Ok(b) => parts.push(b),
+            Err(e) => {
+                discard_all(blobs, staged).await;
+                return Err(e.into());
+            }
+        }
+    }
+    let n = name.clone();
+    let parsed = blocking(move || catalog::parse_dataset(&n, format, &parts)).await;
+    let data = match parsed {
+        Ok(Ok(d)) => d,
+        Ok(Err(LoadError::Invalid(reason))) => {
+            discard_all(blobs, staged).await;
+            return Err(IngestError::Dataset(reason));
+        }
+        Ok(Err(e)) => {
+            discard_all(blobs, staged).await;
+            return Err(IngestError::Dataset(e.to_string()));
+        }
+        Err(e) => {
+            discard_all(blobs, staged).await;
+            return Err(e.into());
+        }
+    };
+    let record = DatasetRecord {
+        id: Uuid::now_v7(),
+        name,
+        format,
+        blobs: staged.iter().map(|s| s.sha256.clone()).collect(),
+        samples: data.labels.len() as u64,
+        shape: data.shape,
+        size_bytes: staged.iter().map(|s| s.size).sum(),
+        created_at: Utc::now(),
+    };
+    for s in staged {
+        blobs.commit(s).await?;
+    }
+    db.insert_dataset(&record).await?;
+    Ok(record)
+}
+
+async fn discard_all(blobs: &dyn BlobStore, staged: Vec<Staged>) {
+    for s in staged {
+        blobs.discard(s).await;
+    }
+}
+
+/// Check a custom architecture without weights: a usable name, distinct tensor names, a
+/// weighted layer, and ops in an order that can work (a dry run with 1×1 kernels and width-1
+/// layers, which fits whenever real kernels could).
+///
+/// # Errors
+/// The reason, as text.
+pub fn check_architecture(spec: &ArchSpec) -> Result<(), String> {
+    let name_ok = !spec.name.is_empty()
+        && spec.name.len() <= 64
+        && spec
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+    if !name_ok {
+        return Err(format!(
+            "name `{}` must be 1-64 characters of a-z, 0-9, `-`, `_` or `.`",
+            spec.name
+        ));
+    }
+    let mut shapes: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut channels = spec.input[0];
+    for op in &spec.ops {
+        match op {
+            Op::Conv2d { weight, bias, .. } => {
+                shapes.insert(weight.clone(), vec![1, channels, 1, 1]);
+                channels = 1;
+                if let Some(b) = bias {
+                    shapes.insert(b.clone(), vec![1]);
+                }
+            }
+            Op::Linear { weight, bias } => {
+                shapes.insert(weight.clone(), vec![1, 0]);
+                if let Some(b) = bias {
+                    shapes.insert(b.clone(), vec![1]);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Linear widths depend on the shape that reaches them: fill them in from a first pass.
+    let dims = spec
+        .shapes_with(|n| {
+            shapes
+                .get(n)
+                .map(|s| if s == &[1, 0] { vec![1, 1] } else { s.clone() })
+        })
+        .map_err(|e| e.to_string())?;
+    for (op, before) in spec.ops.iter().zip(&dims) {
+        if let (Op::Linear { weight, .. }, crate::engine::arch::Shape::Flat(n)) = (op, before) {
+            shapes.insert(weight.clone(), vec![1, *n]);
+        }
+    }
+    spec.check_shapes(&shapes)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::arch::preset;
+
+    #[test]
+    fn the_preset_passes_the_weightless_check() {
+        assert_eq!(check_architecture(&preset("mnist-cnn").unwrap()), Ok(()));
+    }
+
+    #[test]
+    fn a_linear_before_flatten_is_refused() {
+        let mut spec = preset("mnist-cnn").unwrap();
+        spec.name = "broken".into();
+        spec.ops.retain(|op| !matches!(op, Op::Flatten));
+        let err = check_architecture(&spec).unwrap_err();
+        assert!(err.contains("flatten"), "{err}");
+    }
+
+    #[test]
+    fn a_name_with_spaces_is_refused() {
+        let mut spec = preset("mnist-cnn").unwrap();
+        spec.name = "my net".into();
+        assert!(check_architecture(&spec).unwrap_err().contains("name"));
+    }
+
+    #[test]
+    fn a_tensor_used_twice_is_refused() {
+        let mut spec = preset("mnist-cnn").unwrap();
+        spec.name = "twice".into();
+        if let Op::Linear { weight, .. } = &mut spec.ops[10] {
+            *weight = "fc1.weight".into();
+        }
+        let err = check_architecture(&spec).unwrap_err();
+        assert!(err.contains("fc1.weight"), "{err}");
+    }
+}

@@ -318,7 +318,7 @@ fn edge_row_generic(x: &[f64], f2t: &[f64], out: &mut [f64]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::engine::arch::ArchSpec;
     use crate::engine::weights::{DType, Tensor};

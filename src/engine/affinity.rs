@@ -20,6 +20,8 @@
 //! output. A layer's biases are node features: `exp(-|b1_i − b2_j|)` on the diagonal of its
 //! hidden output pairs.
 
+use std::sync::Mutex;
+
 use rayon::prelude::*;
 
 use crate::engine::arch::{NodeGroup, PermStructure};
@@ -54,6 +56,21 @@ pub struct Affinity {
     diag: Vec<(usize, f64)>,
     layers: Vec<LayerBlock>,
     direction: Direction,
+    /// Per layer, the last inputs and products, reused when a block's input is bit-identical
+    /// (the unnormalised power iteration of a one-directional `K` settles layer by layer).
+    memo: Mutex<Vec<Option<Memo>>>,
+}
+
+/// One layer's last `(x_pre, x_cur) → (to_pre, to_cur)` product.
+struct Memo {
+    x_pre: Vec<f64>,
+    x_cur: Vec<f64>,
+    to_pre: Vec<f64>,
+    to_cur: Vec<f64>,
+}
+
+fn same_bits(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 impl Affinity {
@@ -109,12 +126,14 @@ impl Affinity {
                 m,
             });
         }
+        let memo = Mutex::new((0..layers.len()).map(|_| None).collect());
         Ok(Affinity {
             sizes,
             offsets,
             diag,
             layers,
             direction,
+            memo,
         })
     }
 
@@ -151,42 +170,61 @@ impl Affinity {
         for &(i, v) in &self.diag {
             y[i] += v * x[i];
         }
-        for layer in &self.layers {
+        let symmetric = self.direction == Direction::Symmetric;
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        for (layer, memo) in self.layers.iter().zip(memo.iter_mut()) {
             let (pre, cur) = (layer.pre, layer.pre + 1);
             let (np, nc) = (layer.n_in, layer.n_out);
             let x_pre = &x[self.offsets[pre]..][..np * np];
             let x_cur = &x[self.offsets[cur]..][..nc * nc];
-            let symmetric = self.direction == Direction::Symmetric;
-            // One task per model-1 output node b: rows b·n_in .. (b+1)·n_in of the block.
-            // Partial sums are reduced in b order, so results do not depend on thread count.
-            let parts: Vec<(Vec<f64>, Vec<f64>)> = (0..nc)
-                .into_par_iter()
-                .map(|b| {
-                    let rows = &layer.m[b * np * nc * np..][..np * nc * np];
-                    let mut to_pre = vec![0.0; np * np];
-                    let mut to_cur = vec![0.0; if symmetric { nc } else { 0 }];
-                    block_apply(
-                        rows,
-                        &x_cur[b * nc..][..nc],
-                        x_pre,
-                        np,
-                        &mut to_pre,
-                        &mut to_cur,
-                    );
-                    (to_pre, to_cur)
-                })
-                .collect();
-            let y_pre_off = self.offsets[pre];
-            let y_cur_off = self.offsets[cur];
-            for (b, (to_pre, to_cur)) in parts.into_iter().enumerate() {
-                for (yv, p) in y[y_pre_off..][..np * np].iter_mut().zip(&to_pre) {
-                    *yv += p;
-                }
-                for (yv, p) in y[y_cur_off + b * nc..][..to_cur.len()].iter_mut().zip(&to_cur) {
-                    *yv += p;
-                }
+            let hit = memo.as_ref().is_some_and(|m| {
+                same_bits(&m.x_cur, x_cur) && (!symmetric || same_bits(&m.x_pre, x_pre))
+            });
+            if !hit {
+                let (to_pre, to_cur) = layer.product(x_pre, x_cur, symmetric);
+                *memo = Some(Memo {
+                    x_pre: x_pre.to_vec(),
+                    x_cur: x_cur.to_vec(),
+                    to_pre,
+                    to_cur,
+                });
+            }
+            let m = memo.as_ref().expect("filled above");
+            for (yv, p) in y[self.offsets[pre]..][..np * np].iter_mut().zip(&m.to_pre) {
+                *yv += p;
+            }
+            for (yv, p) in y[self.offsets[cur]..][..m.to_cur.len()].iter_mut().zip(&m.to_cur) {
+                *yv += p;
             }
         }
+    }
+}
+
+impl LayerBlock {
+    /// This layer's share of `K x`: `(to_pre, to_cur)`; `to_cur` is empty unless symmetric.
+    fn product(&self, x_pre: &[f64], x_cur: &[f64], symmetric: bool) -> (Vec<f64>, Vec<f64>) {
+        let (np, nc) = (self.n_in, self.n_out);
+        // One task per model-1 output node b: rows b·n_in .. (b+1)·n_in of the block.
+        // Partial sums are reduced in b order, so results do not depend on thread count.
+        let parts: Vec<(Vec<f64>, Vec<f64>)> = (0..nc)
+            .into_par_iter()
+            .map(|b| {
+                let rows = &self.m[b * np * nc * np..][..np * nc * np];
+                let mut to_pre = vec![0.0; np * np];
+                let mut to_cur = vec![0.0; if symmetric { nc } else { 0 }];
+                block_apply(rows, &x_cur[b * nc..][..nc], x_pre, np, &mut to_pre, &mut to_cur);
+                (to_pre, to_cur)
+            })
+            .collect();
+        let mut to_pre = vec![0.0; np * np];
+        let mut to_cur = Vec::with_capacity(if symmetric { nc * nc } else { 0 });
+        for (p, c) in parts {
+            for (t, v) in to_pre.iter_mut().zip(&p) {
+                *t += v;
+            }
+            to_cur.extend_from_slice(&c);
+        }
+        (to_pre, to_cur)
     }
 }
 

@@ -311,6 +311,7 @@ mod tests {
             group_sizes: vec![1, 3000, 10],
         };
         let svg = matching_svg(&m);
+        save("matching-wide.svg", &svg);
         let rects = filled_rects(&svg);
         assert_eq!(rects.len(), 3011);
         assert!(rects.iter().all(|r| r.2 >= 1 && r.3 >= 1));

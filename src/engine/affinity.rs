@@ -260,6 +260,9 @@ fn block_apply_avx2(
     block_apply_generic(rows, x_cur_b, x_pre, np, to_pre, to_cur);
 }
 
+/// Width of the register blocks of the inner loops (8 `f64` = two AVX2 or one AVX-512 vector).
+const LANES: usize = 8;
+
 #[inline(always)]
 fn block_apply_generic(
     rows: &[f64],
@@ -271,38 +274,50 @@ fn block_apply_generic(
 ) {
     let nc = x_cur_b.len();
     debug_assert_eq!(rows.len(), np * nc * np);
+    let symmetric = !to_cur.is_empty();
+    // Per model-2 output d, lane-wise partial sums of Σ_a Σ_c rows[a][d][c]·x_pre[a][c].
+    let mut dots = vec![[0.0f64; LANES]; if symmetric { nc } else { 0 }];
+    let whole = np - np % LANES;
     for a in 0..np {
         let row = &rows[a * nc * np..][..nc * np];
-        let out = &mut to_pre[a * np..][..np];
         let xp = &x_pre[a * np..][..np];
-        for (d, seg) in row.chunks_exact(np).enumerate() {
-            let xv = x_cur_b[d];
-            for (o, s) in out.iter_mut().zip(seg) {
-                *o += xv * s;
+        // Lane blocks of c: the to_pre accumulator stays in registers across all d.
+        for c0 in (0..whole).step_by(LANES) {
+            let xpc: [f64; LANES] = xp[c0..c0 + LANES].try_into().expect("lane block");
+            let mut acc = [0.0f64; LANES];
+            for d in 0..nc {
+                let seg: &[f64; LANES] = row[d * np + c0..][..LANES].try_into().expect("lane block");
+                let xv = x_cur_b[d];
+                for k in 0..LANES {
+                    acc[k] += xv * seg[k];
+                }
+                if symmetric {
+                    let dd = &mut dots[d];
+                    for k in 0..LANES {
+                        dd[k] += seg[k] * xpc[k];
+                    }
+                }
             }
-            if !to_cur.is_empty() {
-                to_cur[d] += dot(seg, xp);
+            for (o, v) in to_pre[a * np + c0..][..LANES].iter_mut().zip(acc) {
+                *o += v;
             }
         }
-    }
-}
-
-/// Dot product with four independent accumulators (vectorises without fast-math).
-#[inline(always)]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..4 {
-            acc[k] += x[k] * y[k];
+        // The remaining c (np not a multiple of LANES), one at a time.
+        for c in whole..np {
+            let mut acc = 0.0;
+            for d in 0..nc {
+                let m = row[d * np + c];
+                acc += x_cur_b[d] * m;
+                if symmetric {
+                    dots[d][0] += m * xp[c];
+                }
+            }
+            to_pre[a * np + c] += acc;
         }
     }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
+    for (t, dd) in to_cur.iter_mut().zip(&dots) {
+        *t += ((dd[0] + dd[1]) + (dd[2] + dd[3])) + ((dd[4] + dd[5]) + (dd[6] + dd[7]));
     }
-    s
 }
 
 /// `exp(-‖f1[e1] − f2[e2]‖₂)` for every pair of rows of `f1`, `f2` (`E × feat`, row-major),

@@ -113,6 +113,7 @@ pub(crate) mod fixtures {
             architecture: "mnist-cnn".to_owned(),
             dataset: "mnist-test".to_owned(),
             params: FusionParams::default(),
+            samples: 10_000,
             inputs: vec![input(84.18), input(83.81)],
             alphas: alphas(),
             curves: Curves {

@@ -2,11 +2,13 @@
 //!
 //! [`engine`] is the pure compute core (no async runtime, web stack or database);
 //! the service modules are built on top of it: [`store`] (database and blobs), [`jobs`]
-//! (queue consumer and compute bridge), [`http`] (the REST API) and [`config`].
+//! (queue consumer and compute bridge), [`http`] (the REST API), [`plots`] (SVG reports) and
+//! [`config`].
 
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod http;
 pub mod jobs;
+pub mod plots;
 pub mod store;

@@ -11,6 +11,7 @@ pub mod arch;
 pub mod eval;
 pub mod forward;
 pub mod fusion;
+pub mod matching;
 pub mod pipeline;
 pub mod solvers;
 pub mod weights;

@@ -1,0 +1,343 @@
+//! The node matching matrix: the pygmtools example's second figure.
+
+use plotters::coord::Shift;
+use plotters::element::{PathElement, Rectangle, Text};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{FAMILY, ensure_font, tick_label};
+use crate::engine::pipeline::MatchingReport;
+
+/// The matrix side in pixels when the node count divides into it; larger matrices get one pixel
+/// per node up to [`MAX_SIDE`].
+const SIDE: usize = 560;
+const MAX_SIDE: usize = 2048;
+/// Above this many nodes the figure shows a note instead of the cells.
+const MAX_NODES: usize = 100_000;
+
+/// matplotlib's `Blues` colormap at 1 (a matched pair); 0 is left white.
+pub(super) const FILLED: RGBColor = RGBColor(0x08, 0x30, 0x6B);
+
+/// Margins around the matrix and the label strips, in pixels.
+const MARGIN: usize = 20;
+const X_LABELS: usize = 60;
+const Y_LABELS: usize = 70;
+
+/// The node matching matrix of `m` as an SVG document.
+///
+/// The matrix is `n × n` with `n` the sum of `m.group_sizes`; row `i` is a node of model 1 and
+/// column `j` a node of model 2, in group order (input, hidden layers, output). Its diagonal
+/// blocks hold the identity for the first and last groups and, for hidden layer `k`, the
+/// permutation `m.permutations[k]`: cell `(i, perm[i])` is filled (dark blue, as matplotlib's
+/// `Blues` at 1); every other cell is white. Black lines split the groups. A permutation entry
+/// outside its block, or a missing permutation, leaves the cells (or the block) empty.
+#[must_use]
+pub fn matching_svg(m: &MatchingReport) -> String {
+    ensure_font();
+    let n = m
+        .group_sizes
+        .iter()
+        .try_fold(0usize, |acc, &s| acc.checked_add(s));
+    let too_large = n.is_none_or(|n| n > MAX_NODES);
+    let (layout, cells) = match n {
+        Some(n) if !too_large => (Layout::new(n), filled_cells(m)),
+        _ => (Layout::new(0), Vec::new()),
+    };
+    let note = too_large.then_some("matrix too large to draw");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (layout.width(), layout.height()))
+            .into_drawing_area();
+        // An in-memory SVG backend only fails on a missing font, which ensure_font() rules out.
+        draw(
+            &root,
+            &layout,
+            &cells,
+            &group_bounds(&m.group_sizes, layout.n),
+            note,
+        )
+        .expect("drawing an SVG into a String");
+        root.present().expect("finishing an SVG in a String");
+    }
+    svg
+}
+
+/// The filled cells `(row, column)` of the matching matrix.
+pub(super) fn filled_cells(m: &MatchingReport) -> Vec<(usize, usize)> {
+    let groups = m.group_sizes.len();
+    let mut cells = Vec::new();
+    let mut offset = 0;
+    for (g, &size) in m.group_sizes.iter().enumerate() {
+        if g == 0 || g + 1 == groups {
+            cells.extend((0..size).map(|i| (offset + i, offset + i)));
+        } else if let Some(p) = m.permutations.get(g - 1) {
+            cells.extend(
+                p.perm
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, &j)| i < size && j < size)
+                    .map(|(i, &j)| (offset + i, offset + j)),
+            );
+        }
+        offset += size;
+    }
+    cells
+}
+
+/// Node indices where one group ends and the next begins (0 and `n` excluded).
+fn group_bounds(sizes: &[usize], n: usize) -> Vec<usize> {
+    let mut bounds = Vec::new();
+    let mut at = 0usize;
+    for &s in sizes.iter().take(sizes.len().saturating_sub(1)) {
+        at = at.saturating_add(s);
+        if at > 0 && at < n {
+            bounds.push(at);
+        }
+    }
+    bounds
+}
+
+/// Pixel geometry of the matrix.
+struct Layout {
+    n: usize,
+    side: usize,
+}
+
+impl Layout {
+    fn new(n: usize) -> Layout {
+        let side = match n {
+            0 => SIDE,
+            n if n <= SIDE => n * (SIDE / n),
+            n => n.min(MAX_SIDE),
+        };
+        Layout { n, side }
+    }
+
+    fn width(&self) -> u32 {
+        u32::try_from(self.side + 2 * MARGIN + Y_LABELS).unwrap_or(u32::MAX)
+    }
+
+    fn height(&self) -> u32 {
+        u32::try_from(self.side + 2 * MARGIN + X_LABELS).unwrap_or(u32::MAX)
+    }
+}
+
+/// Pixel offset of node boundary `k` (0..=n) along a side of `len` pixels starting at `start`.
+fn edge(start: i32, len: i32, k: usize, n: usize) -> i32 {
+    if n == 0 {
+        return start;
+    }
+    // k ≤ n ≤ MAX_NODES and len ≤ MAX_SIDE: the product fits easily in f64 and the result in i32.
+    #[expect(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    let offset = (k as f64 * f64::from(len) / n as f64).round() as i32;
+    start + offset
+}
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    layout: &Layout,
+    cells: &[(usize, usize)],
+    bounds: &[usize],
+    note: Option<&str>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    #[expect(clippy::cast_precision_loss)]
+    let extent = layout.n.max(1) as f64;
+    let mut chart = ChartBuilder::on(root)
+        .margin(u32::try_from(MARGIN).unwrap_or(20))
+        .x_label_area_size(u32::try_from(X_LABELS).unwrap_or(60))
+        .y_label_area_size(u32::try_from(Y_LABELS).unwrap_or(70))
+        // Row 0 at the top, as matplotlib's imshow draws a matrix.
+        .build_cartesian_2d(0.0..extent, extent..0.0)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(8)
+        .y_labels(8)
+        .x_label_formatter(&|v| tick_label(*v))
+        .y_label_formatter(&|v| tick_label(*v))
+        .label_style((FAMILY, 14))
+        .x_desc("model 2 node")
+        .y_desc("model 1 node")
+        .axis_desc_style((FAMILY, 17))
+        .draw()?;
+
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    let (x0, y0) = (xs.start, ys.start);
+    let (w, h) = (xs.end - xs.start, ys.end - ys.start);
+    let n = layout.n;
+    for &(i, j) in cells {
+        let (left, top) = (edge(x0, w, j, n), edge(y0, h, i, n));
+        // At least one pixel per cell, so very large matrices still show every match.
+        let right = edge(x0, w, j + 1, n).max(left + 1);
+        let bottom = edge(y0, h, i + 1, n).max(top + 1);
+        root.draw(&Rectangle::new(
+            [(left, top), (right, bottom)],
+            FILLED.filled(),
+        ))?;
+    }
+    for &b in bounds {
+        let (x, y) = (edge(x0, w, b, n), edge(y0, h, b, n));
+        root.draw(&PathElement::new(vec![(x, y0), (x, y0 + h)], BLACK))?;
+        root.draw(&PathElement::new(vec![(x0, y), (x0 + w, y)], BLACK))?;
+    }
+    root.draw(&Rectangle::new(
+        [(x0, y0), (x0 + w, y0 + h)],
+        BLACK.stroke_width(1),
+    ))?;
+    if let Some(note) = note {
+        let style =
+            TextStyle::from((FAMILY, 18).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+        root.draw(&Text::new(note, (x0 + w / 2, y0 + h / 2), style))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{FILLED, MAX_SIDE, matching_svg};
+    use crate::engine::pipeline::{LayerPermutation, MatchingReport};
+    use crate::plots::fixtures::{example_matching, parse, save, texts, with_attr};
+
+    const FILL: &str = "#08306B";
+
+    /// `(x, y, width, height)` of every filled cell.
+    fn filled_rects(svg: &str) -> Vec<(i32, i32, i32, i32)> {
+        let doc = parse(svg);
+        let num = |n: &roxmltree::Node<'_, '_>, a: &str| -> i32 {
+            n.attribute(a)
+                .and_then(|v| v.parse().ok())
+                .expect("integer attribute")
+        };
+        with_attr(&doc, "rect", "fill", FILL)
+            .map(|r| {
+                (
+                    num(&r, "x"),
+                    num(&r, "y"),
+                    num(&r, "width"),
+                    num(&r, "height"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_filled_colour_is_matplotlib_blues_at_one() {
+        assert_eq!(
+            format!("#{:02X}{:02X}{:02X}", FILLED.0, FILLED.1, FILLED.2),
+            FILL
+        );
+    }
+
+    #[test]
+    fn example_matrix_has_one_filled_cell_per_node_and_axis_labels() {
+        let svg = matching_svg(&example_matching());
+        save("matching.svg", &svg);
+        // 1 + 32 + 64 + 32 + 10 = 139 nodes (DESIGN.md), one match each.
+        assert_eq!(filled_rects(&svg).len(), 139);
+        let texts = texts(&parse(&svg));
+        assert!(texts.iter().any(|t| t == "model 2 node"));
+        assert!(texts.iter().any(|t| t == "model 1 node"));
+    }
+
+    #[test]
+    fn filled_cells_sit_at_row_i_column_perm_i_of_each_block() {
+        let m = example_matching();
+        let svg = matching_svg(&m);
+        let rects = filled_rects(&svg);
+        // 560 / 139 = 4 whole pixels per node.
+        assert!(rects.iter().all(|r| r.2 == 4 && r.3 == 4), "{rects:?}");
+        let x0 = rects.iter().map(|r| r.0).min().unwrap();
+        let y0 = rects.iter().map(|r| r.1).min().unwrap();
+        let got: BTreeSet<(i32, i32)> = rects
+            .iter()
+            .map(|r| ((r.1 - y0) / 4, (r.0 - x0) / 4))
+            .collect();
+
+        let mut want = BTreeSet::from([(0, 0)]);
+        for (offset, p) in [1, 33, 97].into_iter().zip(&m.permutations) {
+            for (i, &j) in (0..).zip(&p.perm) {
+                want.insert((offset + i, offset + i32::try_from(j).unwrap()));
+            }
+        }
+        want.extend((129..139).map(|i| (i, i)));
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn black_lines_split_the_groups() {
+        let svg = matching_svg(&example_matching());
+        let rects = filled_rects(&svg);
+        let x0 = rects.iter().map(|r| r.0).min().unwrap();
+        let doc = parse(&svg);
+        let vertical: BTreeSet<i32> = with_attr(&doc, "polyline", "stroke", "#000000")
+            .filter_map(|l| {
+                let pts: Vec<(i32, i32)> = l
+                    .attribute("points")?
+                    .split_whitespace()
+                    .filter_map(|p| {
+                        p.split_once(',')
+                            .and_then(|(x, y)| Some((x.parse().ok()?, y.parse().ok()?)))
+                    })
+                    .collect();
+                (pts.len() == 2 && pts[0].0 == pts[1].0 && pts[1].1 - pts[0].1 == 556)
+                    .then_some(pts[0].0 - x0)
+            })
+            .collect();
+        // Group bounds after 1, 33, 97 and 129 nodes, 4 px per node.
+        assert_eq!(vertical, BTreeSet::from([4, 132, 388, 516]));
+    }
+
+    #[test]
+    fn entries_outside_their_block_and_missing_permutations_are_left_empty() {
+        let mut m = example_matching();
+        m.permutations[0].perm[5] = 99; // block of 32
+        m.permutations.truncate(2); // fc1 has no permutation
+        let svg = matching_svg(&m);
+        assert_eq!(filled_rects(&svg).len(), 139 - 1 - 32);
+    }
+
+    #[test]
+    fn a_wide_layer_gets_at_least_one_pixel_per_cell() {
+        let m = MatchingReport {
+            objective: 0.0,
+            iterations: 1,
+            permutations: vec![LayerPermutation {
+                layer: "fc.weight".to_owned(),
+                perm: (0..3000).rev().collect(),
+            }],
+            group_sizes: vec![1, 3000, 10],
+        };
+        let svg = matching_svg(&m);
+        save("matching-wide.svg", &svg);
+        let rects = filled_rects(&svg);
+        assert_eq!(rects.len(), 3011);
+        assert!(rects.iter().all(|r| r.2 >= 1 && r.3 >= 1));
+        let doc = parse(&svg);
+        let width: usize = doc
+            .root_element()
+            .attribute("width")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(width <= MAX_SIDE + 200, "{width}");
+    }
+
+    #[test]
+    fn empty_and_absurd_group_sizes_give_a_figure_without_cells() {
+        let mut m = example_matching();
+        m.group_sizes.clear();
+        assert!(filled_rects(&matching_svg(&m)).is_empty());
+
+        m.group_sizes = vec![usize::MAX, 2];
+        let svg = matching_svg(&m);
+        assert!(filled_rects(&svg).is_empty());
+        assert!(
+            texts(&parse(&svg))
+                .iter()
+                .any(|t| t == "matrix too large to draw")
+        );
+    }
+}

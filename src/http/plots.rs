@@ -6,15 +6,15 @@ use crate::engine::pipeline::{FusionReport, MatchingReport};
 /// Accuracy against proportion (the example's third figure).
 ///
 /// # Errors
-/// [`ApiError::Internal`] until the plots module is built in.
-pub fn accuracy(_report: &FusionReport) -> Result<String, ApiError> {
-    Err(ApiError::Internal("plots are not built in yet".into()))
+/// None today; the signature leaves room for a renderer that can fail.
+pub fn accuracy(report: &FusionReport) -> Result<String, ApiError> {
+    Ok(crate::plots::accuracy_svg(report))
 }
 
 /// The block matching matrix (the example's second figure).
 ///
 /// # Errors
-/// [`ApiError::Internal`] until the plots module is built in.
-pub fn matching(_matching: &MatchingReport) -> Result<String, ApiError> {
-    Err(ApiError::Internal("plots are not built in yet".into()))
+/// None today; the signature leaves room for a renderer that can fail.
+pub fn matching(matching: &MatchingReport) -> Result<String, ApiError> {
+    Ok(crate::plots::matching_svg(matching))
 }

@@ -35,23 +35,13 @@ pub enum IngestError {
     Dataset(String),
 }
 
-/// Read and validate a safetensors header (the tensors' names, dtypes and shapes).
+/// Read and validate a safetensors header (the tensors' names, dtypes and shapes), with the
+/// engine's rules: offsets in bounds, no overlaps or holes, distinct names, known dtypes.
 ///
 /// # Errors
 /// The engine's reason, as text.
 pub fn read_header(bytes: &[u8]) -> Result<Vec<TensorInfo>, String> {
-    weights::WeightSet::from_bytes(bytes)
-        .map(|w| {
-            w.tensors
-                .iter()
-                .map(|(name, t)| TensorInfo {
-                    name: name.clone(),
-                    dtype: t.dtype,
-                    shape: t.data.shape().to_vec(),
-                })
-                .collect()
-        })
-        .map_err(|e| e.to_string())
+    weights::inspect(bytes).map_err(|e| e.to_string())
 }
 
 async fn blocking<T: Send + 'static>(

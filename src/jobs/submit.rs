@@ -10,11 +10,6 @@ use crate::engine::arch::ArchError;
 use crate::engine::pipeline::{FusionParams, ParamError};
 use crate::store::{Db, JobRecord, JobSpec, ModelRecord, StoreError};
 
-/// Largest number of proportions a job may evaluate.
-pub const MAX_PROPORTIONS: usize = 101;
-/// Largest number of power iterations a job may ask for.
-pub const MAX_ITER: usize = 10_000;
-
 /// A job as a client asks for it, already decoded.
 #[derive(Clone, Debug)]
 pub struct JobRequest {
@@ -58,35 +53,6 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
-/// Check the parameters' ranges: α in [0, 1], 1..=101 proportions, iterations and tolerance.
-///
-/// # Errors
-/// The first [`ParamError`] found.
-pub fn check_params(p: &FusionParams) -> Result<(), ParamError> {
-    if p.proportions.is_empty() {
-        return Err(ParamError::NoProportions);
-    }
-    if p.proportions.len() > MAX_PROPORTIONS {
-        return Err(ParamError::TooManyProportions {
-            max: MAX_PROPORTIONS,
-            got: p.proportions.len(),
-        });
-    }
-    if let Some(&a) = p.proportions.iter().find(|a| !(0.0..=1.0).contains(*a)) {
-        return Err(ParamError::ProportionOutOfRange(a));
-    }
-    if !(1..=MAX_ITER).contains(&p.max_iter) {
-        return Err(ParamError::MaxIter {
-            max: MAX_ITER,
-            got: p.max_iter,
-        });
-    }
-    if !(p.tol.is_finite() && p.tol > 0.0) {
-        return Err(ParamError::Tol(p.tol));
-    }
-    Ok(())
-}
-
 /// Validate `req` and queue it.
 ///
 /// # Errors
@@ -105,7 +71,7 @@ pub async fn submit(
 /// # Errors
 /// Any [`SubmitError`].
 pub async fn validate(db: &dyn Db, req: JobRequest) -> Result<JobSpec, SubmitError> {
-    check_params(&req.params)?;
+    req.params.check()?;
     let [id1, id2] = <[Uuid; 2]>::try_from(req.models.as_slice())
         .map_err(|_| SubmitError::ModelCount(req.models.len()))?;
     let m1 = model(db, id1).await?;
@@ -156,52 +122,4 @@ async fn model(db: &dyn Db, id: Uuid) -> Result<ModelRecord, SubmitError> {
     db.get_model(id)
         .await?
         .ok_or(SubmitError::ModelNotFound(id))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_parameters_pass() {
-        assert_eq!(check_params(&FusionParams::default()), Ok(()));
-    }
-
-    #[test]
-    fn rejects_a_proportion_above_one() {
-        let p = FusionParams {
-            proportions: vec![0.0, 1.5],
-            ..FusionParams::default()
-        };
-        assert_eq!(check_params(&p), Err(ParamError::ProportionOutOfRange(1.5)));
-    }
-
-    #[test]
-    fn rejects_nan_proportions_and_tolerance() {
-        let p = FusionParams {
-            proportions: vec![f64::NAN],
-            ..FusionParams::default()
-        };
-        assert!(matches!(
-            check_params(&p),
-            Err(ParamError::ProportionOutOfRange(_))
-        ));
-        let p = FusionParams {
-            tol: 0.0,
-            ..FusionParams::default()
-        };
-        assert_eq!(check_params(&p), Err(ParamError::Tol(0.0)));
-    }
-
-    #[test]
-    fn rejects_too_many_proportions() {
-        let p = FusionParams {
-            proportions: vec![0.5; 102],
-            ..FusionParams::default()
-        };
-        assert_eq!(
-            check_params(&p),
-            Err(ParamError::TooManyProportions { max: 101, got: 102 })
-        );
-    }
 }

@@ -280,11 +280,16 @@ struct EvalCache<'a> {
 }
 
 impl EvalCache<'_> {
-    fn eval(&mut self, w: &WeightSet, stop: &(dyn Fn() -> bool + Sync)) -> Result<EvalResult, PipelineError> {
+    fn eval(
+        &mut self,
+        w: &WeightSet,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<EvalResult, PipelineError> {
         if let Some((_, r)) = self.done.iter().find(|(d, _)| d.tensors == w.tensors) {
             return Ok(*r);
         }
-        let net = Network::new(self.spec, w).map_err(|source| PipelineError::Arch { index: 0, source })?;
+        let net = Network::new(self.spec, w)
+            .map_err(|source| PipelineError::Arch { index: 0, source })?;
         let r = evaluate(&net, self.data, stop).map_err(|e| match e {
             EvalError::Canceled => PipelineError::Canceled,
             other => PipelineError::Eval(other),
@@ -397,18 +402,21 @@ pub fn run(
     let none = curve(Stage::EvaluateNone, models[0], &mut cache)?;
     watch.lap(Stage::EvaluateNone);
 
-    let best = [(Method::Gamf, gamf.as_deref()), (Method::None, Some(&none[..]))]
-        .into_iter()
-        .flat_map(|(method, pts)| pts.unwrap_or_default().iter().map(move |p| (method, p)))
-        .fold(None::<Best>, |best, (method, p)| match best {
-            Some(b) if b.accuracy >= p.accuracy => Some(b),
-            _ => Some(Best {
-                method,
-                proportion: p.proportion,
-                accuracy: p.accuracy,
-            }),
-        })
-        .expect("at least one proportion");
+    let best = [
+        (Method::Gamf, gamf.as_deref()),
+        (Method::None, Some(&none[..])),
+    ]
+    .into_iter()
+    .flat_map(|(method, pts)| pts.unwrap_or_default().iter().map(move |p| (method, p)))
+    .fold(None::<Best>, |best, (method, p)| match best {
+        Some(b) if b.accuracy >= p.accuracy => Some(b),
+        _ => Some(Best {
+            method,
+            proportion: p.proportion,
+            accuracy: p.accuracy,
+        }),
+    })
+    .expect("at least one proportion");
     Ok(FusionReport {
         architecture: spec.name.clone(),
         dataset: data.name.clone(),

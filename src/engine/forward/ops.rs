@@ -104,10 +104,9 @@ pub(super) fn maxpool(src: &[f32], dst: &mut [f32], p: &Pool) {
                 for x in x0..x1 {
                     let s = &src[(y * p.w + x) * c..][..c];
                     for (o, &v) in out.iter_mut().zip(s) {
-                        // `>` or NaN: NaN propagates like torch's max pooling.
-                        if v > *o || v.is_nan() {
-                            *o = v;
-                        }
+                        // A select, not a branch, so that it vectorises; NaN propagates like
+                        // torch's max pooling.
+                        *o = if v > *o || v.is_nan() { v } else { *o };
                     }
                 }
             }

@@ -43,8 +43,10 @@ fn load(path: &PathBuf) -> Result<WeightSet> {
 
 fn main() -> Result<()> {
     let repeats: usize = std::env::args().nth(1).map_or(Ok(5), |a| a.parse())?;
-    let dir = std::env::var_os("GMFUSE_SEED_MODELS")
-        .map_or_else(|| PathBuf::from("../shared/data/seed-models"), PathBuf::from);
+    let dir = std::env::var_os("GMFUSE_SEED_MODELS").map_or_else(
+        || PathBuf::from("../shared/data/seed-models"),
+        PathBuf::from,
+    );
     let t = Instant::now();
     let data = Dataset::mnist_test();
     println!(
@@ -70,7 +72,10 @@ fn main() -> Result<()> {
             "{file}: accuracy {:.2} %, loss {:.6}; times {:?} s; median {median:.3} s ({:.0} img/s)",
             r.accuracy,
             r.loss,
-            times.iter().map(|t| (t * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
+            times
+                .iter()
+                .map(|t| (t * 1000.0).round() / 1000.0)
+                .collect::<Vec<_>>(),
             data.len() as f64 / median
         );
     }

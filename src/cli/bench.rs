@@ -1,10 +1,161 @@
-//! `gmfuse bench`: stage timings (stub).
+//! `gmfuse bench`: times the engine's stages on the seed models (or the demo models) and
+//! prints medians, with the peak memory of the matching stage.
+//!
+//! Peak memory is the process's resident high-water mark (`VmHWM`), reset before each stage
+//! through `/proc/self/clear_refs` (Linux); elsewhere it is not reported.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::bail;
+
+use super::inputs::{demo_models, load_dataset, load_model, seed_models_dir};
+use crate::engine::arch::preset;
+use crate::engine::eval::evaluate;
+use crate::engine::forward::Network;
+use crate::engine::matching::{Convention, match_models};
+use crate::engine::pipeline::{self, Compat, FusionParams, Quiet};
+use crate::engine::solvers::SmParams;
 
 /// Arguments of `gmfuse bench`.
 #[derive(clap::Args, Debug)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// Repetitions of each timed stage (medians are printed).
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+    /// Skip the whole-pipeline run (about 20 evaluations).
+    #[arg(long)]
+    pub quick: bool,
+    /// Two mnist-cnn models; default: the seed models if present, else the demo models.
+    pub models: Vec<PathBuf>,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Resident memory high-water mark in MiB, after resetting it when `reset`.
+fn peak_mib(reset: bool) -> Option<f64> {
+    if reset {
+        std::fs::write("/proc/self/clear_refs", "5").ok()?;
+        return None;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn current_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
 
 /// Run `gmfuse bench`.
-pub fn run(_args: &BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let paths = match &args.models[..] {
+        [a, b] => [a.clone(), b.clone()],
+        [] => match seed_models_dir() {
+            Some(d) => [d.join("model1.safetensors"), d.join("model2.safetensors")],
+            None => demo_models(),
+        },
+        _ => bail!("give two models or none"),
+    };
+    let repeat = args.repeat.max(1);
+    let models = [load_model(&paths[0])?, load_model(&paths[1])?];
+    let spec = preset("mnist-cnn")?;
+    let structure = spec.validate(&models[0])?;
+    let threads = rayon::current_num_threads();
+    println!(
+        "gmfuse bench: {} and {}",
+        paths[0].display(),
+        paths[1].display()
+    );
+    println!("rayon threads: {threads}; repeats: {repeat} (medians)");
+
+    for (name, convention) in [
+        ("default", Convention::Consistent),
+        ("pygmtools-example", Convention::PygmtoolsExample),
+    ] {
+        let base = current_mib();
+        let mut peak = None;
+        let mut stages: [Vec<f64>; 3] = Default::default();
+        for _ in 0..repeat {
+            peak_mib(true);
+            let m = match_models(
+                &structure,
+                [&models[0], &models[1]],
+                convention,
+                SmParams::default(),
+                &|| false,
+            )?;
+            if let Some(p) = peak_mib(false) {
+                peak = Some(p.max(peak.unwrap_or(0.0)));
+            }
+            for (v, s) in stages.iter_mut().zip(m.seconds) {
+                v.push(s);
+            }
+        }
+        let [a, s, h] = stages.map(median);
+        println!(
+            "matching ({name}): affinity {:.1} ms, sm {:.1} ms, hungarian {:.2} ms, total {:.1} ms",
+            a * 1e3,
+            s * 1e3,
+            h * 1e3,
+            (a + s + h) * 1e3
+        );
+        if let (Some(p), Some(b)) = (peak, base) {
+            println!(
+                "matching ({name}): peak RSS {p:.1} MiB (process before the stage: {b:.1} MiB, stage adds {:.1} MiB)",
+                p - b
+            );
+        }
+    }
+
+    let data = load_dataset("mnist-test")?;
+    let net = Network::new(&spec, &models[0])?;
+    let mut evals = Vec::new();
+    for _ in 0..repeat {
+        let t = Instant::now();
+        let r = evaluate(&net, &data, &|| false)?;
+        evals.push(t.elapsed().as_secs_f64());
+        if evals.len() == 1 {
+            println!(
+                "evaluation: accuracy {:.2}% on {} images",
+                r.accuracy, r.samples
+            );
+        }
+    }
+    let e = median(evals);
+    println!(
+        "evaluation (10k images): {:.3} s ({:.0} images/s)",
+        e,
+        data.labels.len() as f64 / e
+    );
+
+    if !args.quick {
+        let params = FusionParams {
+            compat: Some(Compat::PygmtoolsExample),
+            ..FusionParams::default()
+        };
+        let t = Instant::now();
+        let r = pipeline::run(&spec, [&models[0], &models[1]], &data, &params, &Quiet)?;
+        println!(
+            "whole fuse run (compat, gamf + none, 11 proportions each): {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
+        let stages: Vec<String> = r
+            .timings
+            .iter()
+            .map(|(s, t)| format!("{s:?} {t:.2}s"))
+            .collect();
+        println!("  stages: {}", stages.join(", "));
+    }
+    if let Some(p) = peak_mib(false) {
+        println!("process peak RSS since the last reset: {p:.1} MiB");
+    }
+    Ok(())
 }

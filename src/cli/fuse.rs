@@ -1,10 +1,218 @@
-//! `gmfuse fuse`: one fusion from the command line (stub).
+//! `gmfuse fuse`: one fusion from the command line, printed as the pygmtools example prints
+//! it, with an optional JSON report and the fused weights for every proportion.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use super::inputs::{load_arch, load_dataset, load_model};
+use crate::engine::pipeline::{
+    self, Compat, FusionParams, FusionReport, Method, Observer, Stage, fused_weights,
+};
 
 /// Arguments of `gmfuse fuse`.
 #[derive(clap::Args, Debug)]
-pub struct FuseArgs {}
+pub struct FuseArgs {
+    /// Architecture: a preset name or an ArchSpec JSON file.
+    #[arg(long, default_value = "mnist-cnn")]
+    pub arch: String,
+    /// Evaluation set: `mnist-test`, DATA.safetensors, or IMAGES,LABELS (IDX, gz or raw).
+    #[arg(long, default_value = "mnist-test")]
+    pub dataset: String,
+    /// `gamf` (graph matching, reported beside vanilla averaging) or `none` (averaging only).
+    #[arg(long, value_enum, default_value = "gamf")]
+    pub method: MethodArg,
+    /// Reproduce another implementation's conventions, bugs included.
+    #[arg(long, value_enum)]
+    pub compat: Option<CompatArg>,
+    /// Proportions α of model B: `START:STOP:STEP` (inclusive) or a comma list.
+    #[arg(long, default_value = "0:1:0.1")]
+    pub alphas: String,
+    /// Spectral matching: maximum power iterations.
+    #[arg(long, default_value_t = 50)]
+    pub max_iter: usize,
+    /// Spectral matching: convergence tolerance.
+    #[arg(long, default_value_t = 1e-5)]
+    pub tol: f64,
+    /// Evaluate on the first N samples only.
+    #[arg(long)]
+    pub eval_limit: Option<usize>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Write the fused weights for every proportion into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print progress to stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Model 1 (aligned onto model 2), safetensors.
+    pub model_a: PathBuf,
+    /// Model 2, safetensors.
+    pub model_b: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum MethodArg {
+    Gamf,
+    None,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum CompatArg {
+    PygmtoolsExample,
+}
+
+/// Parse `START:STOP:STEP` (inclusive, rounded to 1e-9) or `a,b,c`.
+pub fn parse_alphas(s: &str) -> anyhow::Result<Vec<f64>> {
+    let num = |t: &str| -> anyhow::Result<f64> {
+        t.trim()
+            .parse::<f64>()
+            .with_context(|| format!("`{t}` in --alphas is not a number"))
+    };
+    let parts: Vec<&str> = s.split(':').collect();
+    match parts[..] {
+        [start, stop, step] => {
+            let (start, stop, step) = (num(start)?, num(stop)?, num(step)?);
+            if step.is_nan()
+                || step <= 0.0
+                || stop.is_nan()
+                || stop < start
+                || !start.is_finite()
+                || !stop.is_finite()
+            {
+                bail!("--alphas {s}: need START <= STOP and STEP > 0");
+            }
+            let n = ((stop - start) / step + 1e-9).floor() as usize;
+            if n > 10_000 {
+                bail!("--alphas {s}: too many proportions");
+            }
+            Ok((0..=n)
+                .map(|k| ((start + k as f64 * step) * 1e9).round() / 1e9)
+                .collect())
+        }
+        [_] => s.split(',').map(num).collect(),
+        _ => bail!("--alphas {s}: use START:STOP:STEP or a comma list"),
+    }
+}
+
+struct Progress(bool);
+impl Observer for Progress {
+    fn progress(&self, stage: Stage, fraction: f64) {
+        if self.0 {
+            eprintln!("  {stage:?} {:.0}%", fraction * 100.0);
+        }
+    }
+}
+
+/// The accuracy tables, in the format of the pygmtools example's output.
+pub fn format_tables(report: &FusionReport) -> String {
+    let mut out = String::new();
+    let acc = |i: usize| report.inputs.get(i).map_or(f64::NAN, |r| r.accuracy);
+    let _ = writeln!(
+        out,
+        "model1 accuracy = {:.2}%, model2 accuracy = {:.2}%",
+        acc(0),
+        acc(1)
+    );
+    let curves = [
+        ("Graph Matching Fusion", report.curves.gamf.as_deref()),
+        ("No Matching Fusion", Some(&report.curves.none[..])),
+    ];
+    for (title, points) in curves {
+        let Some(points) = points else { continue };
+        let _ = writeln!(out, "{title}");
+        for p in points {
+            let _ = writeln!(
+                out,
+                "{:.2} model1 + {:.2} model2 -> fused model accuracy: {:.2}%",
+                1.0 - p.proportion,
+                p.proportion,
+                p.accuracy
+            );
+        }
+    }
+    out
+}
+
+/// Write `bytes` to `path` through a temporary file and a rename: never a half-written file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
 
 /// Run `gmfuse fuse`.
-pub fn run(_args: &FuseArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
+    let spec = load_arch(&args.arch)?;
+    let mut data = load_dataset(&args.dataset)?;
+    if let Some(n) = args.eval_limit {
+        data = data.head(n);
+    }
+    let models = [load_model(&args.model_a)?, load_model(&args.model_b)?];
+    let params = FusionParams {
+        method: match args.method {
+            MethodArg::Gamf => Method::Gamf,
+            MethodArg::None => Method::None,
+        },
+        compat: args
+            .compat
+            .map(|CompatArg::PygmtoolsExample| Compat::PygmtoolsExample),
+        proportions: parse_alphas(&args.alphas)?,
+        max_iter: args.max_iter,
+        tol: args.tol,
+    };
+    let observer = Progress(args.verbose);
+    let report = pipeline::run(&spec, [&models[0], &models[1]], &data, &params, &observer)?;
+    if let Some(path) = &args.report {
+        let json = serde_json::to_vec_pretty(&report)?;
+        write_atomic(path, &json)?;
+    }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let perms = report.matching.as_ref().map(|m| &m.permutations[..]);
+        for &alpha in &report.alphas {
+            let mut w = fused_weights(&spec, [&models[0], &models[1]], perms, alpha)?;
+            w.metadata.insert(
+                "method".into(),
+                format!("{:?}", params.method).to_lowercase(),
+            );
+            w.metadata.insert("proportion".into(), alpha.to_string());
+            let name = format!("fused-{alpha:.2}.safetensors");
+            write_atomic(&dir.join(name), &w.to_bytes()?)?;
+        }
+    }
+    Ok(report)
+}
+
+/// Run `gmfuse fuse` and print the tables and timings.
+pub fn run(args: &FuseArgs) -> anyhow::Result<()> {
+    let report = run_fuse(args)?;
+    print!("{}", format_tables(&report));
+    let total: f64 = report.timings.values().sum();
+    let stages: Vec<String> = report
+        .timings
+        .iter()
+        .map(|(s, t)| format!("{s:?} {t:.3}s"))
+        .collect();
+    eprintln!("timings: {} (total {total:.2}s)", stages.join(", "));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alpha_ranges_are_inclusive_and_rounded() {
+        let a = parse_alphas("0:1:0.1").unwrap();
+        assert_eq!(a.len(), 11);
+        assert_eq!(a[3], 0.3);
+        assert_eq!(a[10], 1.0);
+        assert_eq!(parse_alphas("0.2, 0.5").unwrap(), [0.2, 0.5]);
+        assert!(parse_alphas("1:0:0.1").is_err());
+        assert!(parse_alphas("0:1:0").is_err());
+        assert!(parse_alphas("x").is_err());
+    }
 }

@@ -99,7 +99,11 @@ impl Affinity {
         for (l, layer) in structure.layers.iter().enumerate() {
             debug_assert_eq!(
                 layer.input,
-                if l == 0 { NodeGroup::Input } else { NodeGroup::Hidden(l - 1) }
+                if l == 0 {
+                    NodeGroup::Input
+                } else {
+                    NodeGroup::Hidden(l - 1)
+                }
             );
             let w1 = models[0].tensor(&layer.weight)?;
             let w2 = models[1].tensor(&layer.weight)?;
@@ -110,12 +114,22 @@ impl Affinity {
                 layer.feat,
             );
             if let (Some(b), NodeGroup::Hidden(_)) = (&layer.bias, layer.output) {
-                let b1 = models[0].tensor(b)?.data.iter().copied().collect::<Vec<_>>();
-                let b2 = models[1].tensor(b)?.data.iter().copied().collect::<Vec<_>>();
+                let b1 = models[0]
+                    .tensor(b)?
+                    .data
+                    .iter()
+                    .copied()
+                    .collect::<Vec<_>>();
+                let b2 = models[1]
+                    .tensor(b)?
+                    .data
+                    .iter()
+                    .copied()
+                    .collect::<Vec<_>>();
                 let (n, off) = (layer.n_out, offsets[l + 1]);
-                for i in 0..n {
-                    for j in 0..n {
-                        diag.push((off + i * n + j, (-(b1[i] - b2[j]).abs()).exp()));
+                for (i, x) in b1.iter().enumerate() {
+                    for (j, y) in b2.iter().enumerate() {
+                        diag.push((off + i * n + j, (-(x - y).abs()).exp()));
                     }
                 }
             }
@@ -193,7 +207,10 @@ impl Affinity {
             for (yv, p) in y[self.offsets[pre]..][..np * np].iter_mut().zip(&m.to_pre) {
                 *yv += p;
             }
-            for (yv, p) in y[self.offsets[cur]..][..m.to_cur.len()].iter_mut().zip(&m.to_cur) {
+            for (yv, p) in y[self.offsets[cur]..][..m.to_cur.len()]
+                .iter_mut()
+                .zip(&m.to_cur)
+            {
                 *yv += p;
             }
         }
@@ -212,7 +229,14 @@ impl LayerBlock {
                 let rows = &self.m[b * np * nc * np..][..np * nc * np];
                 let mut to_pre = vec![0.0; np * np];
                 let mut to_cur = vec![0.0; if symmetric { nc } else { 0 }];
-                block_apply(rows, &x_cur[b * nc..][..nc], x_pre, np, &mut to_pre, &mut to_cur);
+                block_apply(
+                    rows,
+                    &x_cur[b * nc..][..nc],
+                    x_pre,
+                    np,
+                    &mut to_pre,
+                    &mut to_cur,
+                );
                 (to_pre, to_cur)
             })
             .collect();
@@ -286,7 +310,8 @@ fn block_apply_generic(
             let xpc: [f64; LANES] = xp[c0..c0 + LANES].try_into().expect("lane block");
             let mut acc = [0.0f64; LANES];
             for d in 0..nc {
-                let seg: &[f64; LANES] = row[d * np + c0..][..LANES].try_into().expect("lane block");
+                let seg: &[f64; LANES] =
+                    row[d * np + c0..][..LANES].try_into().expect("lane block");
                 let xv = x_cur_b[d];
                 for k in 0..LANES {
                     acc[k] += xv * seg[k];
@@ -401,12 +426,20 @@ pub(crate) mod tests {
                 let n: usize = shape.iter().product();
                 let data = (0..n)
                     .map(|_| {
-                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
                         ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
                     })
                     .collect();
                 let data = ArrayD::from_shape_vec(shape.clone(), data).unwrap();
-                w.tensors.insert(name.to_string(), Tensor { dtype: DType::F32, data });
+                w.tensors.insert(
+                    name.to_string(),
+                    Tensor {
+                        dtype: DType::F32,
+                        data,
+                    },
+                );
             }
             w
         };
@@ -415,7 +448,12 @@ pub(crate) mod tests {
     }
 
     /// The dense `K` of the reference formulas (gamf_np.py `build_affinity_coo`), compact-indexed.
-    fn dense_reference(s: &PermStructure, m: [&WeightSet; 2], sym: bool, aff: &Affinity) -> Vec<Vec<f64>> {
+    fn dense_reference(
+        s: &PermStructure,
+        m: [&WeightSet; 2],
+        sym: bool,
+        aff: &Affinity,
+    ) -> Vec<Vec<f64>> {
         let n = aff.dim();
         let mut k = vec![vec![0.0; n]; n];
         for &(i, v) in &aff.diag {
@@ -456,9 +494,9 @@ pub(crate) mod tests {
             assert_eq!(n, 2 * 2 + 3 * 3 + 4 * 4 + 2 * 2);
             let k = dense_reference(&s, [&m1, &m2], sym, &aff);
             if sym {
-                for i in 0..n {
-                    for j in 0..n {
-                        assert_eq!(k[i][j], k[j][i]);
+                for (i, row) in k.iter().enumerate() {
+                    for (j, v) in row.iter().enumerate() {
+                        assert_eq!(*v, k[j][i]);
                     }
                 }
             }

@@ -135,7 +135,10 @@ mod tests {
         let p = permute(&s, &m, &perms).unwrap();
         let t = |w: &WeightSet, n: &str| w.tensors[n].data.clone();
         // conv channel 0 moved to position 2.
-        assert_eq!(t(&p, "c.w").index_axis(Axis(0), 2), t(&m, "c.w").index_axis(Axis(0), 0));
+        assert_eq!(
+            t(&p, "c.w").index_axis(Axis(0), 2),
+            t(&m, "c.w").index_axis(Axis(0), 0)
+        );
         assert_eq!(t(&p, "c.b")[[2]], t(&m, "c.b")[[0]]);
         // l1 input columns 0..4 (channel 0's 2x2 block) moved to columns 8..12.
         for k in 0..4 {
@@ -153,7 +156,10 @@ mod tests {
         let s = spec.validate(&m).unwrap();
         assert_eq!(
             permute(&s, &m, &[vec![0, 1, 2]]),
-            Err(FusionError::PermCount { expected: 2, got: 1 })
+            Err(FusionError::PermCount {
+                expected: 2,
+                got: 1
+            })
         );
         assert_eq!(
             permute(&s, &m, &[vec![0, 0, 1], vec![0, 1, 2, 3]]),

@@ -76,8 +76,7 @@ pub fn match_models(
     let t2 = Instant::now();
     let sizes = k.group_sizes().to_vec();
     let mut perms = Vec::with_capacity(structure.hidden.len());
-    for g in 1..sizes.len() - 1 {
-        let s = sizes[g];
+    for (g, &s) in sizes.iter().enumerate().take(sizes.len() - 1).skip(1) {
         let block = ArrayView2::from_shape((s, s), &result.v[k.group_offset(g)..][..s * s])
             .expect("group block has s² entries");
         let x = match convention {
@@ -114,8 +113,14 @@ mod tests {
         let s = spec.validate(&m).unwrap();
         let shuffle = vec![vec![1, 2, 0], vec![3, 0, 2, 1]];
         let copy = permute(&s, &m, &shuffle).unwrap();
-        let r = match_models(&s, [&m, &copy], Convention::Consistent, SmParams::default(), &|| false)
-            .unwrap();
+        let r = match_models(
+            &s,
+            [&m, &copy],
+            Convention::Consistent,
+            SmParams::default(),
+            &|| false,
+        )
+        .unwrap();
         assert_eq!(r.perms, shuffle);
         // Applying the found permutations to model 1 reproduces the copy exactly.
         assert_eq!(permute(&s, &m, &r.perms).unwrap(), copy);

@@ -1,6 +1,7 @@
 //! A fusion job from start to end: validate → affinity → matching → align → evaluate, with
 //! progress reports, per-stage timings and cancellation between (and inside) stages.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -141,13 +142,6 @@ pub trait Observer: Sync {
 pub struct Quiet;
 impl Observer for Quiet {}
 
-/// Seconds spent in one stage.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Timing {
-    pub stage: Stage,
-    pub seconds: f64,
-}
-
 /// The permutation found for one hidden layer: `perm[i] = j` puts model 1's channel `i` at
 /// model 2's channel `j`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -208,7 +202,8 @@ pub struct FusionReport {
     pub best: Best,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matching: Option<MatchingReport>,
-    pub timings: Vec<Timing>,
+    /// Seconds per stage.
+    pub timings: BTreeMap<Stage, f64>,
 }
 
 /// Why a fusion failed.
@@ -265,16 +260,13 @@ fn validate(spec: &ArchSpec, models: [&WeightSet; 2]) -> Result<PermStructure, P
 /// Per-stage timings, taken as laps.
 struct Stopwatch {
     clock: Instant,
-    timings: Vec<Timing>,
+    timings: BTreeMap<Stage, f64>,
 }
 
 impl Stopwatch {
     fn lap(&mut self, stage: Stage) {
         let now = Instant::now();
-        self.timings.push(Timing {
-            stage,
-            seconds: (now - self.clock).as_secs_f64(),
-        });
+        self.timings.insert(stage, (now - self.clock).as_secs_f64());
         self.clock = now;
     }
 }
@@ -288,11 +280,16 @@ struct EvalCache<'a> {
 }
 
 impl EvalCache<'_> {
-    fn eval(&mut self, w: &WeightSet, stop: &(dyn Fn() -> bool + Sync)) -> Result<EvalResult, PipelineError> {
+    fn eval(
+        &mut self,
+        w: &WeightSet,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<EvalResult, PipelineError> {
         if let Some((_, r)) = self.done.iter().find(|(d, _)| d.tensors == w.tensors) {
             return Ok(*r);
         }
-        let net = Network::new(self.spec, w).map_err(|source| PipelineError::Arch { index: 0, source })?;
+        let net = Network::new(self.spec, w)
+            .map_err(|source| PipelineError::Arch { index: 0, source })?;
         let r = evaluate(&net, self.data, stop).map_err(|e| match e {
             EvalError::Canceled => PipelineError::Canceled,
             other => PipelineError::Eval(other),
@@ -315,7 +312,7 @@ pub fn run(
 ) -> Result<FusionReport, PipelineError> {
     let mut watch = Stopwatch {
         clock: Instant::now(),
-        timings: Vec::new(),
+        timings: BTreeMap::new(),
     };
     let stop = || observer.should_stop();
     observer.progress(Stage::Validate, 0.0);
@@ -346,7 +343,7 @@ pub fn run(
                 .into_iter()
                 .zip(m.seconds)
             {
-                watch.timings.push(Timing { stage, seconds });
+                watch.timings.insert(stage, seconds);
             }
             watch.clock = Instant::now();
             Some(MatchingReport {
@@ -405,18 +402,21 @@ pub fn run(
     let none = curve(Stage::EvaluateNone, models[0], &mut cache)?;
     watch.lap(Stage::EvaluateNone);
 
-    let best = [(Method::Gamf, gamf.as_deref()), (Method::None, Some(&none[..]))]
-        .into_iter()
-        .flat_map(|(method, pts)| pts.unwrap_or_default().iter().map(move |p| (method, p)))
-        .fold(None::<Best>, |best, (method, p)| match best {
-            Some(b) if b.accuracy >= p.accuracy => Some(b),
-            _ => Some(Best {
-                method,
-                proportion: p.proportion,
-                accuracy: p.accuracy,
-            }),
-        })
-        .expect("at least one proportion");
+    let best = [
+        (Method::Gamf, gamf.as_deref()),
+        (Method::None, Some(&none[..])),
+    ]
+    .into_iter()
+    .flat_map(|(method, pts)| pts.unwrap_or_default().iter().map(move |p| (method, p)))
+    .fold(None::<Best>, |best, (method, p)| match best {
+        Some(b) if b.accuracy >= p.accuracy => Some(b),
+        _ => Some(Best {
+            method,
+            proportion: p.proportion,
+            accuracy: p.accuracy,
+        }),
+    })
+    .expect("at least one proportion");
     Ok(FusionReport {
         architecture: spec.name.clone(),
         dataset: data.name.clone(),

@@ -126,7 +126,7 @@ pub(crate) mod fixtures {
                 accuracy: 85.21,
             },
             matching: Some(example_matching()),
-            timings: Vec::new(),
+            timings: Default::default(),
         }
     }
 

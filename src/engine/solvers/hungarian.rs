@@ -57,7 +57,11 @@ mod tests {
         let mut i = 0;
         while i < n {
             if c[i] < i {
-                if i % 2 == 0 { p.swap(0, i) } else { p.swap(c[i], i) }
+                if i % 2 == 0 {
+                    p.swap(0, i)
+                } else {
+                    p.swap(c[i], i)
+                }
                 best = best.max(score(&p));
                 c[i] += 1;
                 i = 0;
@@ -90,10 +94,19 @@ mod tests {
     fn non_finite_and_non_square_scores_are_rejected() {
         let mut s = Array2::<f64>::zeros((3, 3));
         s[[1, 2]] = f64::NAN;
-        assert_eq!(hungarian(s.view()), Err(SolveError::NonFinite { row: 1, col: 2 }));
+        assert_eq!(
+            hungarian(s.view()),
+            Err(SolveError::NonFinite { row: 1, col: 2 })
+        );
         s[[1, 2]] = f64::INFINITY;
-        assert_eq!(hungarian(s.view()), Err(SolveError::NonFinite { row: 1, col: 2 }));
+        assert_eq!(
+            hungarian(s.view()),
+            Err(SolveError::NonFinite { row: 1, col: 2 })
+        );
         let r = Array2::<f64>::zeros((2, 3));
-        assert_eq!(hungarian(r.view()), Err(SolveError::NotSquare { rows: 2, cols: 3 }));
+        assert_eq!(
+            hungarian(r.view()),
+            Err(SolveError::NotSquare { rows: 2, cols: 3 })
+        );
     }
 }

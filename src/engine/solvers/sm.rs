@@ -66,7 +66,10 @@ pub fn sm(
     stop: &dyn Fn() -> bool,
 ) -> Result<SmResult, SolveError> {
     let n = k.dim();
-    assert!(full_dim >= n && n > 0, "the support lies inside the pair space");
+    assert!(
+        full_dim >= n && n > 0,
+        "the support lies inside the pair space"
+    );
     let start = 1.0 / full_dim as f64;
     // `u` is the unnormalised iterate Kᵏ·v₀, rescaled only by exact powers of two against
     // overflow; `v = u / ‖u‖` equals pygmtools' step-by-step normalised vector in exact
@@ -93,7 +96,12 @@ pub fn sm(
         for (vi, x) in v.iter_mut().zip(&ku) {
             *vi = x * inv;
         }
-        let diff = v.iter().zip(&last).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() + outside;
+        let diff = v
+            .iter()
+            .zip(&last)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f64>()
+            + outside;
         outside = 0.0;
         std::mem::swap(&mut v, &mut last);
         std::mem::swap(&mut u, &mut ku);
@@ -156,7 +164,16 @@ mod tests {
         // [1/2, 1/2] the unnormalised vector is [2, 1/2]... computed by hand as in
         // reference/gamf_np.py `sm_sparse`: K³·[.5,.5] = [2, .5], normalised [0.9701425, 0.2425356].
         let k = Dense(vec![vec![1.0, 1.0], vec![0.0, 1.0]]);
-        let r = sm(&k, 2, SmParams { max_iter: 3, tol: 1e-5 }, &|| false).unwrap();
+        let r = sm(
+            &k,
+            2,
+            SmParams {
+                max_iter: 3,
+                tol: 1e-5,
+            },
+            &|| false,
+        )
+        .unwrap();
         assert_eq!(r.iterations, 3);
         approx::assert_abs_diff_eq!(r.v[0], 2.0 / 4.25f64.sqrt(), epsilon = 1e-12);
         approx::assert_abs_diff_eq!(r.v[1], 0.5 / 4.25f64.sqrt(), epsilon = 1e-12);
@@ -165,8 +182,14 @@ mod tests {
     #[test]
     fn zero_operator_and_cancellation_are_errors() {
         let k = Dense(vec![vec![0.0; 2]; 2]);
-        assert_eq!(sm(&k, 2, SmParams::default(), &|| false), Err(SolveError::ZeroVector));
+        assert_eq!(
+            sm(&k, 2, SmParams::default(), &|| false),
+            Err(SolveError::ZeroVector)
+        );
         let k = Dense(vec![vec![1.0, 0.0], vec![0.0, 1.0]]);
-        assert_eq!(sm(&k, 2, SmParams::default(), &|| true), Err(SolveError::Canceled));
+        assert_eq!(
+            sm(&k, 2, SmParams::default(), &|| true),
+            Err(SolveError::Canceled)
+        );
     }
 }

@@ -1,0 +1,70 @@
+//! Loading what the command-line tools work on: architectures, datasets and models by name
+//! or path, and the models that ship with (or beside) the project.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::engine::arch::{ArchSpec, preset};
+use crate::engine::eval::Dataset;
+use crate::engine::weights::WeightSet;
+
+/// A preset name (`mnist-cnn`) or the path of an ArchSpec JSON file.
+pub fn load_arch(arg: &str) -> anyhow::Result<ArchSpec> {
+    if let Ok(spec) = preset(arg) {
+        return Ok(spec);
+    }
+    let path = Path::new(arg);
+    if !path.exists() {
+        bail!("unknown architecture `{arg}`: not a preset (mnist-cnn) and no such file");
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {arg}"))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing architecture {arg}"))
+}
+
+/// `mnist-test` (built in), a `.safetensors` file with `images` and `labels`, or
+/// `IMAGES.idx[.gz],LABELS.idx[.gz]`.
+pub fn load_dataset(arg: &str) -> anyhow::Result<Dataset> {
+    if arg == "mnist-test" {
+        return Ok(Dataset::mnist_test());
+    }
+    if let Some((images, labels)) = arg.split_once(',') {
+        let img = std::fs::read(images).with_context(|| format!("reading {images}"))?;
+        let lab = std::fs::read(labels).with_context(|| format!("reading {labels}"))?;
+        return Dataset::from_idx(arg, &img, &lab).with_context(|| format!("dataset {arg}"));
+    }
+    if arg.ends_with(".safetensors") {
+        let bytes = std::fs::read(arg).with_context(|| format!("reading {arg}"))?;
+        return Dataset::from_safetensors(arg, &bytes).with_context(|| format!("dataset {arg}"));
+    }
+    bail!("unknown dataset `{arg}`: use mnist-test, DATA.safetensors or IMAGES,LABELS (IDX files)")
+}
+
+/// Read and validate a safetensors model file.
+pub fn load_model(path: &Path) -> anyhow::Result<WeightSet> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    WeightSet::from_bytes(&bytes).with_context(|| format!("loading {}", path.display()))
+}
+
+/// The pygmtools example's two models: `$GMFUSE_SEED_MODELS`, else `../shared/data/seed-models`
+/// beside the project (they are not ours to ship).
+pub fn seed_models_dir() -> Option<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::env::var_os("GMFUSE_SEED_MODELS")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([
+            manifest.join("../shared/data/seed-models"),
+            manifest.join("../../shared/data/seed-models"),
+        ])
+        .find(|d| d.join("model1.safetensors").is_file())
+}
+
+/// The project's own demo models (`assets/demo/model-{a,b}.safetensors`).
+pub fn demo_models() -> [PathBuf; 2] {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    [
+        dir.join("model-a.safetensors"),
+        dir.join("model-b.safetensors"),
+    ]
+}

@@ -160,9 +160,9 @@ impl ReportView {
             timings: report
                 .timings
                 .iter()
-                .map(|t| TimingView {
-                    stage: stage_name(t.stage),
-                    seconds: t.seconds,
+                .map(|(&stage, &seconds)| TimingView {
+                    stage: stage_name(stage),
+                    seconds,
                 })
                 .collect(),
             request: spec.request.clone(),

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use uuid::Uuid;
 
-use crate::engine::pipeline::{Observer, Stage, Timing};
-use crate::store::Progress;
+use crate::engine::pipeline::{Observer, Stage};
+use crate::store::{Progress, Timing};
 
 /// Why a running job was asked to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use super::records::{
     ArchitectureRecord, AttemptRecord, DatasetRecord, Fence, JobRecord, JobSpec, JobStatus, Lease,
-    ModelRecord, NewModel, Outcome, OutputRecord, Progress, Rescued,
+    ModelRecord, NewModel, Outcome, OutputRecord, Progress, Rescued, Timing,
 };
 use crate::engine::arch::ArchSpec;
-use crate::engine::pipeline::{Method, Timing};
+use crate::engine::pipeline::Method;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::engine::arch::ArchSpec;
-use crate::engine::pipeline::{FusionParams, FusionReport, Method, Stage, Timing};
+use crate::engine::pipeline::{FusionParams, FusionReport, Method, Stage};
 use crate::engine::weights::TensorInfo;
 
 /// An uploaded model (its bytes are the blob `sha256`).
@@ -161,6 +161,13 @@ pub struct Progress {
     pub stage: Stage,
     /// 0..=1.
     pub fraction: f64,
+}
+
+/// Seconds one finished stage of a running job took.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    pub stage: Stage,
+    pub seconds: f64,
 }
 
 /// Why a job failed: a stable code and a message for people.

@@ -191,7 +191,8 @@ pub struct JobView {
     pub max_attempts: u32,
     pub cancel_requested: bool,
     pub progress: Option<ProgressView>,
-    /// Finished stages of the current attempt.
+    /// Seconds per stage: the stages finished so far while running, the engine's figures once
+    /// succeeded.
     pub timings: Vec<TimingView>,
     pub error: Option<JobErrorView>,
     pub models: [Uuid; 2],
@@ -227,14 +228,25 @@ impl From<JobRecord> for JobView {
                 stage: stage_name(p.stage),
                 fraction: p.fraction,
             }),
-            timings: j
-                .timings
-                .iter()
-                .map(|t| TimingView {
-                    stage: stage_name(t.stage),
-                    seconds: t.seconds,
-                })
-                .collect(),
+            // While running: the stages finished so far; once done, the engine's own laps.
+            timings: match &j.report {
+                Some(r) => r
+                    .timings
+                    .iter()
+                    .map(|(&stage, &seconds)| TimingView {
+                        stage: stage_name(stage),
+                        seconds,
+                    })
+                    .collect(),
+                None => j
+                    .timings
+                    .iter()
+                    .map(|t| TimingView {
+                        stage: stage_name(t.stage),
+                        seconds: t.seconds,
+                    })
+                    .collect(),
+            },
             error: j.error.map(|e| JobErrorView {
                 code: e.code,
                 message: e.message,

@@ -9,11 +9,11 @@ use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 use super::{SqliteDb, count, millis, now_ms, time, uuid};
-use crate::engine::pipeline::{Method, Stage, Timing};
+use crate::engine::pipeline::{Method, Stage};
 use crate::store::db::{JobStore, StoreError, StoreResult};
 use crate::store::records::{
     AttemptRecord, DatasetSource, Fence, JobFailure, JobRecord, JobSpec, JobStatus, Lease, Outcome,
-    OutputRecord, Progress, Rescued,
+    OutputRecord, Progress, Rescued, Timing,
 };
 
 /// The condition every fenced write carries.

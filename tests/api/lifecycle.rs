@@ -16,17 +16,31 @@ async fn a_queued_job_is_canceled_at_once() {
     let a = app.model_id(mnist_cnn_model(3136, 1), "a").await;
     let b = app.model_id(mnist_cnn_model(3136, 2), "b").await;
     let id = app.job_id(&job_request(&a, &b)).await;
-    let res = app.client.post(app.url(&format!("/v1/jobs/{id}/cancel"))).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/jobs/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let job: Value = res.json().await.unwrap();
     assert_eq!(job["status"], "canceled");
     assert_eq!(job["cancel_requested"], true);
     // Nothing is left for a worker to claim.
     assert_eq!(app.jobs.run_pending_jobs().await.unwrap(), 0);
-    assert_problem(app.get(&format!("/v1/jobs/{id}/report")).await, 409, "job_not_succeeded").await;
+    assert_problem(
+        app.get(&format!("/v1/jobs/{id}/report")).await,
+        409,
+        "job_not_succeeded",
+    )
+    .await;
     let missing = "0192d4e2-7a4b-7cc1-8e0c-3f5a1b2c3d4e";
     assert_problem(
-        app.client.post(app.url(&format!("/v1/jobs/{missing}/cancel"))).send().await.unwrap(),
+        app.client
+            .post(app.url(&format!("/v1/jobs/{missing}/cancel")))
+            .send()
+            .await
+            .unwrap(),
         404,
         "job_not_found",
     )
@@ -43,11 +57,18 @@ async fn a_running_job_stops_soon_after_cancel() {
     let b = app.model_id(models.b, "b").await;
     let id = app.job_id(&job_request(&a, &b)).await;
     app.wait_job(&id, Duration::from_secs(120), |j| {
-        j["progress"]["stage"].as_str().is_some_and(|s| s.starts_with("evaluate"))
+        j["progress"]["stage"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("evaluate"))
     })
     .await;
     let asked = Instant::now();
-    let res = app.client.post(app.url(&format!("/v1/jobs/{id}/cancel"))).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/jobs/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let job = app.wait_finished(&id, Duration::from_secs(30)).await;
     let took = asked.elapsed();
@@ -83,7 +104,11 @@ fn parse_events(text: &str) -> Vec<Sse> {
                     data = serde_json::from_str(v).ok();
                 }
             }
-            Some(Sse { kind: kind?, id: id?, data: data? })
+            Some(Sse {
+                kind: kind?,
+                id: id?,
+                data: data?,
+            })
         })
         .collect()
 }
@@ -107,7 +132,12 @@ async fn events_arrive_in_order_and_the_stream_ends_at_the_terminal_status() {
     let id = app.job_id(&job_request(&a, &b)).await;
     let res = app.get(&format!("/v1/jobs/{id}/events")).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let mut body = String::new();
     let mut stream = res.bytes_stream();
     let read = tokio::time::timeout(Duration::from_secs(300), async {
@@ -122,19 +152,33 @@ async fn events_arrive_in_order_and_the_stream_ends_at_the_terminal_status() {
     assert!(events.len() >= 4, "{body}");
     assert_eq!(events[0].kind, "status");
     let last = events.last().unwrap();
-    assert_eq!((last.kind.as_str(), &last.data["status"]), ("status", &Value::from("succeeded")));
-    let status_rank = |s: &Value| ["queued", "running", "succeeded"].iter().position(|x| s == x).unwrap();
+    assert_eq!(
+        (last.kind.as_str(), &last.data["status"]),
+        ("status", &Value::from("succeeded"))
+    );
+    let status_rank = |s: &Value| {
+        ["queued", "running", "succeeded"]
+            .iter()
+            .position(|x| s == x)
+            .unwrap()
+    };
     let mut prev: Option<(usize, usize, f64)> = None;
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.id, i as u64 + 1, "ids count up from 1");
         let status = status_rank(&e.data["status"]);
         let (stage, fraction) = match e.data["progress"]["stage"].as_str() {
-            Some(s) => (STAGES.iter().position(|x| *x == s).unwrap(), e.data["progress"]["fraction"].as_f64().unwrap()),
+            Some(s) => (
+                STAGES.iter().position(|x| *x == s).unwrap(),
+                e.data["progress"]["fraction"].as_f64().unwrap(),
+            ),
             None => (0, 0.0),
         };
         if let Some((ps, pst, pf)) = prev {
             assert!(status >= ps, "status went back at event {i}: {body}");
-            assert!(stage > pst || (stage == pst && fraction >= pf), "progress went back at event {i}: {body}");
+            assert!(
+                stage > pst || (stage == pst && fraction >= pf),
+                "progress went back at event {i}: {body}"
+            );
         }
         prev = Some((status, stage, fraction));
     }
@@ -155,7 +199,9 @@ async fn status_polls_stay_fast_while_a_job_keeps_the_cores_busy() {
     let b = app.model_id(models.b, "b").await;
     let id = app.job_id(&job_request(&a, &b)).await;
     app.wait_job(&id, Duration::from_secs(120), |j| {
-        j["progress"]["stage"].as_str().is_some_and(|s| s.starts_with("evaluate"))
+        j["progress"]["stage"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("evaluate"))
     })
     .await;
     let mut ms = Vec::new();

@@ -49,15 +49,20 @@ fn start(data_dir: &Path, eval_limit: Option<usize>) -> Server {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["message"] == "gmfuse listening" {
-                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
-                }
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["message"] == "gmfuse listening"
+            {
+                let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("gmfuse did not start");
-    Server { child, base: format!("http://{addr}") }
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("gmfuse did not start");
+    Server {
+        child,
+        base: format!("http://{addr}"),
+    }
 }
 
 async fn get(client: &reqwest::Client, url: String) -> Value {
@@ -90,11 +95,17 @@ async fn a_job_killed_mid_run_completes_once_after_restart() {
         .send()
         .await
         .unwrap();
-    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let job_url = |base: &str| format!("{base}/v1/jobs/{id}");
     for _ in 0..1200 {
         let job = get(&client, job_url(&first.base)).await;
-        if job["progress"]["stage"].as_str().is_some_and(|s| s.starts_with("evaluate")) {
+        if job["progress"]["stage"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("evaluate"))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -108,7 +119,10 @@ async fn a_job_killed_mid_run_completes_once_after_restart() {
     let mut job = Value::Null;
     for _ in 0..3000 {
         job = get(&client, job_url(&second.base)).await;
-        if matches!(job["status"].as_str(), Some("succeeded" | "failed" | "canceled")) {
+        if matches!(
+            job["status"].as_str(),
+            Some("succeeded" | "failed" | "canceled")
+        ) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -116,15 +130,29 @@ async fn a_job_killed_mid_run_completes_once_after_restart() {
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempt"], 2, "{job}");
     let attempts = get(&client, format!("{}/attempts", job_url(&second.base))).await;
-    let outcomes: Vec<&str> = attempts["items"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> = attempts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
     assert_eq!(outcomes, ["expired", "succeeded"], "{attempts}");
-    let workers: Vec<&str> = attempts["items"].as_array().unwrap().iter().map(|a| a["worker"].as_str().unwrap()).collect();
+    let workers: Vec<&str> = attempts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["worker"].as_str().unwrap())
+        .collect();
     assert_ne!(workers[0], workers[1], "two different processes ran it");
     let report = get(&client, format!("{}/report", job_url(&second.base))).await;
     assert_eq!(report["samples"], 500, "the result is the second attempt's");
 
     // Stop the second server gracefully (SIGTERM) and look at what is on disk.
-    let status = Command::new("kill").arg("-TERM").arg(second.child.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(second.child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     assert!(second.child.wait().unwrap().success(), "graceful exit");
     assert_eq!(count_rows(dir.path(), "jobs").await, 1);

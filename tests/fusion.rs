@@ -201,3 +201,31 @@ proptest! {
         prop_assert!(diff <= 1e-4, "max |Δlogit| = {diff}");
     }
 }
+
+#[test]
+fn compat_matching_equals_the_numpy_reference_golden_file() {
+    use gmfuse::engine::matching::{Convention, match_models};
+    use gmfuse::engine::solvers::SmParams;
+    let Some([a, b]) = seed_models() else { return };
+    let golden: serde_json::Value =
+        serde_json::from_str(include_str!("golden/seed-compat-matching.json")).unwrap();
+    let (m1, m2) = (load_model(&a).unwrap(), load_model(&b).unwrap());
+    let s = preset("mnist-cnn").unwrap().validate(&m1).unwrap();
+    let m = match_models(
+        &s,
+        [&m1, &m2],
+        Convention::PygmtoolsExample,
+        SmParams::default(),
+        &|| false,
+    )
+    .unwrap();
+    let want: Vec<Vec<usize>> = serde_json::from_value(golden["permutations"].clone()).unwrap();
+    assert_eq!(m.perms, want);
+    assert_eq!(m.affinity_nnz as u64, golden["nnz"].as_u64().unwrap());
+    assert_eq!(m.iterations as u64, golden["iterations"].as_u64().unwrap());
+    approx::assert_relative_eq!(
+        m.objective,
+        golden["objective"].as_f64().unwrap(),
+        max_relative = 1e-12
+    );
+}

@@ -11,5 +11,6 @@ mod models;
 mod openapi;
 mod ops;
 mod restart;
+mod script;
 mod submit;
 mod walkthrough;

@@ -146,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn maxpool_with_padding_matches_pytorch_on_a_small_plane() {
+    fn maxpool_with_padding_takes_the_maximum_over_windows_clipped_to_the_plane() {
         // MaxPool2d(2, stride=2, padding=1) on arange(16).view(4, 4): the windows cover rows
         // (and columns) {0}, {1, 2}, {3}, so the maxima are [[0, 2, 3], [8, 10, 11], [12, 14, 15]].
         let x: Vec<f32> = (0..16).map(|v| v as f32).collect();

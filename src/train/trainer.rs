@@ -23,6 +23,8 @@ pub struct TrainConfig {
     pub batch_size: usize,
     pub lr: f32,
     pub momentum: f32,
+    /// See [`Params::kaiming_uniform`].
+    pub init_gain: f32,
     /// Seeds the initial weights and the shuffling.
     pub seed: u64,
 }
@@ -64,7 +66,10 @@ pub fn train(
 ) -> Params {
     assert!(cfg.batch_size > 0, "batch size must be positive");
     assert_eq!(data.rows * data.cols, INPUT, "images must be 28×28");
-    let mut params = Params::kaiming_uniform(&mut SplitMix64::derive(cfg.seed, INIT_STREAM));
+    let mut params = Params::kaiming_uniform(
+        &mut SplitMix64::derive(cfg.seed, INIT_STREAM),
+        cfg.init_gain,
+    );
     let mut velocity = Params::zeros();
     let mut shuffle = SplitMix64::derive(cfg.seed, SHUFFLE_STREAM);
     let mut order = indices.to_vec();
@@ -159,6 +164,7 @@ pub fn evaluate(params: &Params, data: &Images) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::net::TORCH_DEFAULT_GAIN;
 
     /// 96 noisy images of three easy classes: a bright top band (digit 0), a bright left band
     /// (digit 1), a bright centre square (digit 2).
@@ -194,6 +200,7 @@ mod tests {
             batch_size: 40, // 3 chunks, the last one partial; the last batch is partial too
             lr: 0.02,
             momentum: 0.9,
+            init_gain: TORCH_DEFAULT_GAIN,
             seed: 4,
         }
     }
@@ -238,7 +245,7 @@ mod tests {
         );
         assert_ne!(
             one,
-            Params::kaiming_uniform(&mut SplitMix64::derive(4, INIT_STREAM))
+            Params::kaiming_uniform(&mut SplitMix64::derive(4, INIT_STREAM), config().init_gain)
         );
     }
 }

@@ -8,4 +8,5 @@ mod helpers;
 mod models;
 mod openapi;
 mod ops;
+mod s3;
 mod submit;

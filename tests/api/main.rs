@@ -3,10 +3,14 @@
 //! test) and talks to it with reqwest. Tests that need trained models use the demo models
 //! (`assets/demo`) or the seed models, and say SKIPPED when neither is there.
 
+mod datasets;
 mod fixtures;
 mod helpers;
+mod lifecycle;
 mod models;
 mod openapi;
 mod ops;
+mod restart;
 mod s3;
 mod submit;
+mod walkthrough;

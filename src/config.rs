@@ -280,7 +280,10 @@ mod tests {
         let mut c = Config::for_tests("/tmp/x");
         c.aws_secret_access_key = Some("wJalrXUtnFEMI".into());
         let shown = format!("{c:?}");
-        assert!(shown.contains("aws_secret_access_key: Some(\"***\")"), "{shown}");
+        assert!(
+            shown.contains("aws_secret_access_key: Some(\"***\")"),
+            "{shown}"
+        );
         assert!(!shown.contains("wJalrXUtnFEMI"));
     }
 

@@ -210,7 +210,10 @@ async fn identical_content_is_stored_once(h: &Harness) {
     let store = h.store();
     let a = store.put(b"same".to_vec()).await.unwrap();
     let b = store.put(b"same".to_vec()).await.unwrap();
-    let staged = store.stage(body(vec!["sa".into(), "me".into()]), 10).await.unwrap();
+    let staged = store
+        .stage(body(vec!["sa".into(), "me".into()]), 10)
+        .await
+        .unwrap();
     assert_eq!(staged.sha256, a);
     store.commit(staged).await.unwrap();
     assert_eq!(a, b);
@@ -235,7 +238,10 @@ async fn an_upload_over_the_limit_leaves_nothing(h: &Harness) {
         .stage(body(chunks(&bytes, MIB)), limit)
         .await
         .unwrap_err();
-    assert!(matches!(err, BlobError::TooLarge { limit: l } if l == limit), "{err}");
+    assert!(
+        matches!(err, BlobError::TooLarge { limit: l } if l == limit),
+        "{err}"
+    );
     h.assert_empty().await;
 }
 
@@ -253,12 +259,24 @@ fn failing_body(good: usize) -> UploadStream<'static> {
 async fn an_upload_aborted_midway_leaves_no_object(h: &Harness) {
     let store = h.store();
     // Small: nothing has been sent yet on S3.
-    let err = store.stage(failing_body(1000), 100 * MIB as u64).await.unwrap_err();
-    assert!(matches!(&err, BlobError::Body(m) if m.contains("client went away")), "{err}");
+    let err = store
+        .stage(failing_body(1000), 100 * MIB as u64)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, BlobError::Body(m) if m.contains("client went away")),
+        "{err}"
+    );
     h.assert_empty().await;
     // 7 MiB: on S3 the multipart upload has started and its first part is sent or in flight.
-    let err = store.stage(failing_body(7 * MIB), 100 * MIB as u64).await.unwrap_err();
-    assert!(matches!(&err, BlobError::Body(m) if m.contains("client went away")), "{err}");
+    let err = store
+        .stage(failing_body(7 * MIB), 100 * MIB as u64)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, BlobError::Body(m) if m.contains("client went away")),
+        "{err}"
+    );
     h.assert_empty().await;
 }
 
@@ -299,9 +317,18 @@ async fn stream_gives_the_size_and_the_bytes(h: &Harness) {
 
 async fn missing_and_malformed_keys_are_not_found(h: &Harness) {
     let store = h.store();
-    assert!(matches!(store.get(&"a".repeat(64)).await, Err(BlobError::NotFound(_))));
-    assert!(matches!(store.get("../../etc/passwd").await, Err(BlobError::NotFound(_))));
-    assert!(matches!(store.stream("BLOBS").await, Err(BlobError::NotFound(_))));
+    assert!(matches!(
+        store.get(&"a".repeat(64)).await,
+        Err(BlobError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.get("../../etc/passwd").await,
+        Err(BlobError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.stream("BLOBS").await,
+        Err(BlobError::NotFound(_))
+    ));
 }
 
 async fn clean_staging_removes_leftover_uploads_only(h: &Harness) {
@@ -383,13 +410,16 @@ async fn s3_a_cancelled_upload_is_aborted() {
         let _ = stalled_tx.send(());
         futures::future::pending::<Result<Bytes, io::Error>>().await
     });
-    let upload = store.stage(first.chain(stall).boxed(), 100 * MIB as u64);
+    let mut upload = Box::pin(store.stage(first.chain(stall).boxed(), 100 * MIB as u64));
     tokio::select! {
-        r = upload => panic!("the upload finished: {r:?}"),
+        r = &mut upload => panic!("the upload finished: {r:?}"),
         _ = stalled_rx => {}
     }
-    // The upload future is dropped here (as a request timeout would); the abort runs in the
-    // background, so wait for it (bounded).
+    // Still in flight: the listing sees it (which also shows that the probe works).
+    assert_eq!(h.open_uploads().await, 1);
+    // Dropped as a request timeout would drop it; the abort runs in the background, so wait
+    // for it (bounded).
+    drop(upload);
     for _ in 0..100 {
         if h.open_uploads().await == 0 {
             break;
@@ -401,12 +431,16 @@ async fn s3_a_cancelled_upload_is_aborted() {
 
 #[tokio::test]
 async fn s3_clean_staging_spares_uploads_younger_than_the_grace() {
-    let Some((store, _)) = s3_harness("s3_clean_staging_spares_uploads_younger_than_the_grace").await
+    let Some((store, _)) =
+        s3_harness("s3_clean_staging_spares_uploads_younger_than_the_grace").await
     else {
         return;
     };
     let store = store.with_staging_grace(DEFAULT_STAGING_GRACE);
-    let staged = store.stage(body(vec!["in flight".into()]), 100).await.unwrap();
+    let staged = store
+        .stage(body(vec!["in flight".into()]), 100)
+        .await
+        .unwrap();
     assert_eq!(store.clean_staging().await.unwrap(), 0);
     assert_eq!(store.read_staged(&staged).await.unwrap(), b"in flight");
     store.discard(staged).await;

@@ -17,7 +17,8 @@ const BUCKET: &str = "gmfuse-api-test";
 
 #[tokio::test]
 async fn a_model_uploaded_to_an_s3_blob_store_is_served_back_and_deleted() {
-    let Some(endpoint) = moto::test_endpoint("a_model_uploaded_to_an_s3_blob_store_is_served_back_and_deleted")
+    let Some(endpoint) =
+        moto::test_endpoint("a_model_uploaded_to_an_s3_blob_store_is_served_back_and_deleted")
     else {
         return;
     };
@@ -52,13 +53,26 @@ async fn a_model_uploaded_to_an_s3_blob_store_is_served_back_and_deleted() {
     assert_eq!(model["sha256"], sha);
     let location = format!("/v1/models/{}", model["id"].as_str().unwrap());
 
-    assert!(bucket.get(&sha).await.unwrap() == bytes, "the blob is in the bucket");
-    assert!(app.blob_files().is_empty() && app.tmp_files().is_empty(), "nothing on local disk");
-    assert_eq!(bucket.clean_staging().await.unwrap(), 0, "no staging object left");
+    assert!(
+        bucket.get(&sha).await.unwrap() == bytes,
+        "the blob is in the bucket"
+    );
+    assert!(
+        app.blob_files().is_empty() && app.tmp_files().is_empty(),
+        "nothing on local disk"
+    );
+    assert_eq!(
+        bucket.clean_staging().await.unwrap(),
+        0,
+        "no staging object left"
+    );
 
     let res = app.get(&format!("{location}/weights")).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.headers()["etag"].to_str().unwrap(), format!("\"{sha}\""));
+    assert_eq!(
+        res.headers()["etag"].to_str().unwrap(),
+        format!("\"{sha}\"")
+    );
     let mut downloaded = Vec::new();
     let mut stream = res.bytes_stream();
     while let Some(chunk) = stream.next().await {

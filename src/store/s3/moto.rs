@@ -147,7 +147,13 @@ pub async fn open_multipart_uploads(
     bucket: &str,
     prefix: &str,
 ) -> io::Result<usize> {
-    match request(endpoint, "GET", &format!("/{bucket}?uploads&prefix={prefix}")).await? {
+    match request(
+        endpoint,
+        "GET",
+        &format!("/{bucket}?uploads&prefix={prefix}"),
+    )
+    .await?
+    {
         // Filtered here as well, in case the server ignores `prefix`.
         (200, body) => Ok(body
             .split("<Upload>")

@@ -150,10 +150,7 @@ fn data(n: usize, seed: u32) -> Vec<u8> {
 }
 
 fn chunks(bytes: &[u8], size: usize) -> Vec<Bytes> {
-    bytes
-        .chunks(size)
-        .map(|c| Bytes::copy_from_slice(c))
-        .collect()
+    bytes.chunks(size).map(Bytes::copy_from_slice).collect()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

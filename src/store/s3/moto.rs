@@ -9,7 +9,7 @@
 //! `GMFUSE_TEST_S3_REQUIRED` is set, which turns the skip into a failure.
 
 use std::io;
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -28,8 +28,9 @@ pub const TEST_SECRET_KEY: &str = "testing";
 
 struct Server {
     endpoint: String,
-    // Held open for the life of the process: closing it stops the server.
-    _keepalive: Option<Mutex<ChildStdin>>,
+    // The shell and its stdin, held for the life of the process: closing the pipe (at exit)
+    // stops the server.
+    _keepalive: Option<Mutex<(Child, ChildStdin)>>,
 }
 
 static SERVER: OnceLock<Option<Server>> = OnceLock::new();
@@ -99,7 +100,7 @@ fn start_moto() -> Server {
     }
     Server {
         endpoint: format!("http://127.0.0.1:{port}"),
-        _keepalive: Some(Mutex::new(stdin)),
+        _keepalive: Some(Mutex::new((child, stdin))),
     }
 }
 

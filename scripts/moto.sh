@@ -46,7 +46,7 @@ start() {
     fi
     if ! command -v moto_server >/dev/null 2>&1; then
         say "installing moto[server] from PyPI"
-        python3 -m pip install --quiet 'moto[server]' >&2
+        python3 -m pip install --quiet 'moto[server]>=5.1,<6' >&2
         hash -r
     fi
     if answers "$port"; then

@@ -12,5 +12,6 @@ mod openapi;
 mod ops;
 mod restart;
 mod s3;
+mod script;
 mod submit;
 mod walkthrough;

@@ -11,6 +11,7 @@ mod models;
 mod openapi;
 mod ops;
 mod restart;
+mod s3;
 mod script;
 mod submit;
 mod walkthrough;

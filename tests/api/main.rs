@@ -11,4 +11,5 @@ mod helpers;
 mod models;
 mod openapi;
 mod ops;
+mod queue;
 mod submit;

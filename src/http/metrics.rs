@@ -15,10 +15,13 @@ use super::state::AppState;
 use crate::jobs::metrics::{BUCKETS, Histogram};
 use crate::store::JobStatus;
 
-/// Request counts and total seconds by (method, route template, status).
+/// (method, route template, status).
+type RequestKey = (String, String, u16);
+
+/// Request counts and total seconds by [`RequestKey`].
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
-    requests: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
+    requests: Mutex<BTreeMap<RequestKey, (u64, f64)>>,
 }
 
 impl HttpMetrics {

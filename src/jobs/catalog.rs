@@ -121,8 +121,9 @@ pub fn parse_dataset(
         (DatasetFormat::Idx, [images, labels]) => {
             Dataset::from_idx(name, images, labels).map_err(|e| LoadError::Invalid(e.to_string()))
         }
-        (DatasetFormat::Safetensors, [file]) => Dataset::from_safetensors(name, file)
-            .map_err(|e| LoadError::Invalid(e.to_string())),
+        (DatasetFormat::Safetensors, [file]) => {
+            Dataset::from_safetensors(name, file).map_err(|e| LoadError::Invalid(e.to_string()))
+        }
         _ => Err(LoadError::Invalid(format!(
             "a {} dataset has the wrong number of parts ({})",
             format.as_str(),

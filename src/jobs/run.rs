@@ -150,8 +150,7 @@ impl JobService {
         let arch = spec.architecture.clone();
         let params = spec.params.clone();
         let limit = self.settings.eval_limit;
-        let result = self
-            .compute
+        self.compute
             .run(move || -> Result<FusionReport, RunError> {
                 let models = bytes
                     .iter()
@@ -179,8 +178,7 @@ impl JobService {
                     tracker.as_ref(),
                 )?)
             })
-            .await?;
-        result
+            .await?
     }
 
     /// Write progress every `flush` and renew the lease every `heartbeat` until `done` fires;

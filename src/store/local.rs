@@ -190,7 +190,7 @@ impl BlobStore for LocalBlobStore {
 mod tests {
     use super::*;
 
-    fn body(parts: &[&'static [u8]]) -> ByteStream {
+    fn body(parts: &'static [&'static [u8]]) -> ByteStream {
         futures::stream::iter(parts.iter().map(|p| Ok((*p).into()))).boxed()
     }
 

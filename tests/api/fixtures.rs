@@ -20,7 +20,10 @@ fn manifest() -> PathBuf {
 /// (`$GMFUSE_SEED_MODELS` or `../shared/data/seed-models`), else `None`.
 pub fn model_pair() -> Option<Pair> {
     let demo = manifest().join("assets/demo");
-    let mut candidates = vec![(demo.join("model-a.safetensors"), demo.join("model-b.safetensors"))];
+    let mut candidates = vec![(
+        demo.join("model-a.safetensors"),
+        demo.join("model-b.safetensors"),
+    )];
     let mut seed_dirs: Vec<PathBuf> = std::env::var_os("GMFUSE_SEED_MODELS")
         .map(PathBuf::from)
         .into_iter()
@@ -102,7 +105,11 @@ pub fn mnist_cnn_model(fc1_in: usize, seed: u32) -> Vec<u8> {
     safetensors(&[
         ("conv1.weight", vec![32, 1, 5, 5], values(800, seed)),
         ("conv2.weight", vec![64, 32, 5, 5], values(51_200, seed + 1)),
-        ("fc1.weight", vec![32, fc1_in], values(32 * fc1_in, seed + 2)),
+        (
+            "fc1.weight",
+            vec![32, fc1_in],
+            values(32 * fc1_in, seed + 2),
+        ),
         ("fc2.weight", vec![10, 32], values(320, seed + 3)),
     ])
 }

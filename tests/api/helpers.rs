@@ -116,14 +116,22 @@ impl TestApp {
     }
 
     /// Poll `GET /v1/jobs/{id}` until `done(job)` holds; panics after `limit`.
-    pub async fn wait_job(&self, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_job(
+        &self,
+        id: &str,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let start = Instant::now();
         loop {
             let job = self.get_json(&format!("/v1/jobs/{id}")).await;
             if done(&job) {
                 return job;
             }
-            assert!(start.elapsed() < limit, "job {id} did not get there in {limit:?}: {job}");
+            assert!(
+                start.elapsed() < limit,
+                "job {id} did not get there in {limit:?}: {job}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -131,7 +139,10 @@ impl TestApp {
     /// Poll until the job reaches a terminal status.
     pub async fn wait_finished(&self, id: &str, limit: Duration) -> Value {
         self.wait_job(id, limit, |j| {
-            matches!(j["status"].as_str(), Some("succeeded" | "failed" | "canceled"))
+            matches!(
+                j["status"].as_str(),
+                Some("succeeded" | "failed" | "canceled")
+            )
         })
         .await
     }
@@ -177,7 +188,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -205,6 +218,9 @@ pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
     assert_eq!(body["status"], status, "{body}");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["type"], format!("urn:gmfuse:problem:{code}"), "{body}");
-    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
     body
 }

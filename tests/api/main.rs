@@ -6,10 +6,15 @@
 //! is there.
 
 mod backend;
+mod datasets;
 mod fixtures;
 mod helpers;
+mod lifecycle;
 mod models;
 mod openapi;
 mod ops;
 mod queue;
+mod restart;
+mod script;
 mod submit;
+mod walkthrough;

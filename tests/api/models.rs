@@ -15,8 +15,16 @@ async fn truncated_safetensors_is_refused_with_422_and_nothing_is_stored(db: Bac
     let app = spawn_app(&db).await;
     let mut bytes = mnist_cnn_model(3136, 1);
     bytes.truncate(bytes.len() - 1000);
-    let body = assert_problem(app.upload_model(bytes, "").await, 422, "invalid_safetensors").await;
-    assert!(body["detail"].as_str().unwrap().contains("fc2.weight"), "{body}");
+    let body = assert_problem(
+        app.upload_model(bytes, "").await,
+        422,
+        "invalid_safetensors",
+    )
+    .await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("fc2.weight"),
+        "{body}"
+    );
     app.assert_nothing_stored().await;
     app.stop().await;
 }
@@ -27,8 +35,19 @@ async fn a_header_whose_offsets_overlap_is_refused(db: Backend) {
     let header = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
                      "b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#;
     let bytes = raw_safetensors(header, &[0u8; 12]);
-    let body = assert_problem(app.upload_model(bytes, "").await, 422, "invalid_safetensors").await;
-    assert!(body["detail"].as_str().unwrap().contains("inside tensor `a`"), "{body}");
+    let body = assert_problem(
+        app.upload_model(bytes, "").await,
+        422,
+        "invalid_safetensors",
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("inside tensor `a`"),
+        "{body}"
+    );
     app.assert_nothing_stored().await;
     app.stop().await;
 }
@@ -38,7 +57,12 @@ async fn a_header_with_offsets_past_the_end_is_refused(db: Backend) {
     let app = spawn_app(&db).await;
     let header = r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
     let bytes = raw_safetensors(header, &[0u8; 8]);
-    assert_problem(app.upload_model(bytes, "").await, 422, "invalid_safetensors").await;
+    assert_problem(
+        app.upload_model(bytes, "").await,
+        422,
+        "invalid_safetensors",
+    )
+    .await;
     app.assert_nothing_stored().await;
     app.stop().await;
 }
@@ -49,7 +73,12 @@ async fn duplicate_tensor_names_are_refused(db: Backend) {
     let header = r#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},
                      "w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
     let bytes = raw_safetensors(header, &[0u8; 8]);
-    let body = assert_problem(app.upload_model(bytes, "").await, 422, "invalid_safetensors").await;
+    let body = assert_problem(
+        app.upload_model(bytes, "").await,
+        422,
+        "invalid_safetensors",
+    )
+    .await;
     assert!(body["detail"].as_str().unwrap().contains('w'), "{body}");
     app.assert_nothing_stored().await;
     app.stop().await;
@@ -67,7 +96,10 @@ async fn shapes_that_do_not_fit_the_named_architecture_are_refused(db: Backend) 
     )
     .await;
     let detail = body["detail"].as_str().unwrap();
-    assert!(detail.contains("fc1.weight") && detail.contains("3136") && detail.contains("3000"), "{detail}");
+    assert!(
+        detail.contains("fc1.weight") && detail.contains("3136") && detail.contains("3000"),
+        "{detail}"
+    );
     app.assert_nothing_stored().await;
     app.stop().await;
 }
@@ -123,10 +155,16 @@ async fn an_upload_is_stored_once_listed_downloaded_with_an_etag_and_deleted(db:
     assert_eq!(res.status(), StatusCode::CREATED);
     let location = res.headers()["location"].to_str().unwrap().to_string();
     let model: Value = res.json().await.unwrap();
-    assert_eq!(location, format!("/v1/models/{}", model["id"].as_str().unwrap()));
+    assert_eq!(
+        location,
+        format!("/v1/models/{}", model["id"].as_str().unwrap())
+    );
     assert_eq!(model["sha256"], sha);
     assert_eq!(model["size_bytes"], bytes.len());
-    assert_eq!(model["architecture"], "mnist-cnn", "detected from the shapes");
+    assert_eq!(
+        model["architecture"], "mnist-cnn",
+        "detected from the shapes"
+    );
     let tensors = model["tensors"].as_array().unwrap();
     assert_eq!(tensors.len(), 4);
     assert_eq!(tensors[0]["name"], "conv1.weight");
@@ -187,7 +225,8 @@ both_backends!(unknown_and_malformed_model_ids_are_problems);
 async fn unknown_and_malformed_model_ids_are_problems(db: Backend) {
     let app = spawn_app(&db).await;
     assert_problem(
-        app.get("/v1/models/0192d4e2-7a4b-7cc1-8e0c-3f5a1b2c3d4e").await,
+        app.get("/v1/models/0192d4e2-7a4b-7cc1-8e0c-3f5a1b2c3d4e")
+            .await,
         404,
         "model_not_found",
     )

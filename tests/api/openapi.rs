@@ -35,8 +35,13 @@ fn every_operation_has_an_id_a_tag_and_described_responses() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             ops += 1;
-            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path}: no operationId"));
-            assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{id}: no tag");
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+            assert!(
+                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{id}: no tag"
+            );
             for (status, res) in op["responses"].as_object().unwrap() {
                 assert!(
                     res["description"].as_str().is_some_and(|d| !d.is_empty()),

@@ -52,14 +52,24 @@ async fn metrics_count_requests_by_route_and_jobs_by_status(db: Backend) {
     app.get("/v1/models").await;
     let res = app.get("/metrics").await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = res.text().await.unwrap();
     assert!(
-        text.contains(r#"gmfuse_http_requests_total{method="GET",route="/v1/models",status="200"} 2"#),
+        text.contains(
+            r#"gmfuse_http_requests_total{method="GET",route="/v1/models",status="200"} 2"#
+        ),
         "{text}"
     );
     for status in ["queued", "running", "succeeded", "failed", "canceled"] {
-        assert!(text.contains(&format!("gmfuse_jobs{{status=\"{status}\"}} 0")), "{text}");
+        assert!(
+            text.contains(&format!("gmfuse_jobs{{status=\"{status}\"}} 0")),
+            "{text}"
+        );
     }
     assert!(text.contains("gmfuse_queue_depth 0"));
     assert!(text.contains("# TYPE gmfuse_job_duration_seconds histogram"));
@@ -88,7 +98,12 @@ async fn the_builtin_dataset_and_preset_are_listed(db: Backend) {
     assert_eq!(ds["shape"], serde_json::json!([1, 28, 28]));
     let arch = app.get_json("/v1/architectures/mnist-cnn").await;
     assert_eq!(arch["builtin"], true);
-    assert_problem(app.get("/v1/architectures/nope").await, 404, "architecture_not_found").await;
+    assert_problem(
+        app.get("/v1/architectures/nope").await,
+        404,
+        "architecture_not_found",
+    )
+    .await;
     assert_problem(app.get("/v1/datasets/nope").await, 404, "dataset_not_found").await;
     app.stop().await;
 }

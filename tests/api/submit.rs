@@ -29,7 +29,10 @@ async fn a_valid_job_is_accepted_with_202_location_and_retry_after(db: Backend) 
     let location = res.headers()["location"].to_str().unwrap().to_string();
     assert_eq!(res.headers()["retry-after"], "1");
     let job: Value = res.json().await.unwrap();
-    assert_eq!(location, format!("/v1/jobs/{}", job["id"].as_str().unwrap()));
+    assert_eq!(
+        location,
+        format!("/v1/jobs/{}", job["id"].as_str().unwrap())
+    );
     assert_eq!(job["status"], "queued");
     assert_eq!(job["attempt"], 0);
     assert_eq!(job["models"], json!([a, b]));
@@ -65,10 +68,23 @@ async fn models_of_different_architectures_are_422(db: Backend) {
 
     let mut req = job_request(&a, &mlp);
     req.as_object_mut().unwrap().remove("architecture");
-    let body = assert_problem(app.post_json("/v1/jobs", &req).await, 422, "architecture_mismatch").await;
-    assert!(body["detail"].as_str().unwrap().contains("tiny-mlp"), "{body}");
+    let body = assert_problem(
+        app.post_json("/v1/jobs", &req).await,
+        422,
+        "architecture_mismatch",
+    )
+    .await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("tiny-mlp"),
+        "{body}"
+    );
     // Naming one architecture explicitly: the other model does not fit its shapes.
-    assert_problem(app.post_json("/v1/jobs", &job_request(&a, &mlp)).await, 422, "shape_mismatch").await;
+    assert_problem(
+        app.post_json("/v1/jobs", &job_request(&a, &mlp)).await,
+        422,
+        "shape_mismatch",
+    )
+    .await;
     assert_no_job(&app).await;
     app.stop().await;
 }
@@ -79,8 +95,16 @@ async fn a_proportion_outside_zero_to_one_is_422(db: Backend) {
     for bad in [json!([0.0, 1.5]), json!([-0.1]), json!([])] {
         let mut req = job_request(&a, &b);
         req["proportions"] = bad.clone();
-        let body = assert_problem(app.post_json("/v1/jobs", &req).await, 422, "invalid_parameters").await;
-        assert!(body["detail"].as_str().unwrap().contains("proportion"), "{bad}: {body}");
+        let body = assert_problem(
+            app.post_json("/v1/jobs", &req).await,
+            422,
+            "invalid_parameters",
+        )
+        .await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("proportion"),
+            "{bad}: {body}"
+        );
     }
     assert_no_job(&app).await;
     app.stop().await;
@@ -97,7 +121,12 @@ async fn an_unknown_method_or_field_is_422(db: Backend) {
     assert_problem(app.post_json("/v1/jobs", &req).await, 422, "invalid_body").await;
     let mut req = job_request(&a, &b);
     req["solver"] = json!({"max_iter": 0});
-    assert_problem(app.post_json("/v1/jobs", &req).await, 422, "invalid_parameters").await;
+    assert_problem(
+        app.post_json("/v1/jobs", &req).await,
+        422,
+        "invalid_parameters",
+    )
+    .await;
     assert_no_job(&app).await;
     app.stop().await;
 }
@@ -139,10 +168,20 @@ async fn an_unknown_dataset_or_architecture_is_404(db: Backend) {
     let (app, a, b) = app_with_models(&db).await;
     let mut req = job_request(&a, &b);
     req["dataset"] = json!("imagenet");
-    assert_problem(app.post_json("/v1/jobs", &req).await, 404, "dataset_not_found").await;
+    assert_problem(
+        app.post_json("/v1/jobs", &req).await,
+        404,
+        "dataset_not_found",
+    )
+    .await;
     let mut req = job_request(&a, &b);
     req["architecture"] = json!("resnet-50");
-    assert_problem(app.post_json("/v1/jobs", &req).await, 404, "architecture_not_found").await;
+    assert_problem(
+        app.post_json("/v1/jobs", &req).await,
+        404,
+        "architecture_not_found",
+    )
+    .await;
     assert_no_job(&app).await;
     app.stop().await;
 }
@@ -152,24 +191,55 @@ async fn custom_architectures_are_validated_and_names_are_unique(db: Backend) {
     let app = spawn_app_with(&db, |c| c.workers = 0).await;
     let mut bad = tiny_mlp_spec();
     bad["ops"].as_array_mut().unwrap().remove(0); // linear before flatten
-    let body = assert_problem(app.post_json("/v1/architectures", &bad).await, 422, "invalid_architecture").await;
-    assert!(body["detail"].as_str().unwrap().contains("flatten"), "{body}");
+    let body = assert_problem(
+        app.post_json("/v1/architectures", &bad).await,
+        422,
+        "invalid_architecture",
+    )
+    .await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("flatten"),
+        "{body}"
+    );
     let mut unknown_op = tiny_mlp_spec();
     unknown_op["ops"][2] = json!({"op": "gelu"});
-    assert_problem(app.post_json("/v1/architectures", &unknown_op).await, 422, "invalid_body").await;
+    assert_problem(
+        app.post_json("/v1/architectures", &unknown_op).await,
+        422,
+        "invalid_body",
+    )
+    .await;
     let mut preset = tiny_mlp_spec();
     preset["name"] = json!("mnist-cnn");
-    assert_problem(app.post_json("/v1/architectures", &preset).await, 409, "already_exists").await;
+    assert_problem(
+        app.post_json("/v1/architectures", &preset).await,
+        409,
+        "already_exists",
+    )
+    .await;
     assert_eq!(app.count("architectures").await, 0);
 
     let res = app.post_json("/v1/architectures", &tiny_mlp_spec()).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.headers()["location"], "/v1/architectures/tiny-mlp");
-    assert_problem(app.post_json("/v1/architectures", &tiny_mlp_spec()).await, 409, "already_exists").await;
+    assert_problem(
+        app.post_json("/v1/architectures", &tiny_mlp_spec()).await,
+        409,
+        "already_exists",
+    )
+    .await;
     let got = app.get_json("/v1/architectures/tiny-mlp").await;
-    assert_eq!(got["tensors"], json!(["fc1.weight", "fc1.bias", "fc2.weight"]));
+    assert_eq!(
+        got["tensors"],
+        json!(["fc1.weight", "fc1.bias", "fc2.weight"])
+    );
     let list = app.get_json("/v1/architectures").await;
-    let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["mnist-cnn", "tiny-mlp"]);
     app.stop().await;
 }

@@ -1,0 +1,186 @@
+//! `/v1/datasets`: IDX-pair and safetensors uploads are validated before they are stored, and
+//! a job can evaluate on an uploaded set.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+use crate::backend::{Backend, both_backends};
+use crate::fixtures::{job_request, mnist_cnn_model, raw_safetensors, values};
+use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
+
+/// IDX images `[n, h, w]` (magic 2051) and labels (magic 2049), raw.
+fn idx(n: usize, h: usize, w: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut images = vec![0, 0, 8, 3];
+    for d in [n, h, w] {
+        images.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    images.extend(
+        values(n * h * w, 3)
+            .iter()
+            .map(|v| ((v + 0.5) * 255.0) as u8),
+    );
+    let mut labels = vec![0, 0, 8, 1];
+    labels.extend_from_slice(&(n as u32).to_be_bytes());
+    labels.extend((0..n).map(|i| (i % 10) as u8));
+    (images, labels)
+}
+
+async fn post_form(app: &TestApp, form: Form) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/datasets?name=digits"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn part(bytes: Vec<u8>) -> Part {
+    Part::bytes(bytes).file_name("part.bin")
+}
+
+both_backends!(an_idx_pair_is_stored_and_a_job_evaluates_on_it);
+async fn an_idx_pair_is_stored_and_a_job_evaluates_on_it(db: Backend) {
+    let app = spawn_app(&db).await;
+    let (images, labels) = idx(20, 28, 28);
+    let res = post_form(
+        &app,
+        Form::new()
+            .part("images", part(images))
+            .part("labels", part(labels)),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let ds: Value = res.json().await.unwrap();
+    assert_eq!(ds["samples"], 20);
+    assert_eq!(ds["shape"], json!([1, 28, 28]));
+    assert_eq!(ds["format"], "idx");
+    let id = ds["id"].as_str().unwrap();
+    assert_eq!(
+        app.get_json(&format!("/v1/datasets/{id}")).await["name"],
+        "digits"
+    );
+    let listed = app.get_json("/v1/datasets").await;
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        2,
+        "mnist-test and the upload"
+    );
+
+    // Untrained weights are enough to run the whole pipeline on 20 samples.
+    let a = app.model_id(mnist_cnn_model(3136, 1), "a").await;
+    let b = app.model_id(mnist_cnn_model(3136, 2), "b").await;
+    let mut req = job_request(&a, &b);
+    req["dataset"] = json!(id);
+    req["proportions"] = json!([0.0, 0.5, 1.0]);
+    let job = app.job_id(&req).await;
+    let done = app.wait_finished(&job, Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["dataset"], id);
+    let report = app.get_json(&format!("/v1/jobs/{job}/report")).await;
+    assert_eq!(report["samples"], 20);
+    assert_eq!(report["curves"]["none"].as_array().unwrap().len(), 3);
+    app.stop().await;
+}
+
+both_backends!(a_safetensors_dataset_is_stored);
+async fn a_safetensors_dataset_is_stored(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
+    let n = 4;
+    let header = format!(
+        r#"{{"images":{{"dtype":"U8","shape":[{n},28,28],"data_offsets":[0,{}]}},
+             "labels":{{"dtype":"I64","shape":[{n}],"data_offsets":[{},{}]}}}}"#,
+        n * 784,
+        n * 784,
+        n * 784 + n * 8
+    );
+    let mut data = vec![7u8; n * 784];
+    for l in [3i64, 1, 4, 1] {
+        data.extend_from_slice(&l.to_le_bytes());
+    }
+    let res = post_form(
+        &app,
+        Form::new().part("file", part(raw_safetensors(&header, &data))),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let ds: Value = res.json().await.unwrap();
+    assert_eq!(
+        (ds["samples"].as_u64(), ds["format"].as_str()),
+        (Some(4), Some("safetensors"))
+    );
+    assert_eq!(app.blob_files().len(), 1);
+    app.stop().await;
+}
+
+both_backends!(a_bad_idx_magic_is_422_and_nothing_is_stored);
+async fn a_bad_idx_magic_is_422_and_nothing_is_stored(db: Backend) {
+    let app = spawn_app(&db).await;
+    let (mut images, labels) = idx(5, 28, 28);
+    images[3] = 9;
+    let res = post_form(
+        &app,
+        Form::new()
+            .part("images", part(images))
+            .part("labels", part(labels)),
+    )
+    .await;
+    assert_problem(res, 422, "invalid_dataset").await;
+    app.assert_nothing_stored().await;
+    app.stop().await;
+}
+
+both_backends!(a_missing_labels_part_is_422_and_nothing_is_stored);
+async fn a_missing_labels_part_is_422_and_nothing_is_stored(db: Backend) {
+    let app = spawn_app(&db).await;
+    let (images, _) = idx(5, 28, 28);
+    let res = post_form(&app, Form::new().part("images", part(images))).await;
+    let body = assert_problem(res, 422, "invalid_dataset").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("labels"),
+        "{body}"
+    );
+    app.assert_nothing_stored().await;
+    app.stop().await;
+}
+
+both_backends!(a_dataset_of_another_input_shape_is_refused_by_a_job);
+async fn a_dataset_of_another_input_shape_is_refused_by_a_job(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
+    let (images, labels) = idx(6, 20, 20);
+    let res = post_form(
+        &app,
+        Form::new()
+            .part("images", part(images))
+            .part("labels", part(labels)),
+    )
+    .await;
+    let ds: Value = res.json().await.unwrap();
+    let a = app.model_id(mnist_cnn_model(3136, 1), "a").await;
+    let b = app.model_id(mnist_cnn_model(3136, 2), "b").await;
+    let mut req = job_request(&a, &b);
+    req["dataset"] = ds["id"].clone();
+    let body = assert_problem(
+        app.post_json("/v1/jobs", &req).await,
+        422,
+        "dataset_shape_mismatch",
+    )
+    .await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("[1, 20, 20]"),
+        "{body}"
+    );
+    assert_eq!(app.count("jobs").await, 0);
+    app.stop().await;
+}
+
+both_backends!(a_json_body_is_not_a_dataset_upload);
+async fn a_json_body_is_not_a_dataset_upload(db: Backend) {
+    let app = spawn_app(&db).await;
+    let res = app.post_json("/v1/datasets", &json!({"images": []})).await;
+    assert_problem(res, 415, "unsupported_media_type").await;
+    app.assert_nothing_stored().await;
+    app.stop().await;
+}

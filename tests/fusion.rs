@@ -1,0 +1,231 @@
+//! End-to-end checks of the fusion engine on real models.
+//!
+//! The pygmtools example's two models are not ours to ship: tests that need them read
+//! `$GMFUSE_SEED_MODELS` or `../shared/data/seed-models` and print `SKIPPED` when absent.
+//! Other tests run on the seed models when present, else on the project's demo models.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use gmfuse::cli::inputs::{demo_models, load_model, seed_models_dir};
+use gmfuse::engine::arch::preset;
+use gmfuse::engine::eval::Dataset;
+use gmfuse::engine::forward::Network;
+use gmfuse::engine::fusion::{interpolate, permute};
+use gmfuse::engine::pipeline::{self, FusionParams, LayerPermutation, Quiet, fused_weights};
+use gmfuse::engine::weights::WeightSet;
+use proptest::prelude::*;
+
+/// The example's printed tables (reference/seed_plot_model_fusion_jittor.rst, lines ~700–745;
+/// also DESIGN.md), α = 0.0, 0.1, …, 1.0 of model 2.
+const EXAMPLE_GAMF: [&str; 11] = [
+    "84.18", "85.12", "85.21", "82.52", "71.11", "53.74", "63.26", "78.51", "82.81", "83.97",
+    "83.81",
+];
+const EXAMPLE_NONE: [&str; 11] = [
+    "84.18", "84.01", "81.91", "74.67", "60.39", "47.16", "55.34", "72.86", "79.64", "82.56",
+    "83.81",
+];
+
+fn seed_models() -> Option<[PathBuf; 2]> {
+    match seed_models_dir() {
+        Some(d) => Some([d.join("model1.safetensors"), d.join("model2.safetensors")]),
+        None => {
+            eprintln!(
+                "SKIPPED: the pygmtools example's seed models are not present \
+                 (set GMFUSE_SEED_MODELS or provide ../shared/data/seed-models)"
+            );
+            None
+        }
+    }
+}
+
+/// The seed models when present, else the project's demo models.
+fn any_models() -> [WeightSet; 2] {
+    let [a, b] = seed_models().unwrap_or_else(demo_models);
+    [load_model(&a).unwrap(), load_model(&b).unwrap()]
+}
+
+#[test]
+fn compat_mode_prints_the_pygmtools_example_tables_exactly() {
+    let Some([a, b]) = seed_models() else { return };
+    let out = Command::new(env!("CARGO_BIN_EXE_gmfuse"))
+        .args([
+            "fuse",
+            "--compat",
+            "pygmtools-example",
+            "--alphas",
+            "0:1:0.1",
+        ])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with("model1 accuracy = 84.18%, model2 accuracy = 83.81%\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Graph Matching Fusion\n") && stdout.contains("No Matching Fusion\n"));
+    assert!(stdout.contains("0.50 model1 + 0.50 model2 -> fused model accuracy: 53.74%"));
+    // Each table line reads "1-α model1 + α model2 -> …: ACC%": keep only the accuracies.
+    let acc: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.contains("-> fused model accuracy:"))
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .unwrap()
+                .trim_end_matches('%')
+                .to_owned()
+        })
+        .collect();
+    let want: Vec<&str> = EXAMPLE_GAMF.iter().chain(&EXAMPLE_NONE).copied().collect();
+    assert_eq!(acc, want);
+}
+
+#[test]
+fn default_mode_beats_averaging_everywhere_inside_and_fixes_the_midpoint() {
+    let Some([a, b]) = seed_models() else { return };
+    let (m1, m2) = (load_model(&a).unwrap(), load_model(&b).unwrap());
+    let spec = preset("mnist-cnn").unwrap();
+    let data = Dataset::mnist_test();
+    let r = pipeline::run(&spec, [&m1, &m2], &data, &FusionParams::default(), &Quiet).unwrap();
+    let gamf = r.curves.gamf.as_ref().unwrap();
+    for (g, n) in gamf.iter().zip(&r.curves.none).take(10).skip(1) {
+        assert!(
+            g.accuracy > n.accuracy,
+            "α={}: gamf {} <= none {}",
+            g.proportion,
+            g.accuracy,
+            n.accuracy
+        );
+    }
+    // The example's compat-mode midpoint is 53.74 %; the fixed convention must add 15 points.
+    assert!(
+        gamf[5].accuracy >= 53.74 + 15.0,
+        "midpoint {}",
+        gamf[5].accuracy
+    );
+    assert_eq!(format!("{:.2}", r.inputs[0].accuracy), "84.18");
+    let m = r.matching.unwrap();
+    assert_eq!(m.group_sizes, [1, 32, 64, 32, 10]);
+    assert_eq!(m.iterations, 50);
+}
+
+/// A deterministic shuffle of 0..n (LCG), different for each `seed`.
+fn shuffle(n: usize, seed: u64) -> Vec<usize> {
+    let mut p: Vec<usize> = (0..n).collect();
+    let mut s = seed;
+    for i in (1..n).rev() {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        p.swap(i, (s >> 33) as usize % (i + 1));
+    }
+    p
+}
+
+#[test]
+fn a_channel_permuted_copy_is_recovered_exactly_and_fuses_to_the_original() {
+    let [m, _] = any_models();
+    let spec = preset("mnist-cnn").unwrap();
+    let s = spec.validate(&m).unwrap();
+    let perms: Vec<Vec<usize>> = s
+        .hidden
+        .iter()
+        .enumerate()
+        .map(|(k, g)| shuffle(g.size, k as u64 + 1))
+        .collect();
+    let copy = permute(&s, &m, &perms).unwrap();
+    let data = Dataset::mnist_test().head(2000);
+    let r = pipeline::run(&spec, [&m, &copy], &data, &FusionParams::default(), &Quiet).unwrap();
+    let found: Vec<Vec<usize>> = r
+        .matching
+        .unwrap()
+        .permutations
+        .into_iter()
+        .map(|p| p.perm)
+        .collect();
+    assert_eq!(found, perms);
+    let original = r.inputs[0].accuracy;
+    assert_eq!(r.inputs[1].accuracy, original);
+    for p in r.curves.gamf.unwrap() {
+        assert_eq!(p.accuracy, original, "α = {}", p.proportion);
+    }
+}
+
+#[test]
+fn identity_permutations_fuse_to_plain_averaging() {
+    let [a, b] = any_models();
+    let spec = preset("mnist-cnn").unwrap();
+    let s = spec.validate(&a).unwrap();
+    let identity: Vec<LayerPermutation> = s
+        .hidden
+        .iter()
+        .map(|g| LayerPermutation {
+            layer: s.layers[g.producer].weight.clone(),
+            perm: (0..g.size).collect(),
+        })
+        .collect();
+    for alpha in [0.0, 0.3, 0.5, 1.0] {
+        let fused = fused_weights(&spec, [&a, &b], Some(&identity), alpha).unwrap();
+        assert_eq!(fused, interpolate(&a, &b, alpha).unwrap());
+        assert_eq!(fused, fused_weights(&spec, [&a, &b], None, alpha).unwrap());
+    }
+    let mid = fused_weights(&spec, [&a, &b], Some(&identity), 0.5).unwrap();
+    let want = (&a.tensors["fc1.weight"].data + &b.tensors["fc1.weight"].data) * 0.5;
+    assert_eq!(mid.tensors["fc1.weight"].data, want);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+    /// DESIGN.md invariant: permuting hidden channels leaves the logits equal (≤ 1e-4 in f32).
+    #[test]
+    fn permuting_hidden_channels_leaves_logits_unchanged(seed in 0u64..1_000_000) {
+        let [m, _] = any_models();
+        let spec = preset("mnist-cnn").unwrap();
+        let s = spec.validate(&m).unwrap();
+        let perms: Vec<Vec<usize>> =
+            s.hidden.iter().enumerate().map(|(k, g)| shuffle(g.size, seed * 3 + k as u64)).collect();
+        let p = permute(&s, &m, &perms).unwrap();
+        let images = Dataset::mnist_test().head(64).images;
+        let before = Network::new(&spec, &m).unwrap().logits(images.view());
+        let after = Network::new(&spec, &p).unwrap().logits(images.view());
+        let diff = (&before - &after).iter().fold(0.0f32, |d, x| d.max(x.abs()));
+        prop_assert!(diff <= 1e-4, "max |Δlogit| = {diff}");
+    }
+}
+
+#[test]
+fn compat_matching_equals_the_numpy_reference_golden_file() {
+    use gmfuse::engine::matching::{Convention, match_models};
+    use gmfuse::engine::solvers::SmParams;
+    let Some([a, b]) = seed_models() else { return };
+    let golden: serde_json::Value =
+        serde_json::from_str(include_str!("golden/seed-compat-matching.json")).unwrap();
+    let (m1, m2) = (load_model(&a).unwrap(), load_model(&b).unwrap());
+    let s = preset("mnist-cnn").unwrap().validate(&m1).unwrap();
+    let m = match_models(
+        &s,
+        [&m1, &m2],
+        Convention::PygmtoolsExample,
+        SmParams::default(),
+        &|| false,
+    )
+    .unwrap();
+    let want: Vec<Vec<usize>> = serde_json::from_value(golden["permutations"].clone()).unwrap();
+    assert_eq!(m.perms, want);
+    assert_eq!(m.affinity_nnz as u64, golden["nnz"].as_u64().unwrap());
+    assert_eq!(m.iterations as u64, golden["iterations"].as_u64().unwrap());
+    approx::assert_relative_eq!(
+        m.objective,
+        golden["objective"].as_f64().unwrap(),
+        max_relative = 1e-12
+    );
+}

@@ -3,7 +3,7 @@
 //! [`engine`] is the pure compute core (no async runtime, web stack or database);
 //! the service modules are built on top of it: [`store`] (database and blobs), [`jobs`]
 //! (queue consumer and compute bridge), [`http`] (the REST API), [`plots`] (SVG reports) and
-//! [`config`].
+//! [`config`]. [`train`] trains the demo models.
 
 pub mod cli;
 pub mod config;
@@ -12,3 +12,4 @@ pub mod http;
 pub mod jobs;
 pub mod plots;
 pub mod store;
+pub mod train;

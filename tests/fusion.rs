@@ -49,14 +49,14 @@ fn any_models() -> [WeightSet; 2] {
 #[test]
 fn compat_mode_prints_the_pygmtools_example_tables_exactly() {
     let Some([a, b]) = seed_models() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_gmfuse"))
-        .args([
-            "fuse",
-            "--compat",
-            "pygmtools-example",
-            "--alphas",
-            "0:1:0.1",
-        ])
+        .args(["fuse", "--compat", "pygmtools-example"])
+        .args(["--alphas", "0:1:0.1", "--report"])
+        .arg(&report_path)
+        .arg("--out")
+        .arg(dir.path().join("fused"))
         .arg(&a)
         .arg(&b)
         .output()
@@ -87,6 +87,31 @@ fn compat_mode_prints_the_pygmtools_example_tables_exactly() {
         .collect();
     let want: Vec<&str> = EXAMPLE_GAMF.iter().chain(&EXAMPLE_NONE).copied().collect();
     assert_eq!(acc, want);
+
+    // The JSON report carries the same figures, the timings and the applied permutations.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    assert_eq!(report["inputs"][1]["accuracy"].as_f64().unwrap(), 83.81);
+    assert_eq!(report["alphas"].as_array().unwrap().len(), 11);
+    assert_eq!(
+        report["curves"]["gamf"][5]["accuracy"].as_f64().unwrap(),
+        53.74
+    );
+    assert_eq!(
+        report["curves"]["none"][5]["accuracy"].as_f64().unwrap(),
+        47.16
+    );
+    assert!(report["timings"]["affinity"].as_f64().unwrap() > 0.0);
+    let perms = report["matching"]["permutations"].as_array().unwrap();
+    assert_eq!(perms.len(), 3);
+    assert_eq!(perms[1]["layer"], "conv2.weight");
+    assert_eq!(perms[1]["perm"].as_array().unwrap().len(), 64);
+    // Fused weights for every α; α = 1 is model 2 itself, byte for byte in its tensors.
+    let fused = std::fs::read_dir(dir.path().join("fused")).unwrap().count();
+    assert_eq!(fused, 11);
+    let one = load_model(&dir.path().join("fused/fused-1.00.safetensors")).unwrap();
+    assert_eq!(one.tensors, load_model(&b).unwrap().tensors);
+    assert_eq!(one.metadata["method"], "gamf");
 }
 
 #[test]

@@ -171,10 +171,11 @@ impl TestApp {
         assert_eq!(self.tmp_files(), Vec::<PathBuf>::new(), "temp files");
     }
 
-    /// Stop the service (as SIGTERM would) and wait for it.
-    pub async fn stop(self) {
+    /// Stop the service (as SIGTERM would) and wait for it; returns the data directory.
+    pub async fn stop(self) -> tempfile::TempDir {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(30), self.server).await;
+        self.dir
     }
 }
 

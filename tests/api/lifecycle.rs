@@ -233,3 +233,35 @@ async fn status_polls_stay_fast_while_a_job_keeps_the_cores_busy() {
     app.jobs.cancel(id.parse().unwrap()).await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_puts_a_running_job_back_in_the_queue_after_the_grace_period() {
+    let models = require_models!();
+    let app = spawn_app_with(|c| {
+        c.eval_limit = None;
+        c.shutdown_grace_secs = 0.2;
+    })
+    .await;
+    let a = app.model_id(models.a, "a").await;
+    let b = app.model_id(models.b, "b").await;
+    let id = app.job_id(&job_request(&a, &b)).await;
+    app.wait_job(&id, Duration::from_secs(120), |j| j["status"] == "running")
+        .await;
+    let dir = app.stop().await;
+    let url = format!("sqlite://{}", dir.path().join("gmfuse.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (status, attempt): (String, i64) =
+        sqlx::query_as("SELECT status, attempt FROM jobs WHERE id = ?")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempt), ("queued", 1));
+    let outcome: String = sqlx::query_scalar("SELECT outcome FROM job_attempts WHERE job_id = ?")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(outcome, "requeued");
+    pool.close().await;
+}

@@ -73,6 +73,7 @@ pub enum OpDoc {
 }))]
 pub struct ArchSpecDoc {
     /// 1-64 characters of a-z, 0-9, `-`, `_`, `.`.
+    #[schema(pattern = "^[a-z0-9._-]{1,64}$")]
     pub name: String,
     pub input: [usize; 3],
     pub ops: Vec<OpDoc>,

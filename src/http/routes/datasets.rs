@@ -157,6 +157,7 @@ fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
             headers(("Location" = String, description = "URL of the dataset"))),
         (status = 400, description = "Not a usable multipart form", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "A part is over the upload limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not `multipart/form-data`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Parts missing or not a valid dataset", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_dataset(

@@ -79,6 +79,7 @@ struct Cursor {
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", operation_id = "get_job_events",
     params(("id" = Uuid, Path, description = "Job id")),
     responses(
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "`text/event-stream` of `status` and `progress` events whose data is a JobEvent",
             content_type = "text/event-stream", body = JobEvent),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),

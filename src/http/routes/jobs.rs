@@ -63,10 +63,10 @@ pub enum CompatDoc {
 #[serde(deny_unknown_fields)]
 pub struct SolverOptions {
     /// Power iterations at most (1..=10000, default 50).
-    #[schema(example = 50)]
+    #[schema(example = 50, minimum = 1, maximum = 10000)]
     pub max_iter: Option<usize>,
     /// Stop when the eigenvector moves less than this (default 1e-5).
-    #[schema(example = 1e-5)]
+    #[schema(example = 1e-5, exclusive_minimum = 0.0)]
     pub tol: Option<f64>,
 }
 
@@ -82,6 +82,7 @@ pub struct SolverOptions {
 }))]
 pub struct NewJob {
     /// Two model ids; model 1 is aligned onto model 2, and proportion α is model 2's share.
+    #[schema(min_items = 2, max_items = 2)]
     pub models: Vec<Uuid>,
     /// Defaults to the architecture recorded for both models.
     pub architecture: Option<String>,
@@ -91,6 +92,7 @@ pub struct NewJob {
     pub method: MethodDoc,
     pub compat: Option<CompatDoc>,
     /// Proportions α in [0, 1] to evaluate (1 to 101 of them; default 0, 0.1, …, 1).
+    #[schema(min_items = 1, max_items = 101)]
     pub proportions: Option<Vec<f64>>,
     #[serde(default)]
     pub solver: SolverOptions,
@@ -308,6 +310,7 @@ pub async fn create_job(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Jobs per page, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<Uuid>,
@@ -352,6 +355,7 @@ pub async fn list_jobs(
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", operation_id = "get_job",
     params(("id" = Uuid, Path, description = "Job id")),
     responses(
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The job", body = JobView),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -372,6 +376,7 @@ pub async fn get_job(
 #[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs", operation_id = "cancel_job",
     params(("id" = Uuid, Path, description = "Job id")),
     responses(
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 202, description = "Canceled, or asked to stop", body = JobView),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job had already finished", body = Problem, content_type = "application/problem+json"),
@@ -422,6 +427,7 @@ impl From<AttemptRecord> for AttemptView {
 #[utoipa::path(get, path = "/v1/jobs/{id}/attempts", tag = "jobs", operation_id = "list_job_attempts",
     params(("id" = Uuid, Path, description = "Job id")),
     responses(
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Claims, oldest first", body = Items<AttemptView>),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
     ))]

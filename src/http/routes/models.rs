@@ -174,6 +174,7 @@ pub async fn list_models(State(app): State<AppState>) -> Result<Json<Items<Model
 #[utoipa::path(get, path = "/v1/models/{id}", tag = "models", operation_id = "get_model",
     params(("id" = Uuid, Path, description = "Model id")),
     responses(
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The model", body = ModelView),
         (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -193,6 +194,7 @@ pub async fn get_model(
 #[utoipa::path(get, path = "/v1/models/{id}/weights", tag = "models", operation_id = "get_model_weights",
     params(("id" = Uuid, Path, description = "Model id")),
     responses(
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>,
             headers(("ETag" = String, description = "Quoted sha256 of the file"))),
         (status = 304, description = "The client's copy (`If-None-Match`) is current"),
@@ -216,6 +218,7 @@ pub async fn get_model_weights(
 #[utoipa::path(delete, path = "/v1/models/{id}", tag = "models", operation_id = "delete_model",
     params(("id" = Uuid, Path, description = "Model id")),
     responses(
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
     ))]

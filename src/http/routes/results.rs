@@ -40,6 +40,7 @@ async fn succeeded(app: &AppState, id: Uuid) -> Result<(JobRecord, FusionReport)
 #[utoipa::path(get, path = "/v1/jobs/{id}/report", tag = "results", operation_id = "get_job_report",
     params(("id" = Uuid, Path, description = "Job id")),
     responses(
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The report", body = ReportView),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not succeeded", body = Problem, content_type = "application/problem+json"),
@@ -68,6 +69,7 @@ fn svg(body: String) -> Response {
 #[utoipa::path(get, path = "/v1/jobs/{id}/report.svg", tag = "results", operation_id = "get_job_report_svg",
     params(("id" = Uuid, Path, description = "Job id")),
     responses(
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "SVG plot", content_type = "image/svg+xml", body = String),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not succeeded", body = Problem, content_type = "application/problem+json"),
@@ -84,6 +86,7 @@ pub async fn get_job_report_svg(
 #[utoipa::path(get, path = "/v1/jobs/{id}/matching.svg", tag = "results", operation_id = "get_job_matching_svg",
     params(("id" = Uuid, Path, description = "Job id")),
     responses(
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "SVG plot", content_type = "image/svg+xml", body = String),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not succeeded or ran without matching", body = Problem, content_type = "application/problem+json"),
@@ -120,7 +123,7 @@ pub struct FusedQuery {
         (status = 200, description = "The fused model", content_type = "application/octet-stream", body = Vec<u8>,
             headers(("ETag" = String, description = "Quoted sha256 of the file"))),
         (status = 304, description = "The client's copy (`If-None-Match`) is current"),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad query, or the id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not succeeded", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Proportion outside [0, 1]", body = Problem, content_type = "application/problem+json"),

@@ -1,0 +1,30 @@
+//! A small, deterministic trainer for the `mnist-cnn` demo models (the pygmtools example's
+//! SimpleNet), with the forward and backward passes written by hand.
+//!
+//! Why by hand: the only Rust training stack that fits (candle) is most of a 12-minute release
+//! build on the project's machines, and its kernels and RNG streams change between versions.
+//! This network needs six layer types; written out (im2col + GEMM through the `gemm` crate) they
+//! fit in a few hundred lines, train the demo models in minutes, and reproduce them bit for bit
+//! from a seed ([`rng::SplitMix64`] for init, shuffling and the data split).
+//!
+//! - [`rng`]: SplitMix64, shuffling.
+//! - [`dense`], [`conv`], [`pool`]: the layers (forward and backward).
+//! - [`net`]: the network, its parameters, softmax cross-entropy, safetensors output.
+//! - [`data`]: a minimal gz-IDX reader and the label-skewed two-client split.
+//! - [`trainer`]: mini-batch SGD with momentum, data-parallel and deterministic; evaluation.
+//!
+//! `examples/train_demo.rs` trains and writes `assets/demo/model-{a,b}.safetensors`.
+
+pub mod conv;
+pub mod data;
+pub mod dense;
+#[cfg(test)]
+mod gradcheck;
+pub mod net;
+pub mod pool;
+pub mod rng;
+pub mod trainer;
+
+pub use data::{Images, TrainError, label_skew_split};
+pub use net::Params;
+pub use trainer::{EpochStats, TrainConfig, evaluate, train};

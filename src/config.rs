@@ -29,7 +29,7 @@ pub struct Config {
     #[arg(long, env = "GMFUSE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// Database URL; defaults to `sqlite://<data dir>/gmfuse.db`. Only SQLite is built in today.
+    /// Database URL: `sqlite://…` (default `sqlite://<data dir>/gmfuse.db`) or `postgres://…`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 

@@ -21,8 +21,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the REST API and run jobs (the default).
+    /// Serve the REST API and run jobs (the default); `--workers 0` serves the API only.
     Serve(Config),
+    /// Run only the job workers (no API) against the configured database and blob store.
+    Worker(gmfuse::jobs::process::WorkerArgs),
     /// Apply database migrations and exit.
     Migrate(Config),
     /// Print the OpenAPI document (JSON).
@@ -40,6 +42,7 @@ fn main() {
     let result = match cli.command {
         None => run_async(serve(cli.config)),
         Some(Command::Serve(config)) => run_async(serve(config)),
+        Some(Command::Worker(args)) => run_async(worker(args)),
         Some(Command::Migrate(config)) => run_async(migrate(config)),
         Some(Command::Openapi) => print_openapi(),
         Some(Command::Healthcheck(config)) => healthcheck(config.addr),
@@ -77,6 +80,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await?
         .run_until_stopped()
         .await
+}
+
+async fn worker(args: gmfuse::jobs::process::WorkerArgs) -> anyhow::Result<()> {
+    init_tracing(args.config.log_format);
+    tracing::info!(config = ?args.config, "starting a worker");
+    gmfuse::jobs::process::run(args).await
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

@@ -1,12 +1,14 @@
 //! Jobs: submission ([`submit`]), the in-process queue consumer ([`worker`]) that claims jobs
 //! with a lease, runs them on the compute pool ([`compute`]) and reports progress ([`tracker`]),
-//! and fused weights on demand ([`fused`]). [`JobService`] holds what they share.
+//! and fused weights on demand ([`fused`]). [`JobService`] holds what they share; [`process`]
+//! runs the consumer alone (`gmfuse worker`).
 
 pub mod catalog;
 pub mod compute;
 pub mod fused;
 pub mod ingest;
 pub mod metrics;
+pub mod process;
 pub mod run;
 pub mod submit;
 pub mod tracker;

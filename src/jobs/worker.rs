@@ -1,5 +1,6 @@
 //! The queue consumer: `n` slots, each a loop that rescues expired leases, claims the oldest
-//! queued job and runs it, or sleeps until a wake-up, the poll period or shutdown.
+//! queued job and runs it, or sleeps until a wake-up (a submission in this process, or the
+//! database's notice of one in another), the poll period or shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,7 @@ impl JobService {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = self.wakeup.notified() => {}
+                () = self.db.wait_for_work() => {}
                 () = tokio::time::sleep(self.settings.poll) => {}
             }
         }

@@ -1,8 +1,8 @@
 //! The database interface: [`CatalogStore`] (models, architectures, datasets), [`JobStore`]
 //! (the queue with leases and fencing) and [`Db`], both behind one `Arc<dyn Db>`.
 //!
-//! The API and the workers see only these traits; SQLite implements them today
-//! ([`super::sqlite`]) and a PostgreSQL backend can implement them beside it.
+//! The API and the workers see only these traits; SQLite ([`super::sqlite`]) and PostgreSQL
+//! ([`super::postgres`]) implement them with the same semantics.
 
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ pub enum StoreError {
     #[error("corrupt row: {0}")]
     Corrupt(String),
     /// The URL names a backend this build does not have.
-    #[error("unsupported database URL `{0}`: only sqlite:// is built in")]
+    #[error("unsupported database URL `{0}`: use sqlite:// or postgres://")]
     Unsupported(String),
 }
 
@@ -121,6 +121,12 @@ pub trait Db: CatalogStore + JobStore {
     async fn migrate(&self) -> StoreResult<()>;
     /// True when the database answers and every migration of this build is applied.
     async fn ready(&self) -> StoreResult<bool>;
+    /// Resolves when another process may have queued work (PostgreSQL: `LISTEN/NOTIFY`).
+    /// The default never resolves: idle workers wake on their own process's submissions and
+    /// on the poll period.
+    async fn wait_for_work(&self) {
+        std::future::pending::<()>().await;
+    }
     /// Close the connections.
     async fn close(&self);
 }

@@ -1,11 +1,12 @@
 //! Persistence: the database ([`Db`]: catalog + job queue) and the blob store ([`BlobStore`]),
 //! each one trait behind an `Arc<dyn …>` so that the API and the workers never know which
-//! backend runs. Built in: SQLite ([`sqlite`]), a local directory ([`local`]) and an
-//! S3-compatible object store ([`s3`]).
+//! backend runs. Built in: SQLite ([`sqlite`], the default) or PostgreSQL ([`postgres`]), and
+//! a local directory ([`local`], the default) or an S3-compatible object store ([`s3`]).
 
 pub mod blob;
 pub mod db;
 pub mod local;
+pub mod postgres;
 pub mod records;
 pub mod s3;
 pub mod sqlite;
@@ -36,6 +37,11 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Arc<dyn Db>> {
         let db = sqlite::SqliteDb::connect(url.expose())
             .await
             .with_context(|| format!("opening {}", url.redacted()))?;
+        Ok(Arc::new(db))
+    } else if url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://") {
+        let db = postgres::PgDb::connect(url.expose())
+            .await
+            .with_context(|| format!("connecting to {}", url.redacted()))?;
         Ok(Arc::new(db))
     } else {
         Err(StoreError::Unsupported(url.redacted()).into())

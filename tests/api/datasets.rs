@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
+use crate::backend::{Backend, both_backends};
 use crate::fixtures::{job_request, mnist_cnn_model, raw_safetensors, values};
 use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 
@@ -40,9 +41,9 @@ fn part(bytes: Vec<u8>) -> Part {
     Part::bytes(bytes).file_name("part.bin")
 }
 
-#[tokio::test]
-async fn an_idx_pair_is_stored_and_a_job_evaluates_on_it() {
-    let app = spawn_app().await;
+both_backends!(an_idx_pair_is_stored_and_a_job_evaluates_on_it);
+async fn an_idx_pair_is_stored_and_a_job_evaluates_on_it(db: Backend) {
+    let app = spawn_app(&db).await;
     let (images, labels) = idx(20, 28, 28);
     let res = post_form(
         &app,
@@ -84,9 +85,9 @@ async fn an_idx_pair_is_stored_and_a_job_evaluates_on_it() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_safetensors_dataset_is_stored() {
-    let app = spawn_app_with(|c| c.workers = 0).await;
+both_backends!(a_safetensors_dataset_is_stored);
+async fn a_safetensors_dataset_is_stored(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
     let n = 4;
     let header = format!(
         r#"{{"images":{{"dtype":"U8","shape":[{n},28,28],"data_offsets":[0,{}]}},
@@ -114,9 +115,9 @@ async fn a_safetensors_dataset_is_stored() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_bad_idx_magic_is_422_and_nothing_is_stored() {
-    let app = spawn_app().await;
+both_backends!(a_bad_idx_magic_is_422_and_nothing_is_stored);
+async fn a_bad_idx_magic_is_422_and_nothing_is_stored(db: Backend) {
+    let app = spawn_app(&db).await;
     let (mut images, labels) = idx(5, 28, 28);
     images[3] = 9;
     let res = post_form(
@@ -131,9 +132,9 @@ async fn a_bad_idx_magic_is_422_and_nothing_is_stored() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_missing_labels_part_is_422_and_nothing_is_stored() {
-    let app = spawn_app().await;
+both_backends!(a_missing_labels_part_is_422_and_nothing_is_stored);
+async fn a_missing_labels_part_is_422_and_nothing_is_stored(db: Backend) {
+    let app = spawn_app(&db).await;
     let (images, _) = idx(5, 28, 28);
     let res = post_form(&app, Form::new().part("images", part(images))).await;
     let body = assert_problem(res, 422, "invalid_dataset").await;
@@ -145,9 +146,9 @@ async fn a_missing_labels_part_is_422_and_nothing_is_stored() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_dataset_of_another_input_shape_is_refused_by_a_job() {
-    let app = spawn_app_with(|c| c.workers = 0).await;
+both_backends!(a_dataset_of_another_input_shape_is_refused_by_a_job);
+async fn a_dataset_of_another_input_shape_is_refused_by_a_job(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
     let (images, labels) = idx(6, 20, 20);
     let res = post_form(
         &app,
@@ -175,9 +176,9 @@ async fn a_dataset_of_another_input_shape_is_refused_by_a_job() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_json_body_is_not_a_dataset_upload() {
-    let app = spawn_app().await;
+both_backends!(a_json_body_is_not_a_dataset_upload);
+async fn a_json_body_is_not_a_dataset_upload(db: Backend) {
+    let app = spawn_app(&db).await;
     let res = app.post_json("/v1/datasets", &json!({"images": []})).await;
     assert_problem(res, 415, "unsupported_media_type").await;
     app.assert_nothing_stored().await;

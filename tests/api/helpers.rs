@@ -1,9 +1,10 @@
-//! `spawn_app()`: the real service on port 0 with a fresh temp data directory and SQLite file,
-//! and a typed HTTP client for it.
+//! `spawn_app(&db)`: the real service on port 0 with a fresh temp data directory, on the
+//! test's database backend (see [`crate::backend`]), and a typed HTTP client for it.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::backend::Backend;
 use gmfuse::config::Config;
 use gmfuse::http::Application;
 use gmfuse::jobs::Jobs;
@@ -17,13 +18,17 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
     pub jobs: Jobs,
+    /// The database the service runs on (kept alive, for PostgreSQL, as long as the app).
+    pub backend: Backend,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// The test defaults: one job slot, two compute threads, the first 1,000 test images.
-pub fn test_config(dir: &Path) -> Config {
+/// The test defaults: one job slot, two compute threads, the first 1,000 test images, on
+/// the database `db`.
+pub fn test_config(dir: &Path, db: &Backend) -> Config {
     let mut c = Config::for_tests(dir);
+    c.database_url = db.database_url();
     c.workers = 1;
     c.compute_threads = Some(2);
     c.eval_limit = Some(1000);
@@ -31,15 +36,15 @@ pub fn test_config(dir: &Path) -> Config {
     c
 }
 
-/// Start the service with the test defaults.
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
+/// Start the service on `db` with the test defaults.
+pub async fn spawn_app(db: &Backend) -> TestApp {
+    spawn_app_with(db, |_| {}).await
 }
 
-/// Start the service with the test defaults changed by `f`.
-pub async fn spawn_app_with(f: impl FnOnce(&mut Config)) -> TestApp {
+/// Start the service on `db` with the test defaults changed by `f`.
+pub async fn spawn_app_with(db: &Backend, f: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = test_config(dir.path());
+    let mut config = test_config(dir.path(), db);
     f(&mut config);
     let app = Application::build(config).await.expect("building the app");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -51,6 +56,7 @@ pub async fn spawn_app_with(f: impl FnOnce(&mut Config)) -> TestApp {
         client: reqwest::Client::new(),
         dir,
         jobs,
+        backend: db.clone(),
         shutdown,
         server,
     }
@@ -151,9 +157,9 @@ impl TestApp {
         files_under(&self.dir.path().join("tmp"))
     }
 
-    /// Rows in a table, read straight from the SQLite file.
+    /// Rows in a table, read straight from the database.
     pub async fn count(&self, table: &str) -> i64 {
-        count_rows(self.dir.path(), table).await
+        self.backend.count_rows(self.dir.path(), table).await
     }
 
     /// Assert that no model, dataset or job row, no blob and no temp file exists.
@@ -173,16 +179,9 @@ impl TestApp {
     }
 }
 
-/// Rows in `table` of the database in `data_dir`.
-pub async fn count_rows(data_dir: &Path, table: &str) -> i64 {
-    let url = format!("sqlite://{}", data_dir.join("gmfuse.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("open SQLite");
-    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-        .fetch_one(&pool)
-        .await
-        .expect("count");
-    pool.close().await;
-    n
+/// Rows in `table` of the database of a service on `db` over `data_dir`.
+pub async fn count_rows(db: &Backend, data_dir: &Path, table: &str) -> i64 {
+    db.count_rows(data_dir, table).await
 }
 
 /// Every file below `dir` (recursively), sorted.

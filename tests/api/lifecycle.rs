@@ -7,12 +7,13 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::backend::{Backend, both_backends};
 use crate::fixtures::{job_request, mnist_cnn_model, require_models};
 use crate::helpers::{assert_problem, spawn_app_with};
 
-#[tokio::test]
-async fn a_queued_job_is_canceled_at_once() {
-    let app = spawn_app_with(|c| c.workers = 0).await;
+both_backends!(a_queued_job_is_canceled_at_once);
+async fn a_queued_job_is_canceled_at_once(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
     let a = app.model_id(mnist_cnn_model(3136, 1), "a").await;
     let b = app.model_id(mnist_cnn_model(3136, 2), "b").await;
     let id = app.job_id(&job_request(&a, &b)).await;
@@ -48,11 +49,11 @@ async fn a_queued_job_is_canceled_at_once() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_running_job_stops_soon_after_cancel() {
+both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] a_running_job_stops_soon_after_cancel);
+async fn a_running_job_stops_soon_after_cancel(db: Backend) {
     let models = require_models!();
     // The whole test set, so that the job is still evaluating when the cancel arrives.
-    let app = spawn_app_with(|c| c.eval_limit = None).await;
+    let app = spawn_app_with(&db, |c| c.eval_limit = None).await;
     let a = app.model_id(models.a, "a").await;
     let b = app.model_id(models.b, "b").await;
     let id = app.job_id(&job_request(&a, &b)).await;
@@ -123,10 +124,10 @@ const STAGES: [&str; 7] = [
     "evaluate_none",
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_arrive_in_order_and_the_stream_ends_at_the_terminal_status() {
+both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] events_arrive_in_order_and_the_stream_ends_at_the_terminal_status);
+async fn events_arrive_in_order_and_the_stream_ends_at_the_terminal_status(db: Backend) {
     let models = require_models!();
-    let app = spawn_app_with(|c| c.eval_limit = Some(300)).await;
+    let app = spawn_app_with(&db, |c| c.eval_limit = Some(300)).await;
     let a = app.model_id(models.a, "a").await;
     let b = app.model_id(models.b, "b").await;
     let id = app.job_id(&job_request(&a, &b)).await;
@@ -190,7 +191,7 @@ async fn events_arrive_in_order_and_the_stream_ends_at_the_terminal_status() {
 async fn status_polls_stay_fast_while_a_job_keeps_the_cores_busy() {
     let models = require_models!();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let app = spawn_app_with(|c| {
+    let app = spawn_app_with(&Backend::Sqlite, |c| {
         c.eval_limit = None;
         c.compute_threads = Some(threads);
     })

@@ -1,8 +1,11 @@
 //! Integration tests of the gmfuse service over real HTTP: each test starts the service on
-//! port 0 with a fresh data directory and SQLite file (or the real binary, for the restart
-//! test) and talks to it with reqwest. Tests that need trained models use the demo models
-//! (`assets/demo`) or the seed models, and say SKIPPED when neither is there.
+//! port 0 with a fresh data directory (or the real binary, for the restart and scale-out
+//! tests) and talks to it with reqwest. Tests that touch the database run twice, on SQLite and
+//! on PostgreSQL, each in a database of its own (see `backend`). Tests that need trained
+//! models use the demo models (`assets/demo`) or the seed models, and say SKIPPED when neither
+//! is there.
 
+mod backend;
 mod datasets;
 mod fixtures;
 mod helpers;
@@ -10,6 +13,7 @@ mod lifecycle;
 mod models;
 mod openapi;
 mod ops;
+mod queue;
 mod restart;
 mod s3;
 mod script;

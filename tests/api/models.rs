@@ -6,12 +6,13 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::backend::{Backend, both_backends};
 use crate::fixtures::{mnist_cnn_model, raw_safetensors, safetensors, values};
 use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 
-#[tokio::test]
-async fn truncated_safetensors_is_refused_with_422_and_nothing_is_stored() {
-    let app = spawn_app().await;
+both_backends!(truncated_safetensors_is_refused_with_422_and_nothing_is_stored);
+async fn truncated_safetensors_is_refused_with_422_and_nothing_is_stored(db: Backend) {
+    let app = spawn_app(&db).await;
     let mut bytes = mnist_cnn_model(3136, 1);
     bytes.truncate(bytes.len() - 1000);
     let body = assert_problem(
@@ -28,9 +29,9 @@ async fn truncated_safetensors_is_refused_with_422_and_nothing_is_stored() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_header_whose_offsets_overlap_is_refused() {
-    let app = spawn_app().await;
+both_backends!(a_header_whose_offsets_overlap_is_refused);
+async fn a_header_whose_offsets_overlap_is_refused(db: Backend) {
+    let app = spawn_app(&db).await;
     let header = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
                      "b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#;
     let bytes = raw_safetensors(header, &[0u8; 12]);
@@ -51,9 +52,9 @@ async fn a_header_whose_offsets_overlap_is_refused() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_header_with_offsets_past_the_end_is_refused() {
-    let app = spawn_app().await;
+both_backends!(a_header_with_offsets_past_the_end_is_refused);
+async fn a_header_with_offsets_past_the_end_is_refused(db: Backend) {
+    let app = spawn_app(&db).await;
     let header = r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
     let bytes = raw_safetensors(header, &[0u8; 8]);
     assert_problem(
@@ -66,9 +67,9 @@ async fn a_header_with_offsets_past_the_end_is_refused() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn duplicate_tensor_names_are_refused() {
-    let app = spawn_app().await;
+both_backends!(duplicate_tensor_names_are_refused);
+async fn duplicate_tensor_names_are_refused(db: Backend) {
+    let app = spawn_app(&db).await;
     let header = r#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},
                      "w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
     let bytes = raw_safetensors(header, &[0u8; 8]);
@@ -83,9 +84,9 @@ async fn duplicate_tensor_names_are_refused() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn shapes_that_do_not_fit_the_named_architecture_are_refused() {
-    let app = spawn_app().await;
+both_backends!(shapes_that_do_not_fit_the_named_architecture_are_refused);
+async fn shapes_that_do_not_fit_the_named_architecture_are_refused(db: Backend) {
+    let app = spawn_app(&db).await;
     // fc1 must take 64·7·7 = 3136 inputs in mnist-cnn.
     let bytes = mnist_cnn_model(3000, 1);
     let body = assert_problem(
@@ -103,9 +104,9 @@ async fn shapes_that_do_not_fit_the_named_architecture_are_refused() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_body_over_the_cap_gets_413_and_leaves_no_temp_file() {
-    let app = spawn_app_with(|c| c.max_upload_bytes = 64 * 1024).await;
+both_backends!(a_body_over_the_cap_gets_413_and_leaves_no_temp_file);
+async fn a_body_over_the_cap_gets_413_and_leaves_no_temp_file(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.max_upload_bytes = 64 * 1024).await;
     let bytes = mnist_cnn_model(3136, 1);
     // Chunked (no Content-Length): refused while streaming, after the temp file was started.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
@@ -128,9 +129,9 @@ async fn a_body_over_the_cap_gets_413_and_leaves_no_temp_file() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_json_body_is_refused_with_415() {
-    let app = spawn_app().await;
+both_backends!(a_json_body_is_refused_with_415);
+async fn a_json_body_is_refused_with_415(db: Backend) {
+    let app = spawn_app(&db).await;
     let res = app
         .client
         .post(app.url("/v1/models"))
@@ -144,9 +145,9 @@ async fn a_json_body_is_refused_with_415() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_upload_is_stored_once_listed_downloaded_with_an_etag_and_deleted() {
-    let app = spawn_app().await;
+both_backends!(an_upload_is_stored_once_listed_downloaded_with_an_etag_and_deleted);
+async fn an_upload_is_stored_once_listed_downloaded_with_an_etag_and_deleted(db: Backend) {
+    let app = spawn_app(&db).await;
     let bytes = mnist_cnn_model(3136, 7);
     let sha = hex::encode(Sha256::digest(&bytes));
 
@@ -208,9 +209,9 @@ async fn an_upload_is_stored_once_listed_downloaded_with_an_etag_and_deleted() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_model_of_no_known_architecture_is_kept_without_one() {
-    let app = spawn_app().await;
+both_backends!(a_model_of_no_known_architecture_is_kept_without_one);
+async fn a_model_of_no_known_architecture_is_kept_without_one(db: Backend) {
+    let app = spawn_app(&db).await;
     let bytes = safetensors(&[("w", vec![3, 2], values(6, 1))]);
     let res = app.upload_model(bytes, "").await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -220,9 +221,9 @@ async fn a_model_of_no_known_architecture_is_kept_without_one() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn unknown_and_malformed_model_ids_are_problems() {
-    let app = spawn_app().await;
+both_backends!(unknown_and_malformed_model_ids_are_problems);
+async fn unknown_and_malformed_model_ids_are_problems(db: Backend) {
+    let app = spawn_app(&db).await;
     assert_problem(
         app.get("/v1/models/0192d4e2-7a4b-7cc1-8e0c-3f5a1b2c3d4e")
             .await,

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::backend::Backend;
 use crate::helpers::spawn_app;
 
 fn generated() -> Value {
@@ -68,7 +69,7 @@ fn request_bodies_carry_examples() {
 
 #[tokio::test]
 async fn the_served_document_is_the_generated_one() {
-    let app = spawn_app().await;
+    let app = spawn_app(&Backend::Sqlite).await;
     assert_eq!(app.get_json("/openapi.json").await, generated());
     app.stop().await;
 }

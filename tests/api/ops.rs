@@ -3,23 +3,24 @@
 
 use reqwest::StatusCode;
 
+use crate::backend::{Backend, both_backends};
 use crate::helpers::{assert_problem, spawn_app};
 
-#[tokio::test]
-async fn healthz_and_readyz_answer_ok_when_the_database_is_migrated() {
-    let app = spawn_app().await;
+both_backends!(healthz_and_readyz_answer_ok_when_the_database_is_migrated);
+async fn healthz_and_readyz_answer_ok_when_the_database_is_migrated(db: Backend) {
+    let app = spawn_app(&db).await;
     let health = app.get_json("/healthz").await;
     assert_eq!(health["status"], "ok");
     let ready = app.get_json("/readyz").await;
     assert_eq!(ready["status"], "ready");
-    assert_eq!(ready["database"], "sqlite");
+    assert_eq!(ready["database"], db.name());
     assert_eq!(ready["blobs"], "local");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn an_unknown_route_is_a_404_problem_and_a_wrong_method_a_405_problem() {
-    let app = spawn_app().await;
+    let app = spawn_app(&Backend::Sqlite).await;
     assert_problem(app.get("/v1/nothing-here").await, 404, "route_not_found").await;
     let res = app.client.put(app.url("/v1/jobs")).send().await.unwrap();
     let allow = res.headers()["allow"].to_str().unwrap().to_string();
@@ -30,7 +31,7 @@ async fn an_unknown_route_is_a_404_problem_and_a_wrong_method_a_405_problem() {
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_keeps_a_given_one() {
-    let app = spawn_app().await;
+    let app = spawn_app(&Backend::Sqlite).await;
     let res = app.get("/healthz").await;
     assert_eq!(res.headers()["x-request-id"].to_str().unwrap().len(), 36);
     let res = app
@@ -44,9 +45,9 @@ async fn every_response_carries_a_request_id_and_keeps_a_given_one() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn metrics_count_requests_by_route_and_jobs_by_status() {
-    let app = spawn_app().await;
+both_backends!(metrics_count_requests_by_route_and_jobs_by_status);
+async fn metrics_count_requests_by_route_and_jobs_by_status(db: Backend) {
+    let app = spawn_app(&db).await;
     app.get("/v1/models").await;
     app.get("/v1/models").await;
     let res = app.get("/metrics").await;
@@ -77,7 +78,7 @@ async fn metrics_count_requests_by_route_and_jobs_by_status() {
 
 #[tokio::test]
 async fn the_docs_ui_is_served_from_the_binary() {
-    let app = spawn_app().await;
+    let app = spawn_app(&Backend::Sqlite).await;
     let res = app.get("/docs/").await;
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();
@@ -89,9 +90,9 @@ async fn the_docs_ui_is_served_from_the_binary() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_builtin_dataset_and_preset_are_listed() {
-    let app = spawn_app().await;
+both_backends!(the_builtin_dataset_and_preset_are_listed);
+async fn the_builtin_dataset_and_preset_are_listed(db: Backend) {
+    let app = spawn_app(&db).await;
     let ds = app.get_json("/v1/datasets/mnist-test").await;
     assert_eq!(ds["samples"], 10_000);
     assert_eq!(ds["shape"], serde_json::json!([1, 28, 28]));

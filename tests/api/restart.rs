@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::backend::{Backend, both_backends};
 use crate::fixtures::{job_request, require_models};
 use crate::helpers::{count_rows, files_under};
 
@@ -23,8 +24,9 @@ fn binary() -> String {
     std::env::var("GMFUSE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gmfuse").to_string())
 }
 
-/// Start `gmfuse serve` on a free port over `data_dir`; waits for its "listening" log line.
-fn start(data_dir: &Path, eval_limit: Option<usize>) -> Server {
+/// Start `gmfuse serve` on a free port over `data_dir` and the database `db`; waits for its
+/// "listening" log line.
+fn start(db: &Backend, data_dir: &Path, eval_limit: Option<usize>) -> Server {
     let mut cmd = Command::new(binary());
     cmd.arg("serve")
         .env("GMFUSE_ADDR", "127.0.0.1:0")
@@ -40,6 +42,9 @@ fn start(data_dir: &Path, eval_limit: Option<usize>) -> Server {
         .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    if let Some(url) = db.database_url() {
+        cmd.env("DATABASE_URL", url);
+    }
     match eval_limit {
         Some(n) => cmd.env("GMFUSE_EVAL_LIMIT", n.to_string()),
         None => cmd.env_remove("GMFUSE_EVAL_LIMIT"),
@@ -69,14 +74,14 @@ async fn get(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_killed_mid_run_completes_once_after_restart() {
+both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] a_job_killed_mid_run_completes_once_after_restart);
+async fn a_job_killed_mid_run_completes_once_after_restart(db: Backend) {
     let models = require_models!();
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
 
     // First server: the whole test set, so the job is still running when it is killed.
-    let mut first = start(dir.path(), None);
+    let mut first = start(&db, dir.path(), None);
     let mut ids = Vec::new();
     for (name, bytes) in [("a", models.a), ("b", models.b)] {
         let res = client
@@ -115,7 +120,7 @@ async fn a_job_killed_mid_run_completes_once_after_restart() {
     eprintln!("killed the first server mid-job");
 
     // Second server on the same directory: it re-queues the expired lease and runs the job.
-    let mut second = start(dir.path(), Some(500));
+    let mut second = start(&db, dir.path(), Some(500));
     let mut job = Value::Null;
     for _ in 0..3000 {
         job = get(&client, job_url(&second.base)).await;
@@ -155,8 +160,8 @@ async fn a_job_killed_mid_run_completes_once_after_restart() {
         .unwrap();
     assert!(status.success());
     assert!(second.child.wait().unwrap().success(), "graceful exit");
-    assert_eq!(count_rows(dir.path(), "jobs").await, 1);
-    assert_eq!(count_rows(dir.path(), "job_attempts").await, 2);
+    assert_eq!(count_rows(&db, dir.path(), "jobs").await, 1);
+    assert_eq!(count_rows(&db, dir.path(), "job_attempts").await, 2);
     let tmp = files_under(&dir.path().join("tmp"));
     assert!(tmp.is_empty(), "orphan temp files: {tmp:?}");
 }

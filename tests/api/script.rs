@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::backend::Backend;
 use crate::fixtures::require_models;
 use crate::helpers::spawn_app;
 
@@ -47,7 +48,7 @@ async fn walkthrough_script_runs_against_a_live_server() {
         eprintln!("SKIPPED walkthrough script: curl is not installed");
         return;
     }
-    let app = spawn_app().await;
+    let app = spawn_app(&Backend::Sqlite).await;
     let work = tempfile::tempdir().unwrap();
     let (a, b) = (
         work.path().join("a.safetensors"),

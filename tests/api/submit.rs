@@ -4,12 +4,13 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::backend::{Backend, both_backends};
 use crate::fixtures::{job_request, mnist_cnn_model, tiny_mlp_model, tiny_mlp_spec};
 use crate::helpers::{TestApp, assert_problem, spawn_app_with};
 
 /// An app without workers, so accepted jobs stay queued, and two mnist-cnn models.
-async fn app_with_models() -> (TestApp, String, String) {
-    let app = spawn_app_with(|c| c.workers = 0).await;
+async fn app_with_models(db: &Backend) -> (TestApp, String, String) {
+    let app = spawn_app_with(db, |c| c.workers = 0).await;
     let a = app.model_id(mnist_cnn_model(3136, 1), "a").await;
     let b = app.model_id(mnist_cnn_model(3136, 2), "b").await;
     (app, a, b)
@@ -20,9 +21,9 @@ async fn assert_no_job(app: &TestApp) {
     assert_eq!(app.count("job_blobs").await, 0, "job blob rows");
 }
 
-#[tokio::test]
-async fn a_valid_job_is_accepted_with_202_location_and_retry_after() {
-    let (app, a, b) = app_with_models().await;
+both_backends!(a_valid_job_is_accepted_with_202_location_and_retry_after);
+async fn a_valid_job_is_accepted_with_202_location_and_retry_after(db: Backend) {
+    let (app, a, b) = app_with_models(&db).await;
     let res = app.post_json("/v1/jobs", &job_request(&a, &b)).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let location = res.headers()["location"].to_str().unwrap().to_string();
@@ -41,9 +42,9 @@ async fn a_valid_job_is_accepted_with_202_location_and_retry_after() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_unknown_model_id_is_404() {
-    let (app, a, _) = app_with_models().await;
+both_backends!(an_unknown_model_id_is_404);
+async fn an_unknown_model_id_is_404(db: Backend) {
+    let (app, a, _) = app_with_models(&db).await;
     let missing = "0192d4e2-7a4b-7cc1-8e0c-3f5a1b2c3d4e";
     let body = assert_problem(
         app.post_json("/v1/jobs", &job_request(&a, missing)).await,
@@ -56,9 +57,9 @@ async fn an_unknown_model_id_is_404() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn models_of_different_architectures_are_422() {
-    let (app, a, _) = app_with_models().await;
+both_backends!(models_of_different_architectures_are_422);
+async fn models_of_different_architectures_are_422(db: Backend) {
+    let (app, a, _) = app_with_models(&db).await;
     let res = app.post_json("/v1/architectures", &tiny_mlp_spec()).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let mlp = app.model_id(tiny_mlp_model(5), "mlp").await;
@@ -88,9 +89,9 @@ async fn models_of_different_architectures_are_422() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_proportion_outside_zero_to_one_is_422() {
-    let (app, a, b) = app_with_models().await;
+both_backends!(a_proportion_outside_zero_to_one_is_422);
+async fn a_proportion_outside_zero_to_one_is_422(db: Backend) {
+    let (app, a, b) = app_with_models(&db).await;
     for bad in [json!([0.0, 1.5]), json!([-0.1]), json!([])] {
         let mut req = job_request(&a, &b);
         req["proportions"] = bad.clone();
@@ -109,9 +110,9 @@ async fn a_proportion_outside_zero_to_one_is_422() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_unknown_method_or_field_is_422() {
-    let (app, a, b) = app_with_models().await;
+both_backends!(an_unknown_method_or_field_is_422);
+async fn an_unknown_method_or_field_is_422(db: Backend) {
+    let (app, a, b) = app_with_models(&db).await;
     let mut req = job_request(&a, &b);
     req["method"] = json!("magic");
     assert_problem(app.post_json("/v1/jobs", &req).await, 422, "invalid_body").await;
@@ -130,9 +131,9 @@ async fn an_unknown_method_or_field_is_422() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn malformed_json_is_400() {
-    let (app, _, _) = app_with_models().await;
+both_backends!(malformed_json_is_400);
+async fn malformed_json_is_400(db: Backend) {
+    let (app, _, _) = app_with_models(&db).await;
     let res = app
         .client
         .post(app.url("/v1/jobs"))
@@ -146,9 +147,9 @@ async fn malformed_json_is_400() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_wrong_content_type_is_415() {
-    let (app, a, b) = app_with_models().await;
+both_backends!(a_wrong_content_type_is_415);
+async fn a_wrong_content_type_is_415(db: Backend) {
+    let (app, a, b) = app_with_models(&db).await;
     let res = app
         .client
         .post(app.url("/v1/jobs"))
@@ -162,9 +163,9 @@ async fn a_wrong_content_type_is_415() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_unknown_dataset_or_architecture_is_404() {
-    let (app, a, b) = app_with_models().await;
+both_backends!(an_unknown_dataset_or_architecture_is_404);
+async fn an_unknown_dataset_or_architecture_is_404(db: Backend) {
+    let (app, a, b) = app_with_models(&db).await;
     let mut req = job_request(&a, &b);
     req["dataset"] = json!("imagenet");
     assert_problem(
@@ -185,9 +186,9 @@ async fn an_unknown_dataset_or_architecture_is_404() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn custom_architectures_are_validated_and_names_are_unique() {
-    let app = spawn_app_with(|c| c.workers = 0).await;
+both_backends!(custom_architectures_are_validated_and_names_are_unique);
+async fn custom_architectures_are_validated_and_names_are_unique(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
     let mut bad = tiny_mlp_spec();
     bad["ops"].as_array_mut().unwrap().remove(0); // linear before flatten
     let body = assert_problem(

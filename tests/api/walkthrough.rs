@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::backend::{Backend, both_backends};
 use crate::fixtures::require_models;
 use crate::helpers::{TestApp, assert_problem, spawn_app};
 
@@ -46,10 +47,10 @@ async fn download(app: &TestApp, path: &str) -> (Vec<u8>, String) {
     (res.bytes().await.unwrap().to_vec(), etag)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_walkthrough_fuses_the_demo_models_end_to_end() {
+both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] the_walkthrough_fuses_the_demo_models_end_to_end);
+async fn the_walkthrough_fuses_the_demo_models_end_to_end(db: Backend) {
     let models = require_models!();
-    let app = spawn_app().await;
+    let app = spawn_app(&db).await;
     let a = app.model_id(models.a.clone(), "demo-a").await;
     let b = app.model_id(models.b.clone(), "demo-b").await;
     let id = app

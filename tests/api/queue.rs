@@ -1,0 +1,540 @@
+//! The job queue at the store level, on both backends: claims (oldest first, each job to one
+//! claimer however many race), leases renewed by heartbeats, fencing by attempt and owner (a
+//! stale worker changes nothing), the rescue of expired leases up to the attempt limit, cancel,
+//! and re-queue outcomes. The API and the workers rely on exactly these answers.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gmfuse::engine::arch::preset;
+use gmfuse::engine::eval::EvalResult;
+use gmfuse::engine::pipeline::{Best, Curves, FusionParams, FusionReport, Method, Stage};
+use gmfuse::store::{
+    DatasetSource, Db, Fence, JobFailure, JobSpec, JobStatus, Lease, Outcome, Progress, Rescued,
+    Timing,
+};
+use uuid::Uuid;
+
+use crate::backend::{Backend, both_backends};
+use crate::helpers::test_config;
+
+/// A long lease: it cannot expire during a test.
+const LONG: Duration = Duration::from_secs(600);
+/// A lease that has expired by the time [`expire`] returns.
+const SHORT: Duration = Duration::from_millis(20);
+
+/// The database of `backend`, migrated, in `dir`.
+async fn open(backend: &Backend, dir: &std::path::Path) -> Arc<dyn Db> {
+    let config = test_config(dir, backend);
+    let db = gmfuse::store::open_db(&config)
+        .await
+        .expect("open the database");
+    db.migrate().await.expect("migrate");
+    db
+}
+
+/// A job spec; `n` tells jobs apart (it is the request body).
+fn spec(n: u32) -> JobSpec {
+    JobSpec {
+        models: [Uuid::now_v7(), Uuid::now_v7()],
+        inputs: [format!("{:064x}", 2 * n), format!("{:064x}", 2 * n + 1)],
+        architecture: preset("mnist-cnn").unwrap(),
+        dataset: DatasetSource::Builtin {
+            name: "mnist-test".into(),
+        },
+        params: FusionParams::default(),
+        request: serde_json::json!({ "n": n }),
+    }
+}
+
+/// A report whose `samples` marks which attempt wrote it.
+fn report(samples: usize) -> Box<FusionReport> {
+    let eval = EvalResult {
+        accuracy: 0.5,
+        loss: 1.0,
+        samples,
+    };
+    Box::new(FusionReport {
+        architecture: "mnist-cnn".into(),
+        dataset: "mnist-test".into(),
+        params: FusionParams::default(),
+        samples,
+        inputs: vec![eval.clone(), eval],
+        alphas: vec![0.0, 1.0],
+        curves: Curves {
+            gamf: None,
+            none: Vec::new(),
+        },
+        best: Best {
+            method: Method::None,
+            proportion: 0.0,
+            accuracy: 0.5,
+        },
+        matching: None,
+        timings: BTreeMap::from([(Stage::Validate, 0.25)]),
+    })
+}
+
+fn lease_of(job: &gmfuse::store::JobRecord, owner: &str) -> Lease {
+    Lease {
+        job_id: job.id,
+        attempt: job.attempt,
+        owner: owner.into(),
+    }
+}
+
+/// Wait until a lease of [`SHORT`] taken before the call has expired (by the database clock
+/// too: SQLite compares with this process's clock, PostgreSQL with its own `now()`).
+async fn expire() {
+    tokio::time::sleep(SHORT * 5).await;
+}
+
+both_backends!(claims_take_the_oldest_job_and_mark_the_lease_and_the_attempt_log);
+async fn claims_take_the_oldest_job_and_mark_the_lease_and_the_attempt_log(db: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db, dir.path()).await;
+    let first = store.enqueue(&spec(1), 3).await.unwrap();
+    let second = store.enqueue(&spec(2), 3).await.unwrap();
+    assert_eq!(
+        (first.status, first.attempt, first.max_attempts),
+        (JobStatus::Queued, 0, 3)
+    );
+
+    let claimed = store.claim("w1", LONG).await.unwrap().expect("a job");
+    assert_eq!(claimed.id, first.id, "oldest first");
+    assert_eq!(claimed.status, JobStatus::Running);
+    assert_eq!(claimed.attempt, 1);
+    assert_eq!(claimed.lease_owner.as_deref(), Some("w1"));
+    let expires = claimed.lease_expires_at.expect("a lease expiry");
+    let left = expires - chrono::Utc::now();
+    assert!(
+        left > chrono::TimeDelta::seconds(500),
+        "lease of 600 s, {left} left"
+    );
+    assert!(claimed.started_at.is_some());
+    assert_eq!(claimed.spec, first.spec);
+
+    let next = store.claim("w2", LONG).await.unwrap().expect("a job");
+    assert_eq!(next.id, second.id);
+    assert!(
+        store.claim("w3", LONG).await.unwrap().is_none(),
+        "the queue is empty"
+    );
+
+    let log = store.attempts(first.id).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].attempt, log[0].worker.as_str()), (1, "w1"));
+    assert_eq!(
+        (log[0].outcome.as_deref(), log[0].finished_at),
+        (None, None)
+    );
+    let counts: BTreeMap<&str, u64> = store
+        .job_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(s, n)| (s.as_str(), n))
+        .collect();
+    assert_eq!(counts["running"], 2);
+    assert_eq!(counts["queued"], 0);
+    store.close().await;
+}
+
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    racing_claimers_never_take_the_same_job
+);
+async fn racing_claimers_never_take_the_same_job(db: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db, dir.path()).await;
+    let mut queued = HashSet::new();
+    for n in 0..24 {
+        queued.insert(store.enqueue(&spec(n), 3).await.unwrap().id);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..6 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut got = Vec::new();
+            while let Some(job) = store.claim(&format!("w{w}"), LONG).await.unwrap() {
+                got.push(job.id);
+            }
+            got
+        });
+    }
+    let mut claimed = Vec::new();
+    while let Some(got) = tasks.join_next().await {
+        claimed.extend(got.unwrap());
+    }
+    let distinct: HashSet<Uuid> = claimed.iter().copied().collect();
+    assert_eq!(claimed.len(), 24, "every job claimed once: {claimed:?}");
+    assert_eq!(distinct, queued);
+    for id in queued {
+        assert_eq!(
+            store.attempts(id).await.unwrap().len(),
+            1,
+            "one attempt of {id}"
+        );
+    }
+    store.close().await;
+}
+
+both_backends!(a_stale_worker_cannot_mark_the_job_succeeded);
+async fn a_stale_worker_cannot_mark_the_job_succeeded(db: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db, dir.path()).await;
+    let job = store.enqueue(&spec(1), 3).await.unwrap();
+
+    // Worker 1 claims, then stalls past its lease; the rescue gives the job to worker 2.
+    let first = store.claim("w1", SHORT).await.unwrap().unwrap();
+    let stale = lease_of(&first, "w1");
+    expire().await;
+    assert_eq!(
+        store.rescue_expired().await.unwrap(),
+        Rescued {
+            requeued: 1,
+            failed: 0
+        }
+    );
+    let second = store.claim("w2", LONG).await.unwrap().unwrap();
+    assert_eq!((second.id, second.attempt), (job.id, 2));
+    let current = lease_of(&second, "w2");
+
+    // Worker 1 wakes up: every write it tries is refused and changes nothing.
+    assert_eq!(store.heartbeat(&stale, LONG).await.unwrap(), Fence::Lost);
+    let progress = Progress {
+        stage: Stage::EvaluateGamf,
+        fraction: 0.9,
+    };
+    let timings = [Timing {
+        stage: Stage::Validate,
+        seconds: 1.0,
+    }];
+    assert_eq!(
+        store
+            .record_progress(&stale, progress, &timings)
+            .await
+            .unwrap(),
+        Fence::Lost
+    );
+    assert!(
+        !store
+            .finish(&stale, Outcome::Succeeded(report(111)))
+            .await
+            .unwrap()
+    );
+    let now = store.get_job(job.id).await.unwrap().unwrap();
+    assert_eq!(now.status, JobStatus::Running);
+    assert_eq!((now.attempt, now.lease_owner.as_deref()), (2, Some("w2")));
+    assert_eq!((now.report, now.progress), (None, None));
+
+    // The current attempt's writes are accepted, and its result is the one kept.
+    assert_eq!(
+        store
+            .record_progress(&current, progress, &timings)
+            .await
+            .unwrap(),
+        Fence::Held {
+            cancel_requested: false
+        }
+    );
+    assert!(
+        store
+            .finish(&current, Outcome::Succeeded(report(222)))
+            .await
+            .unwrap()
+    );
+    // A stale failure after the success changes nothing either.
+    let failure = JobFailure {
+        code: "late".into(),
+        message: "too late".into(),
+    };
+    assert!(
+        !store
+            .finish(&stale, Outcome::Failed(failure))
+            .await
+            .unwrap()
+    );
+    let done = store.get_job(job.id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.report.expect("a report").samples, 222);
+    assert_eq!((done.error, done.lease_owner), (None, None));
+    assert!(done.finished_at.is_some());
+
+    let log = store.attempts(job.id).await.unwrap();
+    let log: Vec<(u32, &str, Option<&str>)> = log
+        .iter()
+        .map(|a| (a.attempt, a.worker.as_str(), a.outcome.as_deref()))
+        .collect();
+    assert_eq!(
+        log,
+        [(1, "w1", Some("expired")), (2, "w2", Some("succeeded"))]
+    );
+    store.close().await;
+}
+
+both_backends!(a_lease_with_the_right_attempt_but_another_owner_is_refused);
+async fn a_lease_with_the_right_attempt_but_another_owner_is_refused(db: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db, dir.path()).await;
+    store.enqueue(&spec(1), 3).await.unwrap();
+    let job = store.claim("w1", LONG).await.unwrap().unwrap();
+    let impostor = lease_of(&job, "w9");
+    assert_eq!(store.heartbeat(&impostor, LONG).await.unwrap(), Fence::Lost);
+    assert!(!store.finish(&impostor, Outcome::Canceled).await.unwrap());
+    assert_eq!(
+        store.get_job(job.id).await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+    store.close().await;
+}
+
+both_backends!(a_heartbeat_keeps_the_job_from_being_rescued);
+async fn a_heartbeat_keeps_the_job_from_being_rescued(db: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db, dir.path()).await;
+    store.enqueue(&spec(1), 3).await.unwrap();
+    let job = store.claim("w1", SHORT).await.unwrap().unwrap();
+    let lease = lease_of(&job, "w1");
+    assert_eq!(
+        store.heartbeat(&lease, LONG).await.unwrap(),
+        Fence::Held {
+            cancel_requested: false
+        }
+    );
+    expire().await;
+    assert_eq!(store.rescue_expired().await.unwrap(), Rescued::default());
+    let now = store.get_job(job.id).await.unwrap().unwrap();
+    assert_eq!((now.status, now.attempt), (JobStatus::Running, 1));
+    assert!(
+        now.lease_expires_at.unwrap() > job.lease_expires_at.unwrap(),
+        "the lease moved"
+    );
+    store.close().await;
+}
+
+both_backends!(expired_leases_are_requeued_until_the_attempts_run_out_then_failed);
+async fn expired_leases_are_requeued_until_the_attempts_run_out_then_failed(db: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db, dir.path()).await;
+    let job = store.enqueue(&spec(1), 2).await.unwrap();
+    let other = store.enqueue(&spec(2), 2).await.unwrap();
+    let held = store.claim("w0", LONG).await.unwrap().unwrap();
+    assert_eq!(held.id, job.id);
+    // `job` is held on a long lease; run `other` out of attempts on short ones.
+    for (round, expected) in [
+        (
+            1,
+            Rescued {
+                requeued: 1,
+                failed: 0,
+            },
+        ),
+        (
+            2,
+            Rescued {
+                requeued: 0,
+                failed: 1,
+            },
+        ),
+    ] {
+        let claimed = store
+            .claim(&format!("w{round}"), SHORT)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((claimed.id, claimed.attempt), (other.id, round));
+        expire().await;
+        assert_eq!(
+            store.rescue_expired().await.unwrap(),
+            expected,
+            "round {round}"
+        );
+    }
+    let failed = store.get_job(other.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    let error = failed.error.expect("an error");
+    assert_eq!(error.code, "attempts_exhausted");
+    assert_eq!(error.message, "the job lost its worker 2 times");
+    assert!(failed.finished_at.is_some() && failed.lease_owner.is_none());
+    assert!(
+        store.claim("w3", LONG).await.unwrap().is_none(),
+        "nothing left to claim"
+    );
+    let outcomes: Vec<Option<String>> = store
+        .attempts(other.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(outcomes, [Some("expired".into()), Some("expired".into())]);
+    // The held job was never touched.
+    let untouched = store.get_job(job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (untouched.status, untouched.attempt),
+        (JobStatus::Running, 1)
+    );
+    store.close().await;
+}
+
+both_backends!(a_requeue_outcome_gives_the_job_back_until_the_last_attempt);
+async fn a_requeue_outcome_gives_the_job_back_until_the_last_attempt(db: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db, dir.path()).await;
+    let job = store.enqueue(&spec(1), 2).await.unwrap();
+    let failure = JobFailure {
+        code: "storage_error".into(),
+        message: "disk hiccup".into(),
+    };
+    let first = store.claim("w1", LONG).await.unwrap().unwrap();
+    assert!(
+        store
+            .finish(&lease_of(&first, "w1"), Outcome::Requeue(failure.clone()))
+            .await
+            .unwrap()
+    );
+    let queued = store.get_job(job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (queued.status, queued.finished_at),
+        (JobStatus::Queued, None)
+    );
+    assert_eq!(queued.lease_owner, None);
+
+    let second = store.claim("w2", LONG).await.unwrap().unwrap();
+    assert_eq!(second.attempt, 2);
+    assert!(
+        store
+            .finish(&lease_of(&second, "w2"), Outcome::Requeue(failure.clone()))
+            .await
+            .unwrap()
+    );
+    let failed = store.get_job(job.id).await.unwrap().unwrap();
+    assert_eq!(
+        failed.status,
+        JobStatus::Failed,
+        "the last attempt fails instead"
+    );
+    assert_eq!(failed.error, Some(failure));
+    assert!(failed.finished_at.is_some());
+    let outcomes: Vec<Option<String>> = store
+        .attempts(job.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(outcomes, [Some("requeued".into()), Some("requeued".into())]);
+    store.close().await;
+}
+
+both_backends!(cancel_ends_a_queued_job_at_once_and_flags_a_running_one);
+async fn cancel_ends_a_queued_job_at_once_and_flags_a_running_one(db: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db, dir.path()).await;
+    let running = store.enqueue(&spec(1), 3).await.unwrap();
+    let queued = store.enqueue(&spec(2), 3).await.unwrap();
+    let job = store.claim("w1", SHORT).await.unwrap().unwrap();
+    assert_eq!(job.id, running.id);
+
+    let canceled = store.request_cancel(queued.id).await.unwrap().unwrap();
+    assert_eq!(canceled.status, JobStatus::Canceled);
+    assert!(canceled.cancel_requested && canceled.finished_at.is_some());
+    assert!(
+        store.claim("w2", LONG).await.unwrap().is_none(),
+        "a canceled job is not claimed"
+    );
+
+    let flagged = store.request_cancel(running.id).await.unwrap().unwrap();
+    assert_eq!(
+        (flagged.status, flagged.cancel_requested),
+        (JobStatus::Running, true)
+    );
+    // The worker learns it from its next heartbeat...
+    let lease = lease_of(&job, "w1");
+    assert_eq!(
+        store.heartbeat(&lease, SHORT).await.unwrap(),
+        Fence::Held {
+            cancel_requested: true
+        }
+    );
+    // ...and if it dies instead, the rescue cancels the job rather than re-queuing it.
+    expire().await;
+    assert_eq!(store.rescue_expired().await.unwrap(), Rescued::default());
+    let ended = store.get_job(running.id).await.unwrap().unwrap();
+    assert_eq!(ended.status, JobStatus::Canceled);
+    assert!(
+        store
+            .request_cancel(Uuid::now_v7())
+            .await
+            .unwrap()
+            .is_none(),
+        "no such job"
+    );
+    store.close().await;
+}
+
+both_backends!(progress_of_the_current_attempt_is_stored_and_cleared_by_the_next_claim);
+async fn progress_of_the_current_attempt_is_stored_and_cleared_by_the_next_claim(db: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db, dir.path()).await;
+    let job = store.enqueue(&spec(1), 3).await.unwrap();
+    let first = store.claim("w1", SHORT).await.unwrap().unwrap();
+    let progress = Progress {
+        stage: Stage::Matching,
+        fraction: 0.375,
+    };
+    let timings = [
+        Timing {
+            stage: Stage::Validate,
+            seconds: 0.5,
+        },
+        Timing {
+            stage: Stage::Affinity,
+            seconds: 2.25,
+        },
+    ];
+    store
+        .record_progress(&lease_of(&first, "w1"), progress, &timings)
+        .await
+        .unwrap();
+    let now = store.get_job(job.id).await.unwrap().unwrap();
+    assert_eq!(now.progress, Some(progress));
+    assert_eq!(now.timings, timings);
+    expire().await;
+    store.rescue_expired().await.unwrap();
+    let again = store.claim("w2", LONG).await.unwrap().unwrap();
+    assert_eq!((again.progress, again.timings.len()), (None, 0));
+    store.close().await;
+}
+
+both_backends!(jobs_are_listed_newest_first_in_pages);
+async fn jobs_are_listed_newest_first_in_pages(db: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db, dir.path()).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(store.enqueue(&spec(n), 3).await.unwrap().id);
+    }
+    ids.reverse();
+    let page1: Vec<Uuid> = store
+        .list_jobs(None, 3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(page1, ids[..3]);
+    let page2: Vec<Uuid> = store
+        .list_jobs(Some(page1[2]), 3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(page2, ids[3..]);
+    let job = store.get_job(ids[0]).await.unwrap().unwrap();
+    assert_eq!(job.spec.request, serde_json::json!({ "n": 4 }));
+    store.close().await;
+}

@@ -237,7 +237,7 @@ async fn status_polls_stay_fast_while_a_job_keeps_the_cores_busy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_puts_a_running_job_back_in_the_queue_after_the_grace_period() {
     let models = require_models!();
-    let app = spawn_app_with(|c| {
+    let app = spawn_app_with(&Backend::Sqlite, |c| {
         c.eval_limit = None;
         c.shutdown_grace_secs = 0.2;
     })

@@ -11,6 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::fixtures::mnist_cnn_model;
+use crate::backend::Backend;
 use crate::helpers::{assert_problem, spawn_app_with};
 
 const BUCKET: &str = "gmfuse-api-test";
@@ -31,7 +32,7 @@ async fn a_model_uploaded_to_an_s3_blob_store_is_served_back_and_deleted() {
         secret_access_key: Some(moto::TEST_SECRET_KEY.into()),
         allow_http: true,
     };
-    let app = spawn_app_with(|c| {
+    let app = spawn_app_with(&Backend::Sqlite, |c| {
         c.blob_url = Some(settings.url.clone());
         c.aws_endpoint_url = settings.endpoint.clone();
         c.aws_region = settings.region.clone();

@@ -49,7 +49,10 @@ async fn a_queued_job_is_canceled_at_once(db: Backend) {
     app.stop().await;
 }
 
-both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] a_running_job_stops_soon_after_cancel);
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_running_job_stops_soon_after_cancel
+);
 async fn a_running_job_stops_soon_after_cancel(db: Backend) {
     let models = require_models!();
     // The whole test set, so that the job is still evaluating when the cancel arrives.
@@ -124,7 +127,10 @@ const STAGES: [&str; 7] = [
     "evaluate_none",
 ];
 
-both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] events_arrive_in_order_and_the_stream_ends_at_the_terminal_status);
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    events_arrive_in_order_and_the_stream_ends_at_the_terminal_status
+);
 async fn events_arrive_in_order_and_the_stream_ends_at_the_terminal_status(db: Backend) {
     let models = require_models!();
     let app = spawn_app_with(&db, |c| c.eval_limit = Some(300)).await;

@@ -74,7 +74,10 @@ async fn get(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
-both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] a_job_killed_mid_run_completes_once_after_restart);
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_job_killed_mid_run_completes_once_after_restart
+);
 async fn a_job_killed_mid_run_completes_once_after_restart(db: Backend) {
     let models = require_models!();
     let dir = tempfile::tempdir().unwrap();

@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::fixtures::mnist_cnn_model;
 use crate::backend::Backend;
+use crate::fixtures::mnist_cnn_model;
 use crate::helpers::{assert_problem, spawn_app_with};
 
 const BUCKET: &str = "gmfuse-api-test";

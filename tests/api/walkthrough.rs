@@ -47,7 +47,10 @@ async fn download(app: &TestApp, path: &str) -> (Vec<u8>, String) {
     (res.bytes().await.unwrap().to_vec(), etag)
 }
 
-both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] the_walkthrough_fuses_the_demo_models_end_to_end);
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_walkthrough_fuses_the_demo_models_end_to_end
+);
 async fn the_walkthrough_fuses_the_demo_models_end_to_end(db: Backend) {
     let models = require_models!();
     let app = spawn_app(&db).await;

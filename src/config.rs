@@ -33,6 +33,31 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// Where blobs live: `s3://bucket/prefix` for an S3-compatible store, or `file:///dir`;
+    /// defaults to the data directory.
+    #[arg(long, env = "GMFUSE_BLOB_URL")]
+    pub blob_url: Option<String>,
+
+    /// S3 endpoint (MinIO, moto, …); defaults to AWS for the region.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+
+    /// S3 region; defaults to `us-east-1`.
+    #[arg(long, env = "AWS_REGION")]
+    pub aws_region: Option<String>,
+
+    /// S3 access key id; without one the AWS default credential chain applies.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    pub aws_access_key_id: Option<String>,
+
+    /// S3 secret access key (never logged).
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub aws_secret_access_key: Option<String>,
+
+    /// Allow a plain-HTTP S3 endpoint (local test servers).
+    #[arg(long, env = "AWS_ALLOW_HTTP")]
+    pub aws_allow_http: bool,
+
     /// Largest accepted upload (model or dataset), in bytes.
     #[arg(long, env = "GMFUSE_MAX_UPLOAD_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub max_upload_bytes: u64,
@@ -96,6 +121,15 @@ impl fmt::Debug for Config {
             .field("addr", &self.addr)
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url().redacted())
+            .field("blob_url", &self.blob_url)
+            .field("aws_endpoint_url", &self.aws_endpoint_url)
+            .field("aws_region", &self.aws_region)
+            .field("aws_access_key_id", &self.aws_access_key_id)
+            .field(
+                "aws_secret_access_key",
+                &self.aws_secret_access_key.as_ref().map(|_| "***"),
+            )
+            .field("aws_allow_http", &self.aws_allow_http)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("workers", &self.workers)
             .field("compute_threads", &self.compute_threads())
@@ -239,6 +273,18 @@ mod tests {
         let u = DatabaseUrl("postgres://app:s3cret@db:5432/gmfuse".into());
         assert_eq!(u.redacted(), "postgres://***@db:5432/gmfuse");
         assert!(!format!("{u:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_s3_secret_key() {
+        let mut c = Config::for_tests("/tmp/x");
+        c.aws_secret_access_key = Some("wJalrXUtnFEMI".into());
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("aws_secret_access_key: Some(\"***\")"),
+            "{shown}"
+        );
+        assert!(!shown.contains("wJalrXUtnFEMI"));
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! Persistence: the database ([`Db`]: catalog + job queue) and the blob store ([`BlobStore`]),
 //! each one trait behind an `Arc<dyn …>` so that the API and the workers never know which
-//! backend runs. Built in: SQLite ([`sqlite`], the default) or PostgreSQL ([`postgres`]), and
-//! a local directory ([`local`]).
+//! backend runs. Built in: SQLite ([`sqlite`], the default) or PostgreSQL ([`postgres`]) for
+//! the database; a local directory ([`local`], the default) or an S3-compatible object store
+//! ([`s3`]) for blobs.
 
 pub mod blob;
 pub mod db;
 pub mod local;
 pub mod postgres;
 pub mod records;
+pub mod s3;
 pub mod sqlite;
+
+#[cfg(test)]
+mod conformance;
 
 use std::sync::Arc;
 
@@ -44,13 +49,34 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Arc<dyn Db>> {
     }
 }
 
-/// Open the blob store of the configuration.
+/// Open the blob store of the configuration: `GMFUSE_BLOB_URL` `s3://bucket/prefix` (with the
+/// `AWS_*` settings), `file:///dir`, or by default the data directory.
 ///
 /// # Errors
-/// When the blob directory cannot be created.
+/// An unsupported URL, invalid S3 settings, or a blob directory that cannot be created.
 pub async fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
-    let store = local::LocalBlobStore::open(&config.data_dir)
+    let dir = match config.blob_url.as_deref() {
+        Some(url) if url.starts_with("s3://") => {
+            let settings = s3::S3Settings {
+                url: url.to_string(),
+                endpoint: config.aws_endpoint_url.clone(),
+                region: config.aws_region.clone(),
+                access_key_id: config.aws_access_key_id.clone(),
+                secret_access_key: config.aws_secret_access_key.clone(),
+                allow_http: config.aws_allow_http,
+            };
+            let store = s3::S3BlobStore::open(&settings)
+                .with_context(|| format!("opening the blob store {url}"))?;
+            return Ok(Arc::new(store));
+        }
+        Some(url) if url.starts_with("file://") => {
+            std::path::PathBuf::from(url.trim_start_matches("file://"))
+        }
+        Some(url) => anyhow::bail!("unsupported blob URL {url:?} (expected s3:// or file://)"),
+        None => config.data_dir.clone(),
+    };
+    let store = local::LocalBlobStore::open(&dir)
         .await
-        .with_context(|| format!("opening the blob store in {}", config.data_dir.display()))?;
+        .with_context(|| format!("opening the blob store in {}", dir.display()))?;
     Ok(Arc::new(store))
 }

@@ -15,6 +15,7 @@ mod openapi;
 mod ops;
 mod queue;
 mod restart;
+mod s3;
 mod scaleout;
 mod script;
 mod submit;

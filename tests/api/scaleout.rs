@@ -23,7 +23,7 @@ use crate::backend::Backend;
 use crate::fixtures::{job_request, require_models};
 
 /// Seconds of a lease in the kill test: short, so a dead worker's job comes back quickly.
-const LEASE_SECS: &str = "2";
+const LEASE_SECS: &str = "3";
 /// Seconds of a lease where no worker dies: long enough that a slow heartbeat on a busy
 /// machine never loses one.
 const SAFE_LEASE_SECS: &str = "30";

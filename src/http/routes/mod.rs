@@ -3,6 +3,7 @@
 pub mod architectures;
 pub mod datasets;
 pub mod events;
+pub mod job_views;
 pub mod jobs;
 pub mod models;
 pub mod ops;

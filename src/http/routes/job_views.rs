@@ -1,0 +1,287 @@
+//! The job resources' types as the API shows them (with their OpenAPI schemas): the request
+//! ([`NewJob`]), the status ([`JobView`]) and the attempt log ([`AttemptView`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::engine::pipeline::{Compat, FusionParams, Method};
+use crate::jobs::JobRequest;
+use crate::store::{AttemptRecord, JobRecord, JobStatus};
+
+/// Which fusion to run; the vanilla `none` curve is always reported beside `gamf`.
+#[derive(Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MethodDoc {
+    /// Align model 1 onto model 2 by graph matching, then interpolate.
+    #[default]
+    Gamf,
+    /// Interpolate without alignment.
+    None,
+}
+
+impl From<MethodDoc> for Method {
+    fn from(m: MethodDoc) -> Self {
+        match m {
+            MethodDoc::Gamf => Method::Gamf,
+            MethodDoc::None => Method::None,
+        }
+    }
+}
+
+impl From<Method> for MethodDoc {
+    fn from(m: Method) -> Self {
+        match m {
+            Method::Gamf => MethodDoc::Gamf,
+            Method::None => MethodDoc::None,
+        }
+    }
+}
+
+/// Reproduce a known implementation's conventions instead of gmfuse's own.
+#[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompatDoc {
+    /// pygmtools' "Model Fusion by Graph Matching" example, its bug included.
+    PygmtoolsExample,
+}
+
+/// Spectral matching options.
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SolverOptions {
+    /// Power iterations at most (1..=10000, default 50).
+    #[schema(example = 50, minimum = 1, maximum = 10000)]
+    pub max_iter: Option<usize>,
+    /// Stop when the eigenvector moves less than this (default 1e-5).
+    #[schema(example = 1e-5, exclusive_minimum = 0.0)]
+    pub tol: Option<f64>,
+}
+
+/// A fusion job to run.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "models": ["0192d4e2-7a4b-7cc1-8e0c-3f5a1b2c3d4e", "0192d4e2-7b10-7f00-9a11-22b3c4d5e6f7"],
+    "architecture": "mnist-cnn",
+    "dataset": "mnist-test",
+    "method": "gamf",
+    "proportions": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+}))]
+pub struct NewJob {
+    /// Two model ids; model 1 is aligned onto model 2, and proportion α is model 2's share.
+    #[schema(min_items = 2, max_items = 2)]
+    pub models: Vec<Uuid>,
+    /// Defaults to the architecture recorded for both models.
+    pub architecture: Option<String>,
+    /// `mnist-test` (default) or an uploaded dataset's id.
+    pub dataset: Option<String>,
+    #[serde(default)]
+    pub method: MethodDoc,
+    pub compat: Option<CompatDoc>,
+    /// Proportions α in [0, 1] to evaluate (1 to 101 of them; default 0, 0.1, …, 1).
+    #[schema(min_items = 1, max_items = 101)]
+    pub proportions: Option<Vec<f64>>,
+    #[serde(default)]
+    pub solver: SolverOptions,
+}
+
+impl NewJob {
+    pub(crate) fn into_request(self, raw: serde_json::Value) -> JobRequest {
+        let defaults = FusionParams::default();
+        JobRequest {
+            models: self.models,
+            architecture: self.architecture,
+            dataset: self.dataset.unwrap_or_else(|| "mnist-test".into()),
+            params: FusionParams {
+                method: self.method.into(),
+                compat: self
+                    .compat
+                    .map(|CompatDoc::PygmtoolsExample| Compat::PygmtoolsExample),
+                proportions: self.proportions.unwrap_or(defaults.proportions),
+                max_iter: self.solver.max_iter.unwrap_or(defaults.max_iter),
+                tol: self.solver.tol.unwrap_or(defaults.tol),
+            },
+            raw,
+        }
+    }
+}
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatusDoc {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl From<JobStatus> for JobStatusDoc {
+    fn from(s: JobStatus) -> Self {
+        match s {
+            JobStatus::Queued => JobStatusDoc::Queued,
+            JobStatus::Running => JobStatusDoc::Running,
+            JobStatus::Succeeded => JobStatusDoc::Succeeded,
+            JobStatus::Failed => JobStatusDoc::Failed,
+            JobStatus::Canceled => JobStatusDoc::Canceled,
+        }
+    }
+}
+
+/// The stage a running job is in.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProgressView {
+    /// `validate`, `affinity`, `matching`, `evaluate_inputs`, `evaluate_gamf` or `evaluate_none`.
+    #[schema(example = "matching")]
+    pub stage: String,
+    /// Share of the stage done, 0..=1.
+    #[schema(example = 0.4)]
+    pub fraction: f64,
+}
+
+/// Seconds one stage took.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TimingView {
+    #[schema(example = "affinity")]
+    pub stage: String,
+    #[schema(example = 0.42)]
+    pub seconds: f64,
+}
+
+/// Why a job failed.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct JobErrorView {
+    #[schema(example = "invalid_model")]
+    pub code: String,
+    pub message: String,
+}
+
+/// URLs of a job's resources.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct JobLinks {
+    #[serde(rename = "self")]
+    pub self_: String,
+    pub events: String,
+    pub cancel: String,
+    pub report: String,
+    pub report_svg: String,
+    pub matching_svg: String,
+    pub fused: String,
+}
+
+/// A job's status and progress.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    pub id: Uuid,
+    pub status: JobStatusDoc,
+    /// Claims so far (a job left running by a dead worker is claimed again).
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub cancel_requested: bool,
+    pub progress: Option<ProgressView>,
+    /// Seconds per stage: the stages finished so far while running, the engine's figures once
+    /// succeeded.
+    pub timings: Vec<TimingView>,
+    pub error: Option<JobErrorView>,
+    pub models: [Uuid; 2],
+    #[schema(example = "mnist-cnn")]
+    pub architecture: String,
+    #[schema(example = "mnist-test")]
+    pub dataset: String,
+    pub method: MethodDoc,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub links: JobLinks,
+}
+
+/// The name the API shows for an engine stage.
+pub fn stage_name(stage: crate::engine::pipeline::Stage) -> String {
+    match serde_json::to_value(stage) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{stage:?}"),
+    }
+}
+
+impl From<JobRecord> for JobView {
+    fn from(j: JobRecord) -> Self {
+        let base = format!("/v1/jobs/{}", j.id);
+        JobView {
+            id: j.id,
+            status: j.status.into(),
+            attempt: j.attempt,
+            max_attempts: j.max_attempts,
+            cancel_requested: j.cancel_requested,
+            progress: j.progress.map(|p| ProgressView {
+                stage: stage_name(p.stage),
+                fraction: p.fraction,
+            }),
+            // While running: the stages finished so far; once done, the engine's own laps.
+            timings: match &j.report {
+                Some(r) => r
+                    .timings
+                    .iter()
+                    .map(|(&stage, &seconds)| TimingView {
+                        stage: stage_name(stage),
+                        seconds,
+                    })
+                    .collect(),
+                None => j
+                    .timings
+                    .iter()
+                    .map(|t| TimingView {
+                        stage: stage_name(t.stage),
+                        seconds: t.seconds,
+                    })
+                    .collect(),
+            },
+            error: j.error.map(|e| JobErrorView {
+                code: e.code,
+                message: e.message,
+            }),
+            models: j.spec.models,
+            architecture: j.spec.architecture.name.clone(),
+            dataset: j.spec.dataset.id(),
+            method: j.spec.params.method.into(),
+            created_at: j.created_at,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+            links: JobLinks {
+                events: format!("{base}/events"),
+                cancel: format!("{base}/cancel"),
+                report: format!("{base}/report"),
+                report_svg: format!("{base}/report.svg"),
+                matching_svg: format!("{base}/matching.svg"),
+                fused: format!("{base}/fused"),
+                self_: base,
+            },
+        }
+    }
+}
+
+/// One claim of a job.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AttemptView {
+    pub attempt: u32,
+    /// Worker that claimed it: `<pid>-<random>/<slot>`.
+    pub worker: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `succeeded`, `failed`, `canceled`, `requeued`, `expired`, or absent while it runs.
+    pub outcome: Option<String>,
+}
+
+impl From<AttemptRecord> for AttemptView {
+    fn from(a: AttemptRecord) -> Self {
+        AttemptView {
+            attempt: a.attempt,
+            worker: a.worker,
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+            outcome: a.outcome,
+        }
+    }
+}

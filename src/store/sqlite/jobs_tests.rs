@@ -1,0 +1,184 @@
+//! Tests of the SQLite job queue: fencing, attempts, rescue, cancel.
+
+use std::time::Duration;
+
+use super::*;
+use crate::engine::arch::preset;
+use crate::engine::pipeline::FusionParams;
+use crate::store::db::Db;
+
+async fn db() -> (tempfile::TempDir, SqliteDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let db = SqliteDb::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    (dir, db)
+}
+
+fn spec() -> JobSpec {
+    JobSpec {
+        models: [Uuid::now_v7(), Uuid::now_v7()],
+        inputs: ["a".repeat(64), "b".repeat(64)],
+        architecture: preset("mnist-cnn").unwrap(),
+        dataset: DatasetSource::Builtin {
+            name: "mnist-test".into(),
+        },
+        params: FusionParams::default(),
+        request: serde_json::json!({}),
+    }
+}
+
+fn lease(job: &JobRecord) -> Lease {
+    Lease {
+        job_id: job.id,
+        attempt: job.attempt,
+        owner: job.lease_owner.clone().unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_stale_attempt_cannot_write_once_a_newer_one_holds_the_job() {
+    let (_dir, db) = db().await;
+    let id = db.enqueue(&spec(), 3).await.unwrap().id;
+    let first = db
+        .claim("w1", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.id, first.attempt), (id, 1));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let rescued = db.rescue_expired().await.unwrap();
+    assert_eq!(
+        rescued,
+        Rescued {
+            requeued: 1,
+            failed: 0
+        }
+    );
+    let second = db
+        .claim("w2", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.attempt, 2);
+
+    let stale = lease(&first);
+    let p = Progress {
+        stage: Stage::Matching,
+        fraction: 0.5,
+    };
+    assert_eq!(
+        db.heartbeat(&stale, Duration::from_secs(60)).await.unwrap(),
+        Fence::Lost
+    );
+    assert_eq!(
+        db.record_progress(&stale, p, &[]).await.unwrap(),
+        Fence::Lost
+    );
+    assert!(!db.finish(&stale, Outcome::Canceled).await.unwrap());
+    let current = lease(&second);
+    assert_eq!(
+        db.record_progress(&current, p, &[]).await.unwrap(),
+        Fence::Held {
+            cancel_requested: false
+        }
+    );
+    let failure = JobFailure {
+        code: "x".into(),
+        message: "y".into(),
+    };
+    assert!(db.finish(&current, Outcome::Failed(failure)).await.unwrap());
+    let job = db.get_job(id).await.unwrap().unwrap();
+    assert_eq!((job.status, job.attempt), (JobStatus::Failed, 2));
+    let outcomes: Vec<_> = db
+        .attempts(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        [Some("expired".to_string()), Some("failed".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn a_job_that_loses_its_worker_too_often_fails() {
+    let (_dir, db) = db().await;
+    let id = db.enqueue(&spec(), 2).await.unwrap().id;
+    for _ in 0..2 {
+        db.claim("w", Duration::from_millis(1))
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        db.rescue_expired().await.unwrap();
+    }
+    let job = db.get_job(id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.error.unwrap().code, "attempts_exhausted");
+    assert!(
+        db.claim("w", Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn cancel_flags_a_running_job_and_ends_a_queued_one() {
+    let (_dir, db) = db().await;
+    let running = db.enqueue(&spec(), 3).await.unwrap().id;
+    let queued = db.enqueue(&spec(), 3).await.unwrap().id;
+    let job = db
+        .claim("w", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.id, running, "the oldest job is claimed first");
+    assert_eq!(
+        db.request_cancel(queued).await.unwrap().unwrap().status,
+        JobStatus::Canceled
+    );
+    let flagged = db.request_cancel(running).await.unwrap().unwrap();
+    assert_eq!(
+        (flagged.status, flagged.cancel_requested),
+        (JobStatus::Running, true)
+    );
+    assert_eq!(
+        db.heartbeat(&lease(&job), Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Fence::Held {
+            cancel_requested: true
+        }
+    );
+    let counts = db.job_counts().await.unwrap();
+    assert!(
+        counts.contains(&(JobStatus::Running, 1)) && counts.contains(&(JobStatus::Canceled, 1))
+    );
+}
+
+#[tokio::test]
+async fn a_requeue_after_the_last_attempt_fails_the_job() {
+    let (_dir, db) = db().await;
+    let id = db.enqueue(&spec(), 1).await.unwrap().id;
+    let job = db
+        .claim("w", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let failure = JobFailure {
+        code: "storage_error".into(),
+        message: "disk".into(),
+    };
+    assert!(
+        db.finish(&lease(&job), Outcome::Requeue(failure))
+            .await
+            .unwrap()
+    );
+    let job = db.get_job(id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.finished_at.is_some());
+}

@@ -1,7 +1,8 @@
 //! Persistence: the database ([`Db`]: catalog + job queue) and the blob store ([`BlobStore`]),
 //! each one trait behind an `Arc<dyn …>` so that the API and the workers never know which
-//! backend runs. Built in: SQLite ([`sqlite`], the default) or PostgreSQL ([`postgres`]), and
-//! a local directory ([`local`], the default) or an S3-compatible object store ([`s3`]).
+//! backend runs. Built in: SQLite ([`sqlite`], the default) or PostgreSQL ([`postgres`]) for
+//! the database; a local directory ([`local`], the default) or an S3-compatible object store
+//! ([`s3`]) for blobs.
 
 pub mod blob;
 pub mod db;

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::backend::{Backend, both_backends};
 use crate::fixtures::{job_request, mnist_cnn_model, require_models};
-use crate::helpers::{assert_problem, spawn_app_with};
+use crate::helpers::{assert_problem, spawn_app_with, test_config};
 
 both_backends!(a_queued_job_is_canceled_at_once);
 async fn a_queued_job_is_canceled_at_once(db: Backend) {
@@ -49,10 +49,7 @@ async fn a_queued_job_is_canceled_at_once(db: Backend) {
     app.stop().await;
 }
 
-both_backends!(
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    a_running_job_stops_soon_after_cancel
-);
+both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] a_running_job_stops_soon_after_cancel);
 async fn a_running_job_stops_soon_after_cancel(db: Backend) {
     let models = require_models!();
     // The whole test set, so that the job is still evaluating when the cancel arrives.
@@ -127,10 +124,7 @@ const STAGES: [&str; 7] = [
     "evaluate_none",
 ];
 
-both_backends!(
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    events_arrive_in_order_and_the_stream_ends_at_the_terminal_status
-);
+both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] events_arrive_in_order_and_the_stream_ends_at_the_terminal_status);
 async fn events_arrive_in_order_and_the_stream_ends_at_the_terminal_status(db: Backend) {
     let models = require_models!();
     let app = spawn_app_with(&db, |c| c.eval_limit = Some(300)).await;
@@ -240,10 +234,10 @@ async fn status_polls_stay_fast_while_a_job_keeps_the_cores_busy() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_puts_a_running_job_back_in_the_queue_after_the_grace_period() {
+both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] shutdown_puts_a_running_job_back_in_the_queue_after_the_grace_period);
+async fn shutdown_puts_a_running_job_back_in_the_queue_after_the_grace_period(db: Backend) {
     let models = require_models!();
-    let app = spawn_app_with(&Backend::Sqlite, |c| {
+    let app = spawn_app_with(&db, |c| {
         c.eval_limit = None;
         c.shutdown_grace_secs = 0.2;
     })
@@ -254,20 +248,12 @@ async fn shutdown_puts_a_running_job_back_in_the_queue_after_the_grace_period() 
     app.wait_job(&id, Duration::from_secs(120), |j| j["status"] == "running")
         .await;
     let dir = app.stop().await;
-    let url = format!("sqlite://{}", dir.path().join("gmfuse.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let (status, attempt): (String, i64) =
-        sqlx::query_as("SELECT status, attempt FROM jobs WHERE id = ?")
-            .bind(&id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!((status.as_str(), attempt), ("queued", 1));
-    let outcome: String = sqlx::query_scalar("SELECT outcome FROM job_attempts WHERE job_id = ?")
-        .bind(&id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(outcome, "requeued");
-    pool.close().await;
+    let store = gmfuse::store::open_db(&test_config(dir.path(), &db)).await.unwrap();
+    let id = id.parse().unwrap();
+    let job = store.get_job(id).await.unwrap().unwrap();
+    assert_eq!((job.status.as_str(), job.attempt), ("queued", 1));
+    let attempts = store.attempts(id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].outcome.as_deref(), Some("requeued"));
+    store.close().await;
 }

@@ -16,6 +16,7 @@ mod ops;
 mod queue;
 mod restart;
 mod s3;
+mod scaleout;
 mod script;
 mod submit;
 mod walkthrough;

@@ -10,14 +10,14 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, both_backends};
 use crate::fixtures::mnist_cnn_model;
 use crate::helpers::{assert_problem, spawn_app_with};
 
 const BUCKET: &str = "gmfuse-api-test";
 
-#[tokio::test]
-async fn a_model_uploaded_to_an_s3_blob_store_is_served_back_and_deleted() {
+both_backends!(a_model_uploaded_to_an_s3_blob_store_is_served_back_and_deleted);
+async fn a_model_uploaded_to_an_s3_blob_store_is_served_back_and_deleted(db: Backend) {
     let Some(endpoint) =
         moto::test_endpoint("a_model_uploaded_to_an_s3_blob_store_is_served_back_and_deleted")
     else {
@@ -32,7 +32,7 @@ async fn a_model_uploaded_to_an_s3_blob_store_is_served_back_and_deleted() {
         secret_access_key: Some(moto::TEST_SECRET_KEY.into()),
         allow_http: true,
     };
-    let app = spawn_app_with(&Backend::Sqlite, |c| {
+    let app = spawn_app_with(&db, |c| {
         c.blob_url = Some(settings.url.clone());
         c.aws_endpoint_url = settings.endpoint.clone();
         c.aws_region = settings.region.clone();

@@ -49,7 +49,10 @@ async fn a_queued_job_is_canceled_at_once(db: Backend) {
     app.stop().await;
 }
 
-both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] a_running_job_stops_soon_after_cancel);
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_running_job_stops_soon_after_cancel
+);
 async fn a_running_job_stops_soon_after_cancel(db: Backend) {
     let models = require_models!();
     // The whole test set, so that the job is still evaluating when the cancel arrives.
@@ -124,7 +127,10 @@ const STAGES: [&str; 7] = [
     "evaluate_none",
 ];
 
-both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] events_arrive_in_order_and_the_stream_ends_at_the_terminal_status);
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    events_arrive_in_order_and_the_stream_ends_at_the_terminal_status
+);
 async fn events_arrive_in_order_and_the_stream_ends_at_the_terminal_status(db: Backend) {
     let models = require_models!();
     let app = spawn_app_with(&db, |c| c.eval_limit = Some(300)).await;
@@ -234,7 +240,10 @@ async fn status_polls_stay_fast_while_a_job_keeps_the_cores_busy() {
     app.stop().await;
 }
 
-both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] shutdown_puts_a_running_job_back_in_the_queue_after_the_grace_period);
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    shutdown_puts_a_running_job_back_in_the_queue_after_the_grace_period
+);
 async fn shutdown_puts_a_running_job_back_in_the_queue_after_the_grace_period(db: Backend) {
     let models = require_models!();
     let app = spawn_app_with(&db, |c| {
@@ -248,7 +257,9 @@ async fn shutdown_puts_a_running_job_back_in_the_queue_after_the_grace_period(db
     app.wait_job(&id, Duration::from_secs(120), |j| j["status"] == "running")
         .await;
     let dir = app.stop().await;
-    let store = gmfuse::store::open_db(&test_config(dir.path(), &db)).await.unwrap();
+    let store = gmfuse::store::open_db(&test_config(dir.path(), &db))
+        .await
+        .unwrap();
     let id = id.parse().unwrap();
     let job = store.get_job(id).await.unwrap().unwrap();
     assert_eq!((job.status.as_str(), job.attempt), ("queued", 1));

@@ -60,7 +60,7 @@ fn report(samples: usize) -> Box<FusionReport> {
         dataset: "mnist-test".into(),
         params: FusionParams::default(),
         samples,
-        inputs: vec![eval.clone(), eval],
+        inputs: vec![eval, eval],
         alphas: vec![0.0, 1.0],
         curves: Curves {
             gamf: None,

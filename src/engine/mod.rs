@@ -8,6 +8,7 @@
 
 pub mod affinity;
 pub mod arch;
+pub mod estimate;
 pub mod eval;
 pub mod forward;
 pub mod fusion;

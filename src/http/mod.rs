@@ -1,6 +1,7 @@
 //! The REST API (v1): axum handlers kept thin ([`routes`]), problem+json errors ([`error`]),
 //! extractors whose rejections are problems ([`extract`]), the OpenAPI document and the
-//! middleware stack ([`router`]), metrics ([`metrics`]) and start-up/shutdown ([`server`]).
+//! middleware stack ([`router`]), metrics ([`metrics`]), start-up/shutdown ([`server`]), the accept loop with its
+//! connection limits ([`serve`]) and the upload slots ([`slots`]).
 
 mod convert;
 pub mod error;
@@ -10,7 +11,9 @@ mod plots;
 pub mod report;
 pub mod router;
 pub mod routes;
+pub mod serve;
 pub mod server;
+pub mod slots;
 pub mod state;
 
 pub use error::{ApiError, Problem};

@@ -66,6 +66,7 @@ impl Application {
             jobs,
             metrics: HttpMetrics::default(),
             max_upload_bytes: config.max_upload_bytes,
+            upload_slots: super::slots::UploadSlots::new(config.max_concurrent_uploads),
             shutdown: shutdown.clone(),
         }));
         Ok(Application {
@@ -122,26 +123,27 @@ impl Application {
             database = state.db.backend(),
             "gmfuse listening"
         );
+        let grace = config.shutdown_grace();
         let signal = shutdown.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
             signal.cancel();
         });
-        let stopped = shutdown.clone();
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
-            .into_future();
-        let grace = config.shutdown_grace();
+        let limits = super::serve::ConnLimits {
+            header_timeout: config.header_timeout(),
+            drain: grace.max(std::time::Duration::from_secs(1)),
+        };
+        let server = super::serve::serve(listener, app, limits, shutdown.clone());
         let drain = async {
             shutdown.cancelled().await;
             info!("shutting down: no new jobs are claimed");
             workers_stop.cancel();
             jobs.drain(&mut workers, grace).await;
         };
-        let (served, ()) = tokio::join!(server, drain);
+        tokio::join!(server, drain);
         state.db.close().await;
         info!("stopped");
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 

@@ -19,6 +19,8 @@ pub struct App {
     pub metrics: HttpMetrics,
     /// Largest accepted upload, bytes.
     pub max_upload_bytes: u64,
+    /// Uploads received at once.
+    pub upload_slots: super::slots::UploadSlots,
     /// Fires when the service shuts down (event streams end then).
     pub shutdown: tokio_util::sync::CancellationToken,
 }

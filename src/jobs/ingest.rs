@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::catalog::{self, LoadError};
+use super::catalog;
 use crate::engine::arch::{ArchError, ArchSpec, Op};
 use crate::engine::weights::{self, TensorInfo};
 use crate::store::{
@@ -42,14 +42,6 @@ pub enum IngestError {
 /// The engine's reason, as text.
 pub fn read_header(bytes: &[u8]) -> Result<Vec<TensorInfo>, String> {
     weights::inspect(bytes).map_err(|e| e.to_string())
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, BlobError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BlobError::Io(std::io::Error::other(e)))
 }
 
 /// Stage, validate, commit and record a model. Returns the row and whether it is new (an
@@ -91,10 +83,7 @@ async fn check_model(
     staged: &Staged,
     architecture: Option<String>,
 ) -> Result<(Vec<TensorInfo>, Option<String>), IngestError> {
-    let bytes = blobs.read_staged(staged).await?;
-    let tensors = blocking(move || read_header(&bytes))
-        .await?
-        .map_err(IngestError::Safetensors)?;
+    let tensors = super::scan::scan_model(blobs, staged).await?;
     let architecture = match architecture {
         Some(name) => {
             let spec = catalog::architecture(db, &name)
@@ -124,31 +113,11 @@ pub async fn ingest_dataset(
     format: DatasetFormat,
     staged: Vec<Staged>,
 ) -> Result<DatasetRecord, IngestError> {
-    let mut parts = Vec::with_capacity(staged.len());
-    for s in &staged {
-        match blobs.read_staged(s).await {
-            Ok(b) => parts.push(b),
-            Err(e) => {
-                discard_all(blobs, staged).await;
-                return Err(e.into());
-            }
-        }
-    }
-    let n = name.clone();
-    let parsed = blocking(move || catalog::parse_dataset(&n, format, &parts)).await;
-    let data = match parsed {
-        Ok(Ok(d)) => d,
-        Ok(Err(LoadError::Invalid(reason))) => {
-            discard_all(blobs, staged).await;
-            return Err(IngestError::Dataset(reason));
-        }
-        Ok(Err(e)) => {
-            discard_all(blobs, staged).await;
-            return Err(IngestError::Dataset(e.to_string()));
-        }
+    let data = match super::scan::scan_dataset(blobs, format, &staged).await {
+        Ok(d) => d,
         Err(e) => {
             discard_all(blobs, staged).await;
-            return Err(e.into());
+            return Err(e);
         }
     };
     let record = DatasetRecord {
@@ -156,7 +125,7 @@ pub async fn ingest_dataset(
         name,
         format,
         blobs: staged.iter().map(|s| s.sha256.clone()).collect(),
-        samples: data.labels.len() as u64,
+        samples: data.samples,
         shape: data.shape,
         size_bytes: staged.iter().map(|s| s.size).sum(),
         created_at: Utc::now(),

@@ -6,10 +6,15 @@
 //! is there.
 
 mod backend;
+mod bounds;
+mod capacity;
+mod corpus;
 mod datasets;
 mod fixtures;
+mod fuzz;
 mod helpers;
 mod lifecycle;
+mod malformed;
 mod models;
 mod openapi;
 mod ops;

@@ -8,6 +8,7 @@
 //! assert_eq!(spec.tensor_names(), ["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"]);
 //! ```
 
+pub mod bounds;
 mod perm;
 mod spec;
 mod validate;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bounds;
+
 /// How `pad2d` fills the border.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,6 +112,15 @@ pub enum ArchError {
     UnusedTensor(String),
     #[error("the network's output must be flat, got {0:?}")]
     OutputNotFlat(Shape),
+    /// A size over one of the hard limits of [`super::bounds`].
+    #[error("op {index} ({op}): {what} {value} is over the limit of {max}")]
+    Limit {
+        index: usize,
+        op: &'static str,
+        what: &'static str,
+        value: u128,
+        max: u128,
+    },
 }
 
 impl Op {
@@ -144,6 +155,7 @@ impl ArchSpec {
         &self,
         weight_shape: impl Fn(&str) -> Option<Vec<usize>>,
     ) -> Result<Vec<Shape>, ArchError> {
+        self.check_global_limits()?;
         let [c, h, w] = self.input;
         if c == 0 || h == 0 || w == 0 {
             return Err(ArchError::BadOp {
@@ -160,6 +172,7 @@ impl ArchSpec {
                 reason,
             };
             let cur = *shapes.last().expect("non-empty");
+            bounds::check_op_params(index, op)?;
             let next = match (op, cur) {
                 (Op::Pad2d { padding, .. }, Shape::Chw(c, h, w)) => Shape::Chw(
                     c,
@@ -175,7 +188,7 @@ impl ArchSpec {
                         padding,
                         ..
                     },
-                    Shape::Chw(_, h, w),
+                    Shape::Chw(c, h, w),
                 ) => {
                     let ws = weight_shape(weight).ok_or_else(|| ArchError::MissingTensor {
                         name: weight.clone(),
@@ -184,6 +197,8 @@ impl ArchSpec {
                     if ws.len() != 4 {
                         return Err(bad(format!("weight `{weight}` must be 4-D, got {ws:?}")));
                     }
+                    bounds::check_conv_weight(index, &ws)?;
+                    bounds::check_padded(index, (c, h, w), *padding)?;
                     let oh = window_out(h, ws[2], *stride, *padding);
                     let ow = window_out(w, ws[3], *stride, *padding);
                     match (oh, ow) {
@@ -204,6 +219,7 @@ impl ArchSpec {
                     if ws.len() != 2 {
                         return Err(bad(format!("weight `{weight}` must be 2-D, got {ws:?}")));
                     }
+                    bounds::check_linear_weight(index, &ws)?;
                     Shape::Flat(ws[0])
                 }
                 (Op::Relu, s) => s,
@@ -238,7 +254,13 @@ impl ArchSpec {
                         }
                     }
                 }
-                (Op::Flatten, Shape::Chw(c, h, w)) => Shape::Flat(c * h * w),
+                (Op::Flatten, Shape::Chw(c, h, w)) => Shape::Flat(bounds::elems(
+                    index,
+                    "flatten",
+                    "values per sample",
+                    &[c, h, w],
+                    bounds::MAX_ACTIVATION_ELEMS,
+                )?),
                 (Op::Flatten, Shape::Flat(n)) => Shape::Flat(n),
                 (Op::Linear { .. }, Shape::Chw(..)) => {
                     return Err(bad(format!(
@@ -255,6 +277,7 @@ impl ArchSpec {
             ) {
                 return Err(bad(format!("produces an empty shape {next:?}")));
             }
+            bounds::check_shape(index, op.kind(), next)?;
             shapes.push(next);
         }
         Ok(shapes)

@@ -5,6 +5,8 @@
 //! mean cross-entropy `−log_softmax(logits)[label]`, computed in `f64`.
 
 mod read;
+mod scan;
+mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -16,10 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::forward::{Network, Scratch};
 
-pub use read::MAX_DECODED_BYTES;
+pub use scan::scan_safetensors;
+pub use stream::{DatasetInfo, MAX_DATASET_VALUES, from_idx_readers, scan_idx};
 
 /// Samples per evaluation batch: the unit of parallel work and of cancellation.
-const EVAL_BATCH: usize = 128;
+pub(crate) const EVAL_BATCH: usize = 128;
 
 /// A labelled evaluation set, pixels already scaled to `[0, 1]`.
 #[derive(Clone, Debug)]

@@ -1,81 +1,22 @@
 //! Reading datasets: IDX files (gzipped or raw) and safetensors `images` / `labels`.
 //!
-//! Uploads are untrusted: every size is checked before it is used, decompression is capped at
-//! [`MAX_DECODED_BYTES`], and any inconsistency is an [`EvalError::Invalid`] with a one-line reason.
-
-use std::borrow::Cow;
-use std::io::Read;
+//! Uploads are untrusted: every size is checked before it is used, IDX files are read as streams
+//! whose decompression stops at their declared size (see [`super::stream`]), no file may hold
+//! more than [`MAX_DATASET_VALUES`] values, and any inconsistency is an [`EvalError::Invalid`]
+//! with a one-line reason.
 
 use ndarray::Array2;
 use safetensors::{Dtype, SafeTensors};
 
+use super::stream::MAX_DATASET_VALUES;
 use super::{Dataset, EvalError};
-
-/// Largest decompressed IDX file accepted (bytes).
-pub const MAX_DECODED_BYTES: usize = 256 << 20;
 
 fn invalid(reason: impl Into<String>) -> EvalError {
     EvalError::Invalid(reason.into())
 }
 
-/// The bytes themselves, or their gzip decompression when they start with the gzip magic `1f 8b`.
-fn gunzip<'a>(bytes: &'a [u8], what: &str) -> Result<Cow<'a, [u8]>, EvalError> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ok(Cow::Borrowed(bytes));
-    }
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .take(MAX_DECODED_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| invalid(format!("{what}: bad gzip data: {e}")))?;
-    if out.len() > MAX_DECODED_BYTES {
-        return Err(invalid(format!(
-            "{what}: decompresses to more than {MAX_DECODED_BYTES} bytes"
-        )));
-    }
-    Ok(Cow::Owned(out))
-}
-
-/// Split an IDX file into its dimensions and its u8 data; `magics` are the accepted magic
-/// numbers (`0x0000_08nn`: unsigned bytes, `nn` dimensions).
-fn idx<'a>(
-    bytes: &'a [u8],
-    what: &str,
-    magics: &[u32],
-) -> Result<(Vec<usize>, &'a [u8]), EvalError> {
-    let word = |i: usize| {
-        bytes
-            .get(4 * i..4 * i + 4)
-            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
-    };
-    let magic = word(0).ok_or_else(|| invalid(format!("{what}: too short for an IDX header")))?;
-    if !magics.contains(&magic) {
-        return Err(invalid(format!(
-            "{what}: IDX magic number {magic} (0x{magic:08x}), expected one of {magics:?}"
-        )));
-    }
-    let ndims = (magic & 0xff) as usize;
-    let mut dims = Vec::with_capacity(ndims);
-    for i in 1..=ndims {
-        let d = word(i).ok_or_else(|| invalid(format!("{what}: IDX header is truncated")))?;
-        dims.push(d as usize);
-    }
-    let count = dims
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| invalid(format!("{what}: dimensions {dims:?} overflow")))?;
-    let data = &bytes[4 + 4 * ndims..];
-    if data.len() != count {
-        return Err(invalid(format!(
-            "{what}: dimensions {dims:?} need {count} bytes of data, the file has {}",
-            data.len()
-        )));
-    }
-    Ok((dims, data))
-}
-
 /// `[n, H, W]` or `[n, C, H, W]` → (`n`, `[C, H, W]`), rejecting zero dimensions.
-fn sample_shape(dims: &[usize], what: &str) -> Result<(usize, [usize; 3]), EvalError> {
+pub(super) fn sample_shape(dims: &[usize], what: &str) -> Result<(usize, [usize; 3]), EvalError> {
     let (n, shape) = match *dims {
         [n, h, w] => (n, [1, h, w]),
         [n, c, h, w] => (n, [c, h, w]),
@@ -96,7 +37,7 @@ fn sample_shape(dims: &[usize], what: &str) -> Result<(usize, [usize; 3]), EvalE
     Ok((n, shape))
 }
 
-fn assemble(
+pub(super) fn assemble(
     name: &str,
     n: usize,
     shape: [usize; 3],
@@ -118,19 +59,7 @@ fn assemble(
 
 /// See [`Dataset::from_idx`].
 pub(super) fn from_idx(name: &str, images: &[u8], labels: &[u8]) -> Result<Dataset, EvalError> {
-    let raw = gunzip(images, "images")?;
-    let (dims, data) = idx(&raw, "images", &[2051, 2052])?;
-    let (n, shape) = sample_shape(&dims, "images")?;
-    let pixels = data.iter().map(|&p| f32::from(p) / 255.0).collect();
-    let raw = gunzip(labels, "labels")?;
-    let (_, data) = idx(&raw, "labels", &[2049])?;
-    assemble(
-        name,
-        n,
-        shape,
-        pixels,
-        data.iter().map(|&l| u32::from(l)).collect(),
-    )
+    super::stream::from_idx_readers(name, images, labels)
 }
 
 /// Little-endian elements of `width` bytes, converted by `f`.
@@ -156,6 +85,13 @@ pub(super) fn from_safetensors(name: &str, bytes: &[u8]) -> Result<Dataset, Eval
     };
     let (img, lab) = (get("images")?, get("labels")?);
     let (n, shape) = sample_shape(img.shape(), "images")?;
+    let values = n.saturating_mul(shape.iter().product::<usize>());
+    if values > MAX_DATASET_VALUES {
+        return Err(invalid(format!(
+            "images: shape {:?} holds {values} values, more than {MAX_DATASET_VALUES}",
+            img.shape()
+        )));
+    }
     let d = img.data();
     let pixels: Vec<f32> = match img.dtype() {
         Dtype::U8 => d.iter().map(|&p| f32::from(p) / 255.0).collect(),

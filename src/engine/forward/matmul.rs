@@ -8,7 +8,7 @@ use super::ops::relu;
 use super::plan::{Conv, Linear};
 
 /// Largest im2col buffer built at once, in `f32`s (1 MiB), so that it stays in L2.
-const COLS_BUDGET: usize = 256 * 1024;
+pub(crate) const COLS_BUDGET: usize = 256 * 1024;
 
 /// `dst (m, n) ← [dst +] lhs (m, k) · rhs (k, n)`, all row-major with the given row strides.
 #[allow(clippy::too_many_arguments)]

@@ -33,11 +33,13 @@ use rayon::prelude::*;
 use crate::engine::arch::{ArchError, ArchSpec, Shape};
 use crate::engine::weights::WeightSet;
 use plan::Step;
+/// Buffer sizes the pre-flight estimate mirrors.
+pub(crate) use {matmul::COLS_BUDGET, plan::LANES};
 
 /// Target size of one chunk's largest activation buffer (bytes): chunks stay in L2.
-const CHUNK_BYTES: usize = 1 << 20;
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 /// Most samples in one chunk.
-const MAX_CHUNK: usize = 64;
+pub(crate) const MAX_CHUNK: usize = 64;
 
 /// A network compiled for inference: weights converted to `f32` in GEMM-ready layouts.
 #[derive(Clone, Debug)]

@@ -11,7 +11,7 @@ use crate::engine::arch::{ArchSpec, Op, PadMode, Shape};
 use crate::engine::weights::WeightSet;
 
 /// Output channels are padded to a multiple of this many lanes in [`Conv::weight`].
-pub(super) const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 
 /// A stride-1-or-more, unpadded 2-D convolution on an NHWC sample `(h, w, cin)`.
 #[derive(Clone, Debug)]

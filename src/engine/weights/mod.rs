@@ -24,7 +24,9 @@
 //! assert_eq!(WeightSet::from_bytes(&bytes).unwrap(), w);
 //! ```
 
+mod json;
 mod read;
+mod stream;
 mod write;
 
 use std::collections::BTreeMap;
@@ -32,7 +34,9 @@ use std::collections::BTreeMap;
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
+pub use json::MAX_HEADER_VALUES;
 pub use read::{inspect, read_header_len};
+pub use stream::StreamCheck;
 
 /// Largest JSON header accepted (bytes).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024 * 1024;

@@ -5,11 +5,10 @@
 //! equal keys. All checks then run on that tree, so each failure gets its own error variant.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 
 use ndarray::{ArrayD, IxDyn};
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::json::Node;
 use super::{DType, MAX_HEADER_BYTES, Tensor, TensorInfo, WeightSet, WeightsError};
 
 /// Key of the file-level string map in a safetensors header.
@@ -110,12 +109,13 @@ struct Header<'a> {
     data: &'a [u8],
 }
 
-struct Entry {
-    name: String,
-    dtype: DType,
-    shape: Vec<usize>,
-    start: usize,
-    end: usize,
+/// One tensor of a validated header: its bytes are `start..end` of the data section.
+pub(super) struct Entry {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub start: usize,
+    pub end: usize,
 }
 
 fn parse(bytes: &[u8]) -> Result<Header<'_>, WeightsError> {
@@ -128,11 +128,24 @@ fn parse(bytes: &[u8]) -> Result<Header<'_>, WeightsError> {
         });
     }
     let (text, data) = rest.split_at(len as usize);
+    let (entries, metadata) = parse_header(text, data.len())?;
+    Ok(Header {
+        entries,
+        metadata,
+        data,
+    })
+}
+
+/// Parse and validate the JSON header `text` of a file whose data section has `data_len`
+/// bytes: the entries come back sorted by offset, tiling the data section exactly.
+pub(super) fn parse_header(
+    text: &[u8],
+    data_len: usize,
+) -> Result<(Vec<Entry>, BTreeMap<String, String>), WeightsError> {
     let text = std::str::from_utf8(text).map_err(|e| WeightsError::HeaderNotUtf8 {
         at: e.valid_up_to(),
     })?;
-    let root: Node =
-        serde_json::from_str(text).map_err(|e| WeightsError::HeaderNotJson(e.to_string()))?;
+    let root = Node::parse(text).map_err(|e| WeightsError::HeaderNotJson(e.to_string()))?;
     let Node::Object(fields) = root else {
         return Err(WeightsError::HeaderNotObject);
     };
@@ -147,15 +160,11 @@ fn parse(bytes: &[u8]) -> Result<Header<'_>, WeightsError> {
         if name == METADATA_KEY {
             metadata = parse_metadata(node)?;
         } else {
-            entries.push(parse_entry(name, node, data.len())?);
+            entries.push(parse_entry(name, node, data_len)?);
         }
     }
-    check_tiling(&mut entries, data.len())?;
-    Ok(Header {
-        entries,
-        metadata,
-        data,
-    })
+    check_tiling(&mut entries, data_len)?;
+    Ok((entries, metadata))
 }
 
 fn parse_metadata(node: Node) -> Result<BTreeMap<String, String>, WeightsError> {
@@ -295,83 +304,4 @@ fn uints(node: Node) -> Result<Vec<u64>, String> {
             other => Err(format!("an element that is {}", other.kind())),
         })
         .collect()
-}
-
-/// A JSON value whose objects keep every entry, duplicates included, in file order.
-#[derive(Debug)]
-enum Node {
-    Null,
-    Bool,
-    UInt(u64),
-    Int,
-    Float,
-    Str(String),
-    Array(Vec<Node>),
-    Object(Vec<(String, Node)>),
-}
-
-impl Node {
-    fn kind(&self) -> &'static str {
-        match self {
-            Node::Null => "null",
-            Node::Bool => "a boolean",
-            Node::UInt(_) => "an unsigned integer",
-            Node::Int => "a negative integer",
-            Node::Float => "a non-integer number",
-            Node::Str(_) => "a string",
-            Node::Array(_) => "an array",
-            Node::Object(_) => "an object",
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
-        Ok(Node::Null)
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Node, E> {
-        Ok(Node::Bool)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-        Ok(Node::UInt(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
-        Ok(u64::try_from(v).map_or(Node::Int, Node::UInt))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Node, E> {
-        Ok(Node::Float)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::Str(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Node, E> {
-        Ok(Node::Str(v))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Node::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut fields = Vec::new();
-        while let Some(entry) = map.next_entry::<String, Node>()? {
-            fields.push(entry);
-        }
-        Ok(Node::Object(fields))
-    }
 }

@@ -159,6 +159,8 @@ fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
         (status = 413, description = "A part is over the upload limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `multipart/form-data`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Parts missing or not a valid dataset", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many uploads in progress; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn create_dataset(
     State(app): State<AppState>,
@@ -166,6 +168,7 @@ pub async fn create_dataset(
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let mut form = form.map_err(|e| ApiError::UnsupportedMediaType(e.body_text()))?;
+    let _slot = app.upload_slots.acquire()?;
     let mut parts: Vec<(String, Staged)> = Vec::new();
     let result = async {
         while let Some(field) = form

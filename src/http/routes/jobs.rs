@@ -31,7 +31,9 @@ pub const RETRY_AFTER_SECS: u32 = 1;
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A model, the architecture or the dataset does not exist", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request: schema, parameters, or models that do not fit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request: schema, parameters, models that do not fit, or a job over the pre-flight budget (`job_over_budget`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The queue is full (`queue_full`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn create_job(
     State(app): State<AppState>,

@@ -128,6 +128,8 @@ pub(crate) fn upload_stream(
         (status = 413, description = "Body over the upload limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `application/octet-stream`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid safetensors, or tensors that do not fit the architecture", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many uploads in progress; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn create_model(
     State(app): State<AppState>,
@@ -136,6 +138,7 @@ pub async fn create_model(
     body: Body,
 ) -> Result<Response, ApiError> {
     check_octet_stream(&headers)?;
+    let _slot = app.upload_slots.acquire()?;
     let stream = upload_stream(&headers, body, app.max_upload_bytes)?;
     let (model, created) = ingest::ingest_model(
         app.db.as_ref(),

@@ -3,6 +3,7 @@
 
 mod reject;
 mod roundtrip;
+mod stream;
 
 /// A safetensors file from a header text and a data section, byte by byte.
 fn file(header: &str, data: &[u8]) -> Vec<u8> {

@@ -68,6 +68,7 @@ impl From<SubmitError> for ApiError {
             SubmitError::DatasetShape { .. } => ApiError::DatasetShapeMismatch(e.to_string()),
             SubmitError::Params(p) => ApiError::InvalidParameters(p.to_string()),
             SubmitError::OverBudget(detail) => ApiError::JobOverBudget(detail),
+            SubmitError::DatasetLabels(detail) => ApiError::DatasetShapeMismatch(detail),
             SubmitError::QueueFull { .. } => ApiError::Busy {
                 code: "queue_full",
                 detail: e.to_string(),

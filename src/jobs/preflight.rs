@@ -49,6 +49,41 @@ pub fn dataset_samples(source: &DatasetSource) -> u64 {
     }
 }
 
+/// The largest label of a dataset when it is known without reading it (the built-in ones).
+pub fn known_max_label(source: &DatasetSource) -> Option<u32> {
+    match source {
+        DatasetSource::Builtin { name } if name == "mnist-test" => Some(9),
+        DatasetSource::Builtin { .. } | DatasetSource::Uploaded(_) => None,
+    }
+}
+
+/// Labels up to `max_label` need at least `max_label + 1` outputs of `spec`.
+///
+/// # Errors
+/// The reason, naming both numbers.
+pub fn check_labels(
+    spec: &ArchSpec,
+    tensors: &BTreeMap<String, Vec<usize>>,
+    dataset: &str,
+    max_label: u32,
+) -> Result<(), String> {
+    let classes = match spec.shapes_with(|n| tensors.get(n).cloned()) {
+        Ok(shapes) => match shapes.last() {
+            Some(crate::engine::arch::Shape::Flat(n)) => *n,
+            _ => return Ok(()),
+        },
+        Err(_) => return Ok(()),
+    };
+    if max_label as usize >= classes {
+        return Err(format!(
+            "dataset `{dataset}` has labels up to {max_label}, but architecture `{}` outputs \
+             {classes} classes",
+            spec.name
+        ));
+    }
+    Ok(())
+}
+
 /// Bytes for people: `1.50 GiB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];

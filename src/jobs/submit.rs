@@ -64,6 +64,8 @@ pub enum SubmitError {
     Params(#[from] ParamError),
     #[error("{0}")]
     OverBudget(String),
+    #[error("{0}")]
+    DatasetLabels(String),
     #[error("the queue holds {queued} jobs, the most this service accepts; retry later")]
     QueueFull { queued: u64 },
     #[error(transparent)]
@@ -142,6 +144,10 @@ pub async fn validate(
         });
     }
     let tensors = catalog::shapes_of(&m1.tensors);
+    if let Some(max_label) = preflight::known_max_label(&dataset) {
+        preflight::check_labels(&spec, &tensors, &req.dataset, max_label)
+            .map_err(SubmitError::DatasetLabels)?;
+    }
     let inputs = preflight::Inputs {
         tensors: &tensors,
         file_bytes: [m1.size_bytes, m2.size_bytes],

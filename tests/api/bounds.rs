@@ -340,3 +340,30 @@ async fn a_10_class_and_an_11_class_model_are_not_fused_together(db: Backend) {
     assert_eq!(app.count("jobs").await, 0);
     app.stop().await;
 }
+
+both_backends!(a_5_class_model_cannot_be_evaluated_on_the_10_digit_test_set);
+async fn a_5_class_model_cannot_be_evaluated_on_the_10_digit_test_set(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
+    let five = |seed| {
+        safetensors(&[
+            ("conv1.weight", vec![32, 1, 5, 5], values(800, seed)),
+            ("conv2.weight", vec![64, 32, 5, 5], values(51_200, seed + 1)),
+            ("fc1.weight", vec![32, 3136], values(32 * 3136, seed + 2)),
+            ("fc2.weight", vec![5, 32], values(160, seed + 3)),
+        ])
+    };
+    let a = app.model_id(five(1), "a").await;
+    let b = app.model_id(five(5), "b").await;
+    let body = assert_problem(
+        app.post_json("/v1/jobs", &job_request(&a, &b)).await,
+        422,
+        "dataset_shape_mismatch",
+    )
+    .await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("has labels up to 9") && detail.contains("outputs 5 classes"),
+        "{detail}"
+    );
+    app.stop().await;
+}

@@ -1,7 +1,7 @@
 //! One hand-built malformed file per rejection; expected errors follow from the bytes written.
 
 use super::{f32_bytes, file};
-use crate::engine::weights::{
+use crate::weights::{
     DType, MAX_HEADER_BYTES, TensorInfo, WeightSet, WeightsError, inspect, read_header_len,
 };
 

@@ -1,7 +1,7 @@
 //! The cheap, memory-bound steps on one NHWC sample: layout changes, padding, ReLU, pooling.
 
 use super::plan::Pool;
-use crate::engine::arch::PadMode;
+use crate::arch::PadMode;
 
 /// Channel-major `(c, h, w)` → NHWC `(h, w, c)`.
 pub(super) fn chw_to_hwc(src: &[f32], dst: &mut [f32], c: usize, hw: usize) {

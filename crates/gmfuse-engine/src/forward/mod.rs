@@ -7,7 +7,7 @@
 //! (the `gemm` crate); linear layers use GEMM. The public layout is channel-major throughout.
 //!
 //! ```
-//! use gmfuse::engine::{arch::preset, forward::Network, weights::{DType, Tensor, WeightSet}};
+//! use gmfuse_engine::{arch::preset, forward::Network, weights::{DType, Tensor, WeightSet}};
 //! let spec = preset("mnist-cnn").unwrap();
 //! let mut weights = WeightSet::default();
 //! for (name, shape) in [("conv1.weight", vec![32, 1, 5, 5]), ("conv2.weight", vec![64, 32, 5, 5]),
@@ -30,8 +30,8 @@ pub(crate) mod tests;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
-use crate::engine::arch::{ArchError, ArchSpec, Shape};
-use crate::engine::weights::WeightSet;
+use crate::arch::{ArchError, ArchSpec, Shape};
+use crate::weights::WeightSet;
 use plan::Step;
 
 /// Target size of one chunk's largest activation buffer (bytes): chunks stay in L2.

@@ -6,13 +6,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::arch::{ArchError, ArchSpec, PermStructure};
-use crate::engine::eval::{Dataset, EvalError, EvalResult, evaluate};
-use crate::engine::forward::Network;
-use crate::engine::fusion::{FusionError, interpolate, permute};
-use crate::engine::matching::{Convention, MatchError, match_models};
-use crate::engine::solvers::{SmParams, SolveError};
-use crate::engine::weights::WeightSet;
+use crate::arch::{ArchError, ArchSpec, PermStructure};
+use crate::eval::{Dataset, EvalError, EvalResult, evaluate};
+use crate::forward::Network;
+use crate::fusion::{FusionError, interpolate, permute};
+use crate::matching::{Convention, MatchError, match_models};
+use crate::solvers::{SmParams, SolveError};
+use crate::weights::WeightSet;
 
 /// Most proportions one job may ask for.
 pub const MAX_PROPORTIONS: usize = 101;

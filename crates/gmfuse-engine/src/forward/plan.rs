@@ -7,8 +7,8 @@
 
 use ndarray::ArrayD;
 
-use crate::engine::arch::{ArchSpec, Op, PadMode, Shape};
-use crate::engine::weights::WeightSet;
+use crate::arch::{ArchSpec, Op, PadMode, Shape};
+use crate::weights::WeightSet;
 
 /// Output channels are padded to a multiple of this many lanes in [`Conv::weight`].
 pub(super) const LANES: usize = 16;

@@ -24,8 +24,8 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use crate::engine::arch::{NodeGroup, PermStructure};
-use crate::engine::weights::{WeightSet, WeightsError};
+use crate::arch::{NodeGroup, PermStructure};
+use crate::weights::{WeightSet, WeightsError};
 
 /// Which entries of `K` a layer fills.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -398,8 +398,8 @@ fn edge_row_generic(x: &[f64], f2t: &[f64], out: &mut [f64]) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::arch::ArchSpec;
-    use crate::engine::weights::{DType, Tensor};
+    use crate::arch::ArchSpec;
+    use crate::weights::{DType, Tensor};
     use ndarray::ArrayD;
 
     /// A tiny conv → flatten → linear → linear net with biases, and two random weight sets.

@@ -7,8 +7,8 @@
 
 use ndarray::Axis;
 
-use crate::engine::arch::{PermGroup, PermStructure};
-use crate::engine::weights::{Tensor, WeightSet};
+use crate::arch::{PermGroup, PermStructure};
+use crate::weights::{Tensor, WeightSet};
 
 /// Why permutations or an interpolation could not be applied.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -124,7 +124,7 @@ pub fn interpolate(a: &WeightSet, b: &WeightSet, alpha: f64) -> Result<WeightSet
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::affinity::tests::tiny;
+    use crate::affinity::tests::tiny;
 
     #[test]
     fn permutation_moves_producer_rows_bias_and_consumer_blocks() {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::perm::PermStructure;
 use super::spec::{ArchError, ArchSpec, Op, Shape};
-use crate::engine::weights::WeightSet;
+use crate::weights::WeightSet;
 
 impl ArchSpec {
     /// Check the spec against a model's weights and derive its permutation structure.
@@ -90,7 +90,7 @@ impl ArchSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::arch::{NodeGroup, preset};
+    use crate::arch::{NodeGroup, preset};
 
     fn mnist_shapes() -> BTreeMap<String, Vec<usize>> {
         [

@@ -11,7 +11,7 @@ use super::SolveError;
 /// Complexity `O(n³)`. `scores` must be square (`n × n`, `n` may be 0) and finite.
 ///
 /// ```
-/// use gmfuse::engine::solvers::hungarian;
+/// use gmfuse_engine::solvers::hungarian;
 /// let s = ndarray::array![[1.0, 5.0], [4.0, 1.0]];
 /// assert_eq!(hungarian(s.view()).unwrap(), (9.0, vec![1, 0]));
 /// ```

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use ndarray::{Array2, ArrayD, IxDyn};
 
 use super::*;
-use crate::engine::arch::{Op, PadMode, preset};
-use crate::engine::weights::{DType, Tensor};
+use crate::arch::{Op, PadMode, preset};
+use crate::weights::{DType, Tensor};
 
 /// A small deterministic generator (xorshift64*), uniform in `[-1, 1)`.
 pub(crate) struct Rng(u64);
@@ -26,7 +26,7 @@ impl Rng {
 }
 
 /// Random weights for `spec` with the shapes given, scaled by 1/√fan-in.
-fn random_weights(shapes: &[(&str, Vec<usize>)], rng: &mut Rng) -> WeightSet {
+pub(crate) fn random_weights(shapes: &[(&str, Vec<usize>)], rng: &mut Rng) -> WeightSet {
     let mut ws = WeightSet::default();
     for (name, shape) in shapes {
         let fan_in = shape[1..].iter().product::<usize>().max(1) as f64;
@@ -292,17 +292,25 @@ fn invalid_weights_are_rejected_with_the_arch_error() {
 }
 
 /// The directory of the example's seed models, if present: `GMFUSE_SEED_MODELS`, else
-/// `../shared/data/seed-models` or `../../shared/data/seed-models` from the crate root.
+/// `../shared/data/seed-models` or `../../shared/data/seed-models` from the workspace root;
+/// panics instead of returning `None` when `GMFUSE_REQUIRE_SEED=1`.
 pub(crate) fn seed_models_dir() -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     std::env::var_os("GMFUSE_SEED_MODELS")
         .map(PathBuf::from)
         .into_iter()
         .chain([
-            root.join("../shared/data/seed-models"),
-            root.join("../../shared/data/seed-models"),
+            root.join("../../../shared/data/seed-models"),
+            root.join("../../../../shared/data/seed-models"),
         ])
         .find(|d| d.join("model1.safetensors").is_file())
+        .or_else(|| {
+            assert!(
+                std::env::var_os("GMFUSE_REQUIRE_SEED").is_none_or(|v| v != "1"),
+                "GMFUSE_REQUIRE_SEED=1 but the seed models were not found (set GMFUSE_SEED_MODELS)"
+            );
+            None
+        })
 }
 
 /// Read a seed model (F32 safetensors) into a [`WeightSet`] with the `safetensors` crate.

@@ -8,13 +8,11 @@ mod read;
 #[cfg(test)]
 mod tests;
 
-use std::sync::OnceLock;
-
 use ndarray::Array2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::forward::{Network, Scratch};
+use crate::forward::{Network, Scratch};
 
 pub use read::MAX_DECODED_BYTES;
 
@@ -50,22 +48,6 @@ pub enum EvalError {
 }
 
 impl Dataset {
-    /// The built-in MNIST test set (10,000 images of `[1, 28, 28]`), vendored under
-    /// `assets/mnist/` and decoded once per process.
-    pub fn mnist_test() -> Self {
-        static MNIST: OnceLock<Dataset> = OnceLock::new();
-        MNIST
-            .get_or_init(|| {
-                Dataset::from_idx(
-                    "mnist-test",
-                    include_bytes!("../../../assets/mnist/t10k-images.idx3-ubyte.gz"),
-                    include_bytes!("../../../assets/mnist/t10k-labels.idx1-ubyte.gz"),
-                )
-                .expect("the vendored MNIST test set is valid")
-            })
-            .clone()
-    }
-
     /// Read an IDX image file (`[n, H, W]` u8, magic 2051; or `[n, C, H, W]`, magic 2052) and
     /// an IDX label file (magic 2049), each gzipped or raw; pixels are scaled by 1/255 (no
     /// mean/std normalisation).

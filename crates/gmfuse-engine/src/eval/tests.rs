@@ -7,9 +7,22 @@ use ndarray::{ArrayD, IxDyn, array};
 use safetensors::{Dtype, tensor::TensorView};
 
 use super::*;
-use crate::engine::arch::{ArchSpec, preset};
-use crate::engine::forward::tests::{load_seed_model, seed_models_dir};
-use crate::engine::weights::{DType, Tensor, WeightSet};
+use crate::arch::{ArchSpec, preset};
+use crate::forward::tests::{load_seed_model, seed_models_dir};
+use crate::weights::{DType, Tensor, WeightSet};
+
+/// The MNIST test set vendored by the service under `assets/mnist/`, read from the workspace
+/// at test time (the engine embeds no dataset).
+pub(crate) fn mnist_test() -> Dataset {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/mnist");
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    Dataset::from_idx(
+        "mnist-test",
+        &read("t10k-images.idx3-ubyte.gz"),
+        &read("t10k-labels.idx1-ubyte.gz"),
+    )
+    .expect("the vendored MNIST test set is valid")
+}
 
 fn err(r: Result<Dataset, EvalError>) -> String {
     match r {
@@ -42,7 +55,7 @@ fn safetensors(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
 
 #[test]
 fn the_vendored_mnist_test_set_has_the_known_labels_and_pixels() {
-    let d = Dataset::mnist_test();
+    let d = mnist_test();
     assert_eq!(
         (d.len(), d.shape, d.images.dim()),
         (10_000, [1, 28, 28], (10_000, 784))
@@ -297,7 +310,7 @@ fn evaluate_rejects_bad_labels_shapes_and_empty_sets() {
 
 #[test]
 fn evaluate_stops_when_asked() {
-    let mut d = Dataset::mnist_test().head(1000);
+    let mut d = mnist_test().head(1000);
     d.shape = [1, 1, 784];
     let net = identity_net(784);
     d.labels.iter_mut().for_each(|l| *l = 0);
@@ -315,7 +328,7 @@ fn seed_models_score_the_examples_accuracies() {
         );
         return;
     };
-    let data = Dataset::mnist_test();
+    let data = mnist_test();
     let spec = preset("mnist-cnn").unwrap();
     // The example's printed accuracies (α = 0 and 1 of its tables); the losses are those of
     // reference/gamf_np.py's forward (f32) with the NLL taken in f64.

@@ -14,7 +14,7 @@
 //! Files written here are read by the `safetensors` crate and vice versa (see the tests).
 //!
 //! ```
-//! use gmfuse::engine::weights::{DType, Tensor, WeightSet};
+//! use gmfuse_engine::weights::{DType, Tensor, WeightSet};
 //! use ndarray::{ArrayD, IxDyn};
 //!
 //! let mut w = WeightSet::default();

@@ -15,10 +15,10 @@ use std::time::Instant;
 
 use ndarray::ArrayView2;
 
-use crate::engine::affinity::{Affinity, Direction};
-use crate::engine::arch::PermStructure;
-use crate::engine::solvers::{SmParams, SolveError, hungarian, sm};
-use crate::engine::weights::{WeightSet, WeightsError};
+use crate::affinity::{Affinity, Direction};
+use crate::arch::PermStructure;
+use crate::solvers::{SmParams, SolveError, hungarian, sm};
+use crate::weights::{WeightSet, WeightsError};
 
 /// How the affinity is laid out and the eigenvector read back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,8 +104,8 @@ pub fn match_models(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::affinity::tests::tiny;
-    use crate::engine::fusion::permute;
+    use crate::affinity::tests::tiny;
+    use crate::fusion::permute;
 
     #[test]
     fn a_permuted_copy_is_matched_back_exactly() {

@@ -7,7 +7,7 @@ use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use proptest::prelude::*;
 
 use super::file;
-use crate::engine::weights::{DType, Tensor, TensorInfo, WeightSet, WeightsError, inspect};
+use crate::weights::{DType, Tensor, TensorInfo, WeightSet, WeightsError, inspect};
 
 fn tensor(dtype: DType, shape: &[usize], values: Vec<f64>) -> Tensor {
     let data = ArrayD::from_shape_vec(IxDyn(shape), values).unwrap();

@@ -11,7 +11,7 @@ pub trait Operator: Sync {
     fn apply(&self, x: &[f64], y: &mut [f64]);
 }
 
-impl Operator for crate::engine::affinity::Affinity {
+impl Operator for crate::affinity::Affinity {
     fn dim(&self) -> usize {
         Self::dim(self)
     }

@@ -1,9 +1,9 @@
 //! Architecture specs: an [`ArchSpec`] JSON document (input shape + a sequential list of ops),
-//! the built-in presets, validation against a [`WeightSet`](crate::engine::weights::WeightSet),
+//! the built-in presets, validation against a [`WeightSet`](crate::weights::WeightSet),
 //! and the permutation structure derived from it.
 //!
 //! ```
-//! use gmfuse::engine::arch::preset;
+//! use gmfuse_engine::arch::preset;
 //! let spec = preset("mnist-cnn").unwrap();
 //! assert_eq!(spec.tensor_names(), ["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"]);
 //! ```

@@ -26,7 +26,7 @@ pub fn load_arch(arg: &str) -> anyhow::Result<ArchSpec> {
 /// `IMAGES.idx[.gz],LABELS.idx[.gz]`.
 pub fn load_dataset(arg: &str) -> anyhow::Result<Dataset> {
     if arg == "mnist-test" {
-        return Ok(Dataset::mnist_test());
+        return Ok(crate::builtin::mnist_test());
     }
     if let Some((images, labels)) = arg.split_once(',') {
         let img = std::fs::read(images).with_context(|| format!("reading {images}"))?;

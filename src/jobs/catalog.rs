@@ -152,7 +152,7 @@ impl DatasetCache {
             DatasetSource::Builtin { name } if name == "mnist-test" => self
                 .mnist
                 .get_or_try_init(|| async {
-                    tokio::task::spawn_blocking(|| Arc::new(Dataset::mnist_test()))
+                    tokio::task::spawn_blocking(|| Arc::new(crate::builtin::mnist_test()))
                         .await
                         .map_err(|e| LoadError::Invalid(format!("loading mnist-test: {e}")))
                 })

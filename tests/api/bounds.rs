@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use gmfuse::engine::arch::ArchSpec;
 use gmfuse::http::Application;
-use gmfuse::store::CatalogStore;
 use serde_json::{Value, json};
 
 use crate::backend::{Backend, both_backends};
@@ -366,4 +365,33 @@ async fn a_5_class_model_cannot_be_evaluated_on_the_10_digit_test_set(db: Backen
         "{detail}"
     );
     app.stop().await;
+}
+
+#[test]
+fn gmfuse_fuse_refuses_an_over_budget_fusion_with_one_line_and_exit_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, m1, m2) = wide_mlp();
+    let spec_path = dir.path().join("wide.json");
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+    std::fs::write(&a, m1).unwrap();
+    std::fs::write(&b, m2).unwrap();
+    let t = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gmfuse"))
+        .arg("fuse")
+        .arg("--arch")
+        .arg(&spec_path)
+        .args(["--max-job-bytes", "4294967296"])
+        .arg(&a)
+        .arg(&b)
+        .env_remove("GMFUSE_MAX_JOB_BYTES")
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("gmfuse: refused: the job needs an estimated"), "{stderr}");
+    assert!(stderr.contains("over the budget of 4.00 GiB"), "{stderr}");
+    eprintln!("gmfuse fuse refused in {took:?}");
 }

@@ -28,7 +28,7 @@ pub fn valid_safetensors() -> Vec<u8> {
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -38,7 +38,7 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 
@@ -276,7 +276,7 @@ pub fn safetensors_mutations(seed: u64, n: usize) -> Vec<(String, Vec<u8>)> {
                 }
                 1 => {
                     let i = rng.below(b.len());
-                    b[i] = rng.next() as u8;
+                    b[i] = rng.next_u64() as u8;
                     format!("mutation {k}: byte {i} replaced")
                 }
                 2 => {
@@ -337,7 +337,7 @@ pub fn architecture_cases() -> Vec<(String, String)> {
             ),
         ));
     }
-    for k in [0, 29, 257, 5000, 1 << 40] {
+    for k in [0u64, 29, 257, 5000, 1 << 40] {
         out.push((
             format!("maxpool kernel {k}"),
             arch(

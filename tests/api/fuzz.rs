@@ -65,7 +65,7 @@ fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
             }
             1 if !b.is_empty() => {
                 let i = rng.below(b.len());
-                b[i] = rng.next() as u8;
+                b[i] = rng.next_u64() as u8;
             }
             2 => {
                 let i = rng.below(len);
@@ -122,7 +122,7 @@ fn fuzz(name: &str, seeds: &[Vec<u8>], target: impl Fn(&[u8], &mut Rng)) -> u64 
         let a = &seeds[rng.below(seeds.len())];
         let b = &seeds[rng.below(seeds.len())];
         let input = mutate(&mut rng, a, b);
-        let mut inner = Rng(rng.next() | 1);
+        let mut inner = Rng(rng.next_u64() | 1);
         if catch_unwind(AssertUnwindSafe(|| target(&input, &mut inner))).is_err() {
             panic!(
                 "{name}: panic on input {:?}",

@@ -286,7 +286,8 @@ pub fn safetensors_mutations(seed: u64, n: usize) -> Vec<(String, Vec<u8>)> {
                 }
                 3 => {
                     let i = rng.below(b.len());
-                    let c = b"{}[],:\"0-9e.\\"[rng.below(14)];
+                    let alphabet = b"{}[],:\"0-9e.\\";
+                    let c = alphabet[rng.below(alphabet.len())];
                     b.insert(i, c);
                     format!("mutation {k}: {:?} inserted at {i}", c as char)
                 }

@@ -5,6 +5,7 @@ use super::error::ApiError;
 use crate::jobs::SubmitError;
 use crate::jobs::fused::FusedError;
 use crate::jobs::ingest::IngestError;
+use crate::jobs::remove::RemoveError;
 use crate::store::{BlobError, StoreError};
 
 impl From<StoreError> for ApiError {
@@ -13,6 +14,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => ApiError::Conflict {
                 code: "already_exists",
                 detail: format!("{what} already exists"),
+            },
+            StoreError::Missing { what, id } => ApiError::not_found(what, id),
+            StoreError::InUse { .. } => ApiError::Conflict {
+                code: "in_use",
+                detail: e.to_string(),
             },
             StoreError::Database(_)
             | StoreError::Migrate(_)
@@ -59,6 +65,15 @@ impl From<SubmitError> for ApiError {
             SubmitError::DatasetShape { .. } => ApiError::DatasetShapeMismatch(e.to_string()),
             SubmitError::Params(p) => ApiError::InvalidParameters(p.to_string()),
             SubmitError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<RemoveError> for ApiError {
+    fn from(e: RemoveError) -> Self {
+        match e {
+            RemoveError::Store(s) => s.into(),
+            RemoveError::Blob(b) => b.into(),
         }
     }
 }

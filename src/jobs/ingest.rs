@@ -75,6 +75,9 @@ pub async fn ingest_model(
                 architecture,
                 tensors,
             };
+            // Commit and record under the blob's lock: a delete of a model with the same
+            // bytes cannot remove the blob between the two.
+            let _lock = db.lock_blobs(&[&new.sha256]).await?;
             blobs.commit(staged).await?;
             Ok(db.insert_model(new).await?)
         }
@@ -161,6 +164,8 @@ pub async fn ingest_dataset(
         size_bytes: staged.iter().map(|s| s.size).sum(),
         created_at: Utc::now(),
     };
+    let shas: Vec<&str> = record.blobs.iter().map(String::as_str).collect();
+    let _lock = db.lock_blobs(&shas).await?;
     for s in staged {
         blobs.commit(s).await?;
     }

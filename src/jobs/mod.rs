@@ -9,6 +9,7 @@ pub mod fused;
 pub mod ingest;
 pub mod metrics;
 pub mod process;
+pub mod remove;
 pub mod run;
 pub mod submit;
 pub mod tracker;

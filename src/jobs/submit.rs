@@ -63,7 +63,18 @@ pub async fn submit(
     max_attempts: u32,
 ) -> Result<JobRecord, SubmitError> {
     let spec = validate(db, req).await?;
-    Ok(db.enqueue(&spec, max_attempts).await?)
+    // Under the inputs' locks a model delete is either done (the enqueue sees the model gone:
+    // 404) or waits and then finds the blob in use by this job (409): an accepted job always
+    // finds its inputs.
+    let _lock = db.lock_blobs(&spec.input_blobs()).await?;
+    match db.enqueue(&spec, max_attempts).await {
+        Ok(job) => Ok(job),
+        Err(StoreError::Missing { what: "model", id }) => Err(SubmitError::ModelNotFound(
+            Uuid::parse_str(&id).unwrap_or_default(),
+        )),
+        Err(StoreError::Missing { id, .. }) => Err(SubmitError::DatasetNotFound(id)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Turn a request into a job spec without storing anything.

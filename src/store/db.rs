@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::lock::BlobLock;
 use super::records::{
     ArchitectureRecord, AttemptRecord, DatasetRecord, Fence, JobRecord, JobSpec, JobStatus, Lease,
     ModelRecord, NewModel, Outcome, OutputRecord, Progress, Rescued, Timing,
@@ -22,6 +23,12 @@ pub enum StoreError {
     /// A unique key is taken (`what` names it).
     #[error("{0} already exists")]
     Conflict(String),
+    /// A row the statement needs is gone (deleted since the caller read it).
+    #[error("{what} {id} does not exist")]
+    Missing { what: &'static str, id: String },
+    /// A row cannot be deleted while a queued or running job uses it.
+    #[error("{what} {id} is used by a queued or running job")]
+    InUse { what: &'static str, id: String },
     /// The database is unreachable or refused the statement.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -57,6 +64,8 @@ pub trait CatalogStore: Send + Sync {
     async fn delete_model(&self, id: Uuid) -> StoreResult<Option<ModelRecord>>;
     /// True when a model, a dataset, a job or a fused output still refers to the blob.
     async fn blob_in_use(&self, sha256: &str) -> StoreResult<bool>;
+    /// True when a queued or running job reads the blob.
+    async fn blob_in_active_job(&self, sha256: &str) -> StoreResult<bool>;
 
     /// Store a custom architecture; [`StoreError::Conflict`] when the name is taken.
     async fn insert_architecture(&self, spec: &ArchSpec) -> StoreResult<ArchitectureRecord>;
@@ -74,7 +83,9 @@ pub trait CatalogStore: Send + Sync {
 /// is no longer current changes nothing and answers [`Fence::Lost`] / `false`.
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    /// Queue a job (status `queued`, attempt 0).
+    /// Queue a job (status `queued`, attempt 0), in one transaction that checks that its
+    /// models and uploaded dataset still exist ([`StoreError::Missing`] otherwise). Call it
+    /// holding the [`Db::lock_blobs`] of the job's inputs.
     async fn enqueue(&self, spec: &JobSpec, max_attempts: u32) -> StoreResult<JobRecord>;
     async fn get_job(&self, id: Uuid) -> StoreResult<Option<JobRecord>>;
     /// Jobs newest first, starting after the cursor `before` (a job id).
@@ -129,4 +140,9 @@ pub trait Db: CatalogStore + JobStore {
     }
     /// Close the connections.
     async fn close(&self);
+    /// Serialize the changes to the references of these blobs: while the returned lock lives,
+    /// no other holder in any process of the deployment runs its "check, then change"
+    /// sequence on them (commit a blob and record its row; check that nothing names a blob,
+    /// then delete it; check a job's inputs, then queue it).
+    async fn lock_blobs(&self, sha256s: &[&str]) -> StoreResult<BlobLock>;
 }

@@ -7,6 +7,7 @@
 pub mod blob;
 pub mod db;
 pub mod local;
+pub mod lock;
 pub mod postgres;
 pub mod records;
 pub mod s3;
@@ -21,6 +22,7 @@ use anyhow::Context;
 
 pub use blob::{BlobError, BlobStore, ByteStream, Staged, UploadStream};
 pub use db::{CatalogStore, Db, JobStore, StoreError, StoreResult};
+pub use lock::BlobLock;
 pub use records::*;
 
 use crate::config::Config;

@@ -14,6 +14,7 @@ mod models;
 mod openapi;
 mod ops;
 mod queue;
+mod races;
 mod restart;
 mod s3;
 mod scaleout;

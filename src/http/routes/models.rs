@@ -214,25 +214,22 @@ pub async fn get_model_weights(
     super::serve_blob(&app, &headers, &model.sha256, &filename).await
 }
 
-/// Delete a model. Its bytes are removed unless a job or another record still uses them.
+/// Delete a model. Its bytes are removed unless a job or another record still uses them; a
+/// model that a queued or running job reads is not deleted (409 `in_use`).
 #[utoipa::path(delete, path = "/v1/models/{id}", tag = "models", operation_id = "delete_model",
     params(("id" = Uuid, Path, description = "Model id")),
     responses(
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A queued or running job uses the model (`in_use`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_model(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let model = app
-        .db
-        .delete_model(id)
+    crate::jobs::remove::delete_model(app.db.as_ref(), app.blobs.as_ref(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("model", id))?;
-    if !app.db.blob_in_use(&model.sha256).await? {
-        app.blobs.delete(&model.sha256).await?;
-    }
     Ok(StatusCode::NO_CONTENT)
 }

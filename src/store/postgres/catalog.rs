@@ -121,6 +121,17 @@ impl CatalogStore for PgDb {
         Ok(used)
     }
 
+    async fn blob_in_active_job(&self, sha256: &str) -> StoreResult<bool> {
+        let used: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM job_blobs b JOIN jobs j ON j.id = b.job_id
+                            WHERE b.sha256 = $1 AND j.status IN ('queued', 'running'))",
+        )
+        .bind(sha256)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(used)
+    }
+
     async fn insert_architecture(&self, spec: &ArchSpec) -> StoreResult<ArchitectureRecord> {
         let result = sqlx::query(
             "INSERT INTO architectures (name, spec, created_at) VALUES ($1, $2, now())

@@ -96,6 +96,22 @@ impl JobStore for PgDb {
     async fn enqueue(&self, spec: &JobSpec, max_attempts: u32) -> StoreResult<JobRecord> {
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
+        let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM models WHERE id = ANY($1)")
+            .bind(spec.models.as_slice())
+            .fetch_all(&mut *tx)
+            .await?;
+        let dataset_found = match &spec.dataset {
+            DatasetSource::Uploaded(d) => {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM datasets WHERE id = $1)",
+                )
+                .bind(d.id)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+            DatasetSource::Builtin { .. } => true,
+        };
+        spec.check_inputs(&found, dataset_found)?;
         let row = sqlx::query(
             "INSERT INTO jobs (id, status, max_attempts, spec, created_at, updated_at)
              VALUES ($1, 'queued', $2, $3, now(), now()) RETURNING *",
@@ -105,16 +121,12 @@ impl JobStore for PgDb {
         .bind(Json(spec))
         .fetch_one(&mut *tx)
         .await?;
-        let mut blobs: Vec<&str> = spec.inputs.iter().map(String::as_str).collect();
-        if let DatasetSource::Uploaded(d) = &spec.dataset {
-            blobs.extend(d.blobs.iter().map(String::as_str));
-        }
         sqlx::query(
             "INSERT INTO job_blobs (job_id, sha256) SELECT $1, unnest($2::text[])
              ON CONFLICT DO NOTHING",
         )
         .bind(id)
-        .bind(&blobs)
+        .bind(spec.input_blobs())
         .execute(&mut *tx)
         .await?;
         notify(&mut *tx).await?;

@@ -10,6 +10,7 @@
 
 mod catalog;
 mod jobs;
+mod lock;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -21,10 +22,11 @@ use serde::de::DeserializeOwned;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Postgres, Row};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tracing::{debug, warn};
 
 use super::db::{Db, StoreError, StoreResult};
+use super::lock::BlobLock;
 
 /// The migrations compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -44,6 +46,8 @@ pub struct PgDb {
     wake: Arc<Notify>,
     /// Whether the listener task was started (on the first [`Db::wait_for_work`]).
     listening: Arc<AtomicBool>,
+    /// Caps the connections parked by blob locks.
+    lock_holders: Arc<Semaphore>,
 }
 
 impl PgDb {
@@ -62,6 +66,7 @@ impl PgDb {
             pool,
             wake: Arc::new(Notify::new()),
             listening: Arc::new(AtomicBool::new(false)),
+            lock_holders: lock::holders(),
         })
     }
 
@@ -154,6 +159,10 @@ impl Db for PgDb {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn lock_blobs(&self, sha256s: &[&str]) -> StoreResult<BlobLock> {
+        self.advisory_lock(sha256s).await
     }
 }
 

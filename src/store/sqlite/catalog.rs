@@ -124,6 +124,17 @@ impl CatalogStore for SqliteDb {
         Ok(n > 0)
     }
 
+    async fn blob_in_active_job(&self, sha256: &str) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM job_blobs b JOIN jobs j ON j.id = b.job_id
+             WHERE b.sha256 = ? AND j.status IN ('queued', 'running')",
+        )
+        .bind(sha256)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
     async fn insert_architecture(&self, spec: &ArchSpec) -> StoreResult<ArchitectureRecord> {
         let now = now_ms();
         let result =

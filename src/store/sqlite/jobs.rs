@@ -103,11 +103,29 @@ impl JobStore for SqliteDb {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        let mut blobs: Vec<&str> = spec.inputs.iter().map(String::as_str).collect();
-        if let DatasetSource::Uploaded(d) = &spec.dataset {
-            blobs.extend(d.blobs.iter().map(String::as_str));
+        // The insert took the write lock: what is read now stays true until the commit.
+        let mut found = Vec::new();
+        for m in &spec.models {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM models WHERE id = ?")
+                .bind(m.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+            if n > 0 {
+                found.push(*m);
+            }
         }
-        for sha in blobs {
+        let dataset_found = match &spec.dataset {
+            DatasetSource::Uploaded(d) => {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM datasets WHERE id = ?")
+                    .bind(d.id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    > 0
+            }
+            DatasetSource::Builtin { .. } => true,
+        };
+        spec.check_inputs(&found, dataset_found)?;
+        for sha in spec.input_blobs() {
             sqlx::query("INSERT OR IGNORE INTO job_blobs (job_id, sha256) VALUES (?, ?)")
                 .bind(id.to_string())
                 .bind(sha)

@@ -5,7 +5,8 @@ use std::time::Duration;
 use super::*;
 use crate::engine::arch::preset;
 use crate::engine::pipeline::FusionParams;
-use crate::store::db::Db;
+use crate::store::db::{CatalogStore, Db};
+use crate::store::records::NewModel;
 
 async fn db() -> (tempfile::TempDir, SqliteDb) {
     let dir = tempfile::tempdir().unwrap();
@@ -15,10 +16,23 @@ async fn db() -> (tempfile::TempDir, SqliteDb) {
     (dir, db)
 }
 
-fn spec() -> JobSpec {
+/// A job spec over two models inserted into `db` (the queue checks that they exist).
+async fn spec(db: &SqliteDb) -> JobSpec {
+    let mut models = Vec::new();
+    for _ in 0..2 {
+        let sha = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+        let new = NewModel {
+            name: "m".into(),
+            sha256: sha,
+            size_bytes: 1,
+            architecture: None,
+            tensors: Vec::new(),
+        };
+        models.push(db.insert_model(new).await.unwrap().0);
+    }
     JobSpec {
-        models: [Uuid::now_v7(), Uuid::now_v7()],
-        inputs: ["a".repeat(64), "b".repeat(64)],
+        models: [models[0].id, models[1].id],
+        inputs: [models[0].sha256.clone(), models[1].sha256.clone()],
         architecture: preset("mnist-cnn").unwrap(),
         dataset: DatasetSource::Builtin {
             name: "mnist-test".into(),
@@ -39,7 +53,7 @@ fn lease(job: &JobRecord) -> Lease {
 #[tokio::test]
 async fn a_stale_attempt_cannot_write_once_a_newer_one_holds_the_job() {
     let (_dir, db) = db().await;
-    let id = db.enqueue(&spec(), 3).await.unwrap().id;
+    let id = db.enqueue(&spec(&db).await, 3).await.unwrap().id;
     let first = db
         .claim("w1", Duration::from_millis(1))
         .await
@@ -106,7 +120,7 @@ async fn a_stale_attempt_cannot_write_once_a_newer_one_holds_the_job() {
 #[tokio::test]
 async fn a_job_that_loses_its_worker_too_often_fails() {
     let (_dir, db) = db().await;
-    let id = db.enqueue(&spec(), 2).await.unwrap().id;
+    let id = db.enqueue(&spec(&db).await, 2).await.unwrap().id;
     for _ in 0..2 {
         db.claim("w", Duration::from_millis(1))
             .await
@@ -129,8 +143,8 @@ async fn a_job_that_loses_its_worker_too_often_fails() {
 #[tokio::test]
 async fn cancel_flags_a_running_job_and_ends_a_queued_one() {
     let (_dir, db) = db().await;
-    let running = db.enqueue(&spec(), 3).await.unwrap().id;
-    let queued = db.enqueue(&spec(), 3).await.unwrap().id;
+    let running = db.enqueue(&spec(&db).await, 3).await.unwrap().id;
+    let queued = db.enqueue(&spec(&db).await, 3).await.unwrap().id;
     let job = db
         .claim("w", Duration::from_secs(60))
         .await
@@ -163,7 +177,7 @@ async fn cancel_flags_a_running_job_and_ends_a_queued_one() {
 #[tokio::test]
 async fn a_requeue_after_the_last_attempt_fails_the_job() {
     let (_dir, db) = db().await;
-    let id = db.enqueue(&spec(), 1).await.unwrap().id;
+    let id = db.enqueue(&spec(&db).await, 1).await.unwrap().id;
     let job = db
         .claim("w", Duration::from_secs(60))
         .await

@@ -7,6 +7,7 @@ mod catalog;
 mod jobs;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{
 use uuid::Uuid;
 
 use super::db::{Db, StoreError, StoreResult};
+use super::lock::{BlobLock, StripedLocks};
 
 /// The migrations compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -27,6 +29,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
     pool: SqlitePool,
+    /// Blob locks (one process owns a SQLite file).
+    locks: Arc<StripedLocks>,
 }
 
 impl SqliteDb {
@@ -46,7 +50,10 @@ impl SqliteDb {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(SqliteDb { pool })
+        Ok(SqliteDb {
+            pool,
+            locks: Arc::default(),
+        })
     }
 
     /// The connection pool (tests count rows with it).
@@ -83,6 +90,10 @@ impl Db for SqliteDb {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn lock_blobs(&self, sha256s: &[&str]) -> StoreResult<BlobLock> {
+        Ok(self.locks.lock(sha256s).await)
     }
 }
 

@@ -13,20 +13,21 @@ WORKDIR /build
 # sources does not recompile the ~400 dependencies. The dummy manifest drops [[bench]],
 # [[example]] and [[test]] tables, whose files are not here yet.
 COPY Cargo.toml Cargo.lock ./
+COPY crates/gmfuse-engine/Cargo.toml crates/gmfuse-engine/
 RUN awk '/^\[/ { skip = /^\[\[(bench|example|test)\]\]/ } !skip' Cargo.toml > Cargo.deps.toml \
     && mv Cargo.deps.toml Cargo.toml \
-    && mkdir src \
+    && mkdir -p src crates/gmfuse-engine/src \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
+    && touch src/lib.rs crates/gmfuse-engine/src/lib.rs \
     && cargo build --release --locked --bin gmfuse \
-    && rm -rf src
+    && rm -rf src crates/gmfuse-engine/src
 
 # The whole context (see .dockerignore): sources, assets/ (embedded font, MNIST, demo models),
 # migrations/ (embedded by sqlx::migrate!) and any bench/example/test files the manifest names.
 COPY . .
 # COPY keeps the context's mtimes, which may be older than the dummy build: touch the crate roots
-# so cargo rebuilds gmfuse itself. The demo folder is optional; make sure it exists for the copy below.
-RUN touch src/main.rs src/lib.rs \
+# so cargo rebuilds gmfuse and gmfuse-engine themselves. The demo folder is optional; make sure it exists for the copy below.
+RUN touch src/main.rs src/lib.rs crates/gmfuse-engine/src/lib.rs \
     && cargo build --release --locked --bin gmfuse \
     && mkdir -p assets/demo
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
 use gmfuse::engine::arch::preset;
-use gmfuse::engine::eval::{Dataset, evaluate};
+use gmfuse::engine::eval::evaluate;
 use gmfuse::engine::forward::Network;
 use gmfuse::engine::weights::{DType, Tensor, WeightSet};
 use ndarray::{ArrayD, IxDyn};
@@ -48,7 +48,7 @@ fn main() -> Result<()> {
         PathBuf::from,
     );
     let t = Instant::now();
-    let data = Dataset::mnist_test();
+    let data = gmfuse::builtin::mnist_test();
     println!(
         "decoded {} images in {:.3} s; {} rayon threads",
         data.len(),

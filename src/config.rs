@@ -62,6 +62,33 @@ pub struct Config {
     #[arg(long, env = "GMFUSE_MAX_UPLOAD_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub max_upload_bytes: u64,
 
+    /// Peak memory one job may need by its pre-flight estimate, in bytes; defaults to a quarter
+    /// of the machine's memory (`MemTotal` in /proc/meminfo), at least 256 MiB.
+    #[arg(long, env = "GMFUSE_MAX_JOB_BYTES")]
+    pub max_job_bytes: Option<u64>,
+
+    /// Multiply-accumulates one job may need by its pre-flight estimate (evaluation plus
+    /// matching); the default, 5e13, is about 25 times the default MNIST job.
+    #[arg(
+        long,
+        env = "GMFUSE_MAX_EVAL_MACS",
+        default_value_t = 50_000_000_000_000
+    )]
+    pub max_eval_macs: u64,
+
+    /// Uploads (models and datasets) this process receives at once; more answer 503.
+    #[arg(long, env = "GMFUSE_MAX_CONCURRENT_UPLOADS", default_value_t = 4)]
+    pub max_concurrent_uploads: usize,
+
+    /// Jobs queued or running (in the whole queue) past which `POST /v1/jobs` answers 503.
+    #[arg(long, env = "GMFUSE_MAX_QUEUED_JOBS", default_value_t = 1000)]
+    pub max_queued_jobs: u64,
+
+    /// Seconds a client has to send a request's headers, and the most a keep-alive connection
+    /// stays idle between requests; then the connection is closed.
+    #[arg(long, env = "GMFUSE_HEADER_TIMEOUT_SECS", default_value_t = 10.0)]
+    pub header_timeout_secs: f64,
+
     /// Job slots in this process (jobs run at the same time); 0 serves the API only.
     #[arg(long, env = "GMFUSE_WORKERS", default_value_t = 1)]
     pub workers: usize,
@@ -73,6 +100,23 @@ pub struct Config {
     /// Origins allowed by CORS, comma-separated (`*` allows any); none by default.
     #[arg(long, env = "GMFUSE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// Refuse `/v1` requests without an API key even while no key exists (`gmfuse keys`);
+    /// once a key exists, keys are required anyway.
+    #[arg(long, env = "GMFUSE_REQUIRE_AUTH")]
+    pub require_auth: bool,
+
+    /// Hours a served `Idempotency-Key` is remembered (`POST /v1/jobs`, `POST /v1/models`).
+    #[arg(
+        long,
+        env = "GMFUSE_IDEMPOTENCY_RETENTION_HOURS",
+        default_value_t = 24.0
+    )]
+    pub idempotency_retention_hours: f64,
+
+    /// Bearer token `/metrics` requires; open when unset (never logged).
+    #[arg(long, env = "GMFUSE_METRICS_KEY", hide_env_values = true)]
+    pub metrics_key: Option<String>,
 
     /// Log format.
     #[arg(long, env = "GMFUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -131,9 +175,13 @@ impl fmt::Debug for Config {
             )
             .field("aws_allow_http", &self.aws_allow_http)
             .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("max_job_bytes", &self.max_job_bytes())
+            .field("max_eval_macs", &self.max_eval_macs)
             .field("workers", &self.workers)
             .field("compute_threads", &self.compute_threads())
             .field("cors_origins", &self.cors_origins)
+            .field("require_auth", &self.require_auth)
+            .field("metrics_key", &self.metrics_key.as_ref().map(|_| "***"))
             .field("eval_limit", &self.eval_limit)
             .field("lease_secs", &self.lease_secs)
             .field("heartbeat_secs", &self.heartbeat_secs)
@@ -199,6 +247,17 @@ impl Config {
         })
     }
 
+    /// The memory budget of one job: `GMFUSE_MAX_JOB_BYTES`, else a quarter of the machine's
+    /// memory, at least 256 MiB.
+    pub fn max_job_bytes(&self) -> u64 {
+        self.max_job_bytes.unwrap_or_else(default_job_bytes)
+    }
+
+    /// The connection header-read (and keep-alive idle) timeout.
+    pub fn header_timeout(&self) -> Duration {
+        secs(self.header_timeout_secs)
+    }
+
     /// The lease of a claimed job.
     pub fn lease(&self) -> Duration {
         secs(self.lease_secs)
@@ -212,6 +271,11 @@ impl Config {
     /// The queue poll period.
     pub fn poll(&self) -> Duration {
         secs(self.poll_secs)
+    }
+
+    /// How long a served idempotency key is remembered.
+    pub fn idempotency_retention(&self) -> Duration {
+        Duration::from_secs_f64(self.idempotency_retention_hours.max(0.0) * 3600.0)
     }
 
     /// The per-request time limit.
@@ -234,6 +298,7 @@ impl Config {
             ("GMFUSE_HEARTBEAT_SECS", self.heartbeat_secs),
             ("GMFUSE_POLL_SECS", self.poll_secs),
             ("GMFUSE_REQUEST_TIMEOUT_SECS", self.request_timeout_secs),
+            ("GMFUSE_HEADER_TIMEOUT_SECS", self.header_timeout_secs),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!(
@@ -247,11 +312,37 @@ impl Config {
         if self.max_attempts == 0 {
             return Err("GMFUSE_MAX_ATTEMPTS must be at least 1".into());
         }
+        if self.max_concurrent_uploads == 0 {
+            return Err("GMFUSE_MAX_CONCURRENT_UPLOADS must be at least 1".into());
+        }
+        if self.max_queued_jobs == 0 {
+            return Err("GMFUSE_MAX_QUEUED_JOBS must be at least 1".into());
+        }
         if self.eval_limit == Some(0) {
             return Err("GMFUSE_EVAL_LIMIT must be at least 1".into());
         }
         Ok(())
     }
+}
+
+/// The floor of the default job memory budget.
+const MIN_JOB_BYTES: u64 = 256 << 20;
+
+/// The default job memory budget: a quarter of the machine's memory, at least 256 MiB.
+pub fn default_job_bytes() -> u64 {
+    (mem_total().unwrap_or(0) / 4).max(MIN_JOB_BYTES)
+}
+
+/// `MemTotal` of /proc/meminfo, in bytes.
+fn mem_total() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_mem_total(&text)
+}
+
+fn parse_mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 fn secs(s: f64) -> Duration {
@@ -293,6 +384,20 @@ mod tests {
         c.lease_secs = 3.0;
         c.heartbeat_secs = 5.0;
         assert_eq!(c.heartbeat(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_job_memory_budget_defaults_to_a_quarter_of_memtotal_with_a_floor() {
+        let meminfo = "MemTotal:       24683584 kB\nMemFree:        22615716 kB\n";
+        assert_eq!(parse_mem_total(meminfo), Some(24_683_584 * 1024));
+        assert_eq!(parse_mem_total("nothing here"), None);
+        let mut c = Config::for_tests("/tmp/x");
+        c.max_job_bytes = None;
+        let expected = (mem_total().unwrap_or(0) / 4).max(256 << 20);
+        assert_eq!(c.max_job_bytes(), expected);
+        assert!(c.max_job_bytes() >= 256 << 20);
+        c.max_job_bytes = Some(1000);
+        assert_eq!(c.max_job_bytes(), 1000);
     }
 
     #[test]

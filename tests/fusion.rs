@@ -9,7 +9,6 @@ use std::process::Command;
 
 use gmfuse::cli::inputs::{demo_models, load_model, seed_models_dir};
 use gmfuse::engine::arch::preset;
-use gmfuse::engine::eval::Dataset;
 use gmfuse::engine::forward::Network;
 use gmfuse::engine::fusion::{interpolate, permute};
 use gmfuse::engine::pipeline::{self, FusionParams, LayerPermutation, Quiet, fused_weights};
@@ -119,7 +118,7 @@ fn default_mode_beats_averaging_everywhere_inside_and_fixes_the_midpoint() {
     let Some([a, b]) = seed_models() else { return };
     let (m1, m2) = (load_model(&a).unwrap(), load_model(&b).unwrap());
     let spec = preset("mnist-cnn").unwrap();
-    let data = Dataset::mnist_test();
+    let data = gmfuse::builtin::mnist_test();
     let r = pipeline::run(&spec, [&m1, &m2], &data, &FusionParams::default(), &Quiet).unwrap();
     let gamf = r.curves.gamf.as_ref().unwrap();
     for (g, n) in gamf.iter().zip(&r.curves.none).take(10).skip(1) {
@@ -168,7 +167,7 @@ fn a_channel_permuted_copy_is_recovered_exactly_and_fuses_to_the_original() {
         .map(|(k, g)| shuffle(g.size, k as u64 + 1))
         .collect();
     let copy = permute(&s, &m, &perms).unwrap();
-    let data = Dataset::mnist_test().head(2000);
+    let data = gmfuse::builtin::mnist_test().head(2000);
     let r = pipeline::run(&spec, [&m, &copy], &data, &FusionParams::default(), &Quiet).unwrap();
     let found: Vec<Vec<usize>> = r
         .matching
@@ -219,7 +218,7 @@ proptest! {
         let perms: Vec<Vec<usize>> =
             s.hidden.iter().enumerate().map(|(k, g)| shuffle(g.size, seed * 3 + k as u64)).collect();
         let p = permute(&s, &m, &perms).unwrap();
-        let images = Dataset::mnist_test().head(64).images;
+        let images = gmfuse::builtin::mnist_test().head(64).images;
         let before = Network::new(&spec, &m).unwrap().logits(images.view());
         let after = Network::new(&spec, &p).unwrap().logits(images.view());
         let diff = (&before - &after).iter().fold(0.0f32, |d, x| d.max(x.abs()));

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::inputs::{load_arch, load_dataset, load_model};
+use super::inputs::{load_arch, load_dataset, parse_model, read_model};
+use crate::config::default_job_bytes;
 use crate::engine::pipeline::{
     self, Compat, FusionParams, FusionReport, Method, Observer, Stage, fused_weights,
 };
+use crate::jobs::preflight::{self, PreflightError};
 
 /// Arguments of `gmfuse fuse`.
 #[derive(clap::Args, Debug)]
@@ -44,6 +46,17 @@ pub struct FuseArgs {
     /// Write the fused weights for every proportion into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Peak memory the fusion may need by its pre-flight estimate, bytes; defaults to a quarter
+    /// of the machine's memory, at least 256 MiB.
+    #[arg(long, env = "GMFUSE_MAX_JOB_BYTES")]
+    pub max_job_bytes: Option<u64>,
+    /// Multiply-accumulates the fusion may need by its pre-flight estimate.
+    #[arg(
+        long,
+        env = "GMFUSE_MAX_EVAL_MACS",
+        default_value_t = 50_000_000_000_000
+    )]
+    pub max_eval_macs: u64,
     /// Print progress to stderr.
     #[arg(long, short)]
     pub verbose: bool,
@@ -143,6 +156,36 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
+/// The service's pre-flight check, with the budgets of `args`: refuse before loading weights.
+fn check_budget(
+    args: &FuseArgs,
+    spec: &crate::engine::arch::ArchSpec,
+    params: &FusionParams,
+    files: &[Vec<u8>; 2],
+    samples: usize,
+) -> anyhow::Result<()> {
+    let header = crate::engine::weights::inspect(&files[0])
+        .with_context(|| format!("loading {}", args.model_a.display()))?;
+    let tensors = crate::jobs::catalog::shapes_of(&header);
+    let inputs = preflight::Inputs {
+        tensors: &tensors,
+        file_bytes: [files[0].len() as u64, files[1].len() as u64],
+        dataset_samples: samples as u64,
+        eval_limit: None,
+        threads: rayon::current_num_threads(),
+    };
+    let budgets = preflight::Budgets {
+        max_job_bytes: args.max_job_bytes.unwrap_or_else(default_job_bytes),
+        max_eval_macs: args.max_eval_macs,
+    };
+    match preflight::check(spec, params, inputs, budgets) {
+        Ok(_) => Ok(()),
+        Err(PreflightError::OverBudget(detail)) => bail!("refused: {detail}"),
+        Err(PreflightError::Arch(e)) => Err(e)
+            .with_context(|| format!("{} does not fit the architecture", args.model_a.display())),
+    }
+}
+
 /// Run `gmfuse fuse`.
 pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
     let spec = load_arch(&args.arch)?;
@@ -150,7 +193,6 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
     if let Some(n) = args.eval_limit {
         data = data.head(n);
     }
-    let models = [load_model(&args.model_a)?, load_model(&args.model_b)?];
     let params = FusionParams {
         method: match args.method {
             MethodArg::Gamf => Method::Gamf,
@@ -163,6 +205,12 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
         max_iter: args.max_iter,
         tol: args.tol,
     };
+    let files = [read_model(&args.model_a)?, read_model(&args.model_b)?];
+    check_budget(args, &spec, &params, &files, data.len())?;
+    let models = [
+        parse_model(&args.model_a, &files[0])?,
+        parse_model(&args.model_b, &files[1])?,
+    ];
     let observer = Progress(args.verbose);
     let report = pipeline::run(&spec, [&models[0], &models[1]], &data, &params, &observer)?;
     if let Some(path) = &args.report {

@@ -26,7 +26,7 @@ pub fn load_arch(arg: &str) -> anyhow::Result<ArchSpec> {
 /// `IMAGES.idx[.gz],LABELS.idx[.gz]`.
 pub fn load_dataset(arg: &str) -> anyhow::Result<Dataset> {
     if arg == "mnist-test" {
-        return Ok(Dataset::mnist_test());
+        return Ok(crate::builtin::mnist_test());
     }
     if let Some((images, labels)) = arg.split_once(',') {
         let img = std::fs::read(images).with_context(|| format!("reading {images}"))?;
@@ -40,10 +40,19 @@ pub fn load_dataset(arg: &str) -> anyhow::Result<Dataset> {
     bail!("unknown dataset `{arg}`: use mnist-test, DATA.safetensors or IMAGES,LABELS (IDX files)")
 }
 
+/// The bytes of a model file.
+pub fn read_model(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
 /// Read and validate a safetensors model file.
 pub fn load_model(path: &Path) -> anyhow::Result<WeightSet> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    WeightSet::from_bytes(&bytes).with_context(|| format!("loading {}", path.display()))
+    parse_model(path, &read_model(path)?)
+}
+
+/// Validate the safetensors bytes read from `path`.
+pub fn parse_model(path: &Path, bytes: &[u8]) -> anyhow::Result<WeightSet> {
+    WeightSet::from_bytes(bytes).with_context(|| format!("loading {}", path.display()))
 }
 
 /// The pygmtools example's two models: `$GMFUSE_SEED_MODELS`, else `../shared/data/seed-models`

@@ -2,6 +2,7 @@
 //! storage failures to a 5xx whose detail stays in the log.
 
 use super::error::ApiError;
+use crate::engine::arch::ArchError;
 use crate::jobs::SubmitError;
 use crate::jobs::fused::FusedError;
 use crate::jobs::ingest::IngestError;
@@ -45,6 +46,10 @@ impl From<IngestError> for ApiError {
             IngestError::Store(s) => s.into(),
             IngestError::Safetensors(reason) => ApiError::InvalidSafetensors(reason),
             IngestError::ArchitectureNotFound(_) => ApiError::InvalidArchitecture(e.to_string()),
+            IngestError::Shapes {
+                source: ArchError::Limit { .. },
+                ..
+            } => ApiError::InvalidArchitecture(e.to_string()),
             IngestError::Shapes { .. } => ApiError::ShapeMismatch(e.to_string()),
             IngestError::Dataset(reason) => ApiError::InvalidDataset(reason),
         }
@@ -61,9 +66,20 @@ impl From<SubmitError> for ApiError {
             SubmitError::DatasetNotFound(ref id) => ApiError::not_found("dataset", id),
             SubmitError::ModelCount(_) => ApiError::InvalidBody(e.to_string()),
             SubmitError::ArchitectureMismatch(_) => ApiError::ArchitectureMismatch(e.to_string()),
+            SubmitError::Shapes {
+                source: ArchError::Limit { .. },
+                ..
+            } => ApiError::InvalidArchitecture(e.to_string()),
             SubmitError::Shapes { .. } => ApiError::ShapeMismatch(e.to_string()),
             SubmitError::DatasetShape { .. } => ApiError::DatasetShapeMismatch(e.to_string()),
             SubmitError::Params(p) => ApiError::InvalidParameters(p.to_string()),
+            SubmitError::OverBudget(detail) => ApiError::JobOverBudget(detail),
+            SubmitError::DatasetLabels(detail) => ApiError::DatasetShapeMismatch(detail),
+            SubmitError::QueueFull { .. } => ApiError::Busy {
+                code: "queue_full",
+                detail: e.to_string(),
+                retry_after: 5,
+            },
             SubmitError::Store(s) => s.into(),
         }
     }

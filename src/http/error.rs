@@ -97,8 +97,27 @@ pub enum ApiError {
     DatasetShapeMismatch(String),
     #[error("invalid parameters: {0}")]
     InvalidParameters(String),
+    /// The job's pre-flight estimate is over this service's budget.
+    #[error("{0}")]
+    JobOverBudget(String),
+    /// This process is at a capacity limit (uploads in flight, queue depth): retry later.
+    #[error("{detail}")]
+    Busy {
+        code: &'static str,
+        detail: String,
+        /// Seconds, sent as `Retry-After`.
+        retry_after: u32,
+    },
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    InvalidIdempotencyKey(String),
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
+    #[error("{0}")]
+    IdempotencyInFlight(String),
     #[error("{0}")]
     NotReady(String),
     #[error("{0}")]
@@ -139,7 +158,17 @@ impl ApiError {
             ApiError::InvalidParameters(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameters")
             }
+            ApiError::JobOverBudget(_) => (StatusCode::UNPROCESSABLE_ENTITY, "job_over_budget"),
+            ApiError::Busy { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::InvalidIdempotencyKey(_) => {
+                (StatusCode::BAD_REQUEST, "invalid_idempotency_key")
+            }
+            ApiError::IdempotencyKeyReused(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
+            ApiError::IdempotencyInFlight(_) => (StatusCode::CONFLICT, "idempotency_in_flight"),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
@@ -167,6 +196,17 @@ fn not_found_code(what: &str) -> &'static str {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        if let ApiError::Busy {
+            detail,
+            retry_after,
+            ..
+        } = &self
+        {
+            let mut res = Problem::new(status, code, detail.clone()).into_response();
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            return res;
+        }
         if status.is_server_error() {
             let mut res =
                 Problem::new(status, code, "internal error; see the server log").into_response();
@@ -177,7 +217,14 @@ impl IntoResponse for ApiError {
                 .insert(InternalDetail(self.to_string()));
             return res;
         }
-        Problem::new(status, code, self.to_string()).into_response()
+        let mut res = Problem::new(status, code, self.to_string()).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"gmfuse\""),
+            );
+        }
+        res
     }
 }
 
@@ -212,6 +259,20 @@ mod tests {
         assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
         let detail = res.extensions().get::<InternalDetail>().unwrap();
         assert!(detail.0.contains("disk on fire"));
+    }
+
+    #[test]
+    fn busy_answers_503_with_retry_after_and_its_detail() {
+        let res = ApiError::Busy {
+            code: "uploads_busy",
+            detail: "4 uploads are in progress".into(),
+            retry_after: 2,
+        }
+        .into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert!(res.extensions().get::<InternalDetail>().is_none());
     }
 
     #[test]

@@ -1,16 +1,21 @@
-//! The REST API (v1): axum handlers kept thin ([`routes`]), problem+json errors ([`error`]),
+//! The REST API (v1): axum handlers kept thin ([`routes`]), API keys and tenants ([`auth`]), problem+json errors ([`error`]),
 //! extractors whose rejections are problems ([`extract`]), the OpenAPI document and the
-//! middleware stack ([`router`]), metrics ([`metrics`]) and start-up/shutdown ([`server`]).
+//! middleware stack ([`router`]), metrics ([`metrics`]), start-up/shutdown ([`server`]), the accept loop with its
+//! connection limits ([`serve`]) and the upload slots ([`slots`]).
 
+pub mod auth;
 mod convert;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod metrics;
 mod plots;
 pub mod report;
 pub mod router;
 pub mod routes;
+pub mod serve;
 pub mod server;
+pub mod slots;
 pub mod state;
 
 pub use error::{ApiError, Problem};

@@ -13,12 +13,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::auth::AuthSettings;
 use super::metrics::HttpMetrics;
 use super::router::{RouteLimits, router};
 use super::state::{App, AppState};
 use crate::config::Config;
 use crate::jobs::{ComputePool, JobService, Jobs, WorkerSettings, ingest};
-use crate::store::{self, BlobStore, Db};
+use crate::store::{self, BlobStore, DEFAULT_TENANT, Db};
 
 /// A built service, bound to its port, not yet serving.
 pub struct Application {
@@ -59,13 +60,25 @@ impl Application {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
+        let auth = AuthSettings::new(config.require_auth, config.metrics_key.clone());
+        if !auth.required(db.as_ref()).await.unwrap_or(true) {
+            warn!(
+                "NO AUTHENTICATION: no API key exists, so every /v1 request acts as the `default` \
+                 tenant with full access. Create a key with `gmfuse keys create --tenant NAME` \
+                 (or set GMFUSE_REQUIRE_AUTH=1) before exposing this service."
+            );
+        }
         let shutdown = CancellationToken::new();
         let state = AppState(Arc::new(App {
+            auth,
+            idempotency_retention: config.idempotency_retention(),
+            idempotency_stale: config.request_timeout().saturating_mul(2),
             db,
             blobs,
             jobs,
             metrics: HttpMetrics::default(),
             max_upload_bytes: config.max_upload_bytes,
+            upload_slots: super::slots::UploadSlots::new(config.max_concurrent_uploads),
             shutdown: shutdown.clone(),
         }));
         Ok(Application {
@@ -122,26 +135,27 @@ impl Application {
             database = state.db.backend(),
             "gmfuse listening"
         );
+        let grace = config.shutdown_grace();
         let signal = shutdown.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
             signal.cancel();
         });
-        let stopped = shutdown.clone();
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
-            .into_future();
-        let grace = config.shutdown_grace();
+        let limits = super::serve::ConnLimits {
+            header_timeout: config.header_timeout(),
+            drain: grace.max(std::time::Duration::from_secs(1)),
+        };
+        let server = super::serve::serve(listener, app, limits, shutdown.clone());
         let drain = async {
             shutdown.cancelled().await;
             info!("shutting down: no new jobs are claimed");
             workers_stop.cancel();
             jobs.drain(&mut workers, grace).await;
         };
-        let (served, ()) = tokio::join!(server, drain);
+        tokio::join!(server, drain);
         state.db.close().await;
         info!("stopped");
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 
@@ -182,7 +196,17 @@ async fn preload_demo(config: &Config, db: &dyn Db, blobs: &dyn BlobStore) {
             }
         };
         let body = futures::stream::once(async move { Ok(Bytes::from(bytes)) }).boxed();
-        match ingest::ingest_model(db, blobs, body, u64::MAX, Some(name.into()), None).await {
+        let ingested = ingest::ingest_model(
+            db,
+            blobs,
+            DEFAULT_TENANT,
+            body,
+            u64::MAX,
+            Some(name.into()),
+            None,
+        )
+        .await;
+        match ingested {
             Ok((m, _)) => info!(id = %m.id, name, "demo model ready"),
             Err(e) => warn!(path = %path.display(), error = %e, "demo model refused"),
         }

@@ -44,27 +44,34 @@ pub fn shapes_of(tensors: &[TensorInfo]) -> BTreeMap<String, Vec<usize>> {
         .collect()
 }
 
-/// The architecture called `name`: a preset, else a stored custom one.
+/// The architecture called `name`: a preset (shared by every tenant), else a custom one of
+/// `tenant`.
 ///
 /// # Errors
 /// Database errors.
-pub async fn architecture(db: &dyn Db, name: &str) -> StoreResult<Option<ArchSpec>> {
+pub async fn architecture(db: &dyn Db, tenant: &str, name: &str) -> StoreResult<Option<ArchSpec>> {
     if let Ok(spec) = preset(name) {
         return Ok(Some(spec));
     }
-    Ok(db.get_architecture(name).await?.map(|r| r.spec))
+    Ok(db.get_architecture(tenant, name).await?.map(|r| r.spec))
 }
 
-/// The first architecture (presets first, then custom ones by name) the tensors fit.
+/// The first architecture (presets first, then the tenant's custom ones by name) the tensors
+/// fit.
 ///
 /// # Errors
 /// Database errors.
 pub async fn detect_architecture(
     db: &dyn Db,
+    tenant: &str,
     tensors: &[TensorInfo],
 ) -> StoreResult<Option<String>> {
     let shapes = shapes_of(tensors);
-    let custom = db.list_architectures().await?.into_iter().map(|r| r.spec);
+    let custom = db
+        .list_architectures(tenant)
+        .await?
+        .into_iter()
+        .map(|r| r.spec);
     Ok(presets()
         .into_iter()
         .chain(custom)
@@ -72,12 +79,14 @@ pub async fn detect_architecture(
         .map(|spec| spec.name))
 }
 
-/// The dataset a client names: a built-in name or an uploaded dataset's id.
+/// The dataset a client names: a built-in name (shared) or the id of a dataset `tenant`
+/// uploaded.
 ///
 /// # Errors
 /// Database errors.
 pub async fn dataset_source(
     db: &dyn Db,
+    tenant: &str,
     id: &str,
 ) -> StoreResult<Option<(DatasetSource, [usize; 3])>> {
     if let Some(b) = builtin_dataset(id) {
@@ -91,7 +100,7 @@ pub async fn dataset_source(
     let Ok(uuid) = Uuid::parse_str(id) else {
         return Ok(None);
     };
-    Ok(db.get_dataset(uuid).await?.map(|d| {
+    Ok(db.get_dataset(tenant, uuid).await?.map(|d| {
         let shape = d.shape;
         (DatasetSource::Uploaded(d), shape)
     }))
@@ -152,7 +161,7 @@ impl DatasetCache {
             DatasetSource::Builtin { name } if name == "mnist-test" => self
                 .mnist
                 .get_or_try_init(|| async {
-                    tokio::task::spawn_blocking(|| Arc::new(Dataset::mnist_test()))
+                    tokio::task::spawn_blocking(|| Arc::new(crate::builtin::mnist_test()))
                         .await
                         .map_err(|e| LoadError::Invalid(format!("loading mnist-test: {e}")))
                 })

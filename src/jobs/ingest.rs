@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::catalog::{self, LoadError};
+use super::catalog;
 use crate::engine::arch::{ArchError, ArchSpec, Op};
 use crate::engine::weights::{self, TensorInfo};
 use crate::store::{
@@ -44,14 +44,6 @@ pub fn read_header(bytes: &[u8]) -> Result<Vec<TensorInfo>, String> {
     weights::inspect(bytes).map_err(|e| e.to_string())
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, BlobError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BlobError::Io(std::io::Error::other(e)))
-}
-
 /// Stage, validate, commit and record a model. Returns the row and whether it is new (an
 /// identical upload returns the existing row).
 ///
@@ -60,13 +52,14 @@ async fn blocking<T: Send + 'static>(
 pub async fn ingest_model(
     db: &dyn Db,
     blobs: &dyn BlobStore,
+    tenant: &str,
     body: UploadStream<'_>,
     limit: u64,
     name: Option<String>,
     architecture: Option<String>,
 ) -> Result<(ModelRecord, bool), IngestError> {
     let staged = blobs.stage(body, limit).await?;
-    match check_model(db, blobs, &staged, architecture).await {
+    match check_model(db, blobs, tenant, &staged, architecture).await {
         Ok((tensors, architecture)) => {
             let new = NewModel {
                 name: name.unwrap_or_else(|| format!("model-{}", &staged.sha256[..12])),
@@ -79,7 +72,7 @@ pub async fn ingest_model(
             // bytes cannot remove the blob between the two.
             let _lock = db.lock_blobs(&[&new.sha256]).await?;
             blobs.commit(staged).await?;
-            Ok(db.insert_model(new).await?)
+            Ok(db.insert_model(tenant, new).await?)
         }
         Err(e) => {
             blobs.discard(staged).await;
@@ -91,16 +84,14 @@ pub async fn ingest_model(
 async fn check_model(
     db: &dyn Db,
     blobs: &dyn BlobStore,
+    tenant: &str,
     staged: &Staged,
     architecture: Option<String>,
 ) -> Result<(Vec<TensorInfo>, Option<String>), IngestError> {
-    let bytes = blobs.read_staged(staged).await?;
-    let tensors = blocking(move || read_header(&bytes))
-        .await?
-        .map_err(IngestError::Safetensors)?;
+    let tensors = super::scan::scan_model(blobs, staged).await?;
     let architecture = match architecture {
         Some(name) => {
-            let spec = catalog::architecture(db, &name)
+            let spec = catalog::architecture(db, tenant, &name)
                 .await?
                 .ok_or_else(|| IngestError::ArchitectureNotFound(name.clone()))?;
             spec.check_shapes(&catalog::shapes_of(&tensors))
@@ -110,7 +101,7 @@ async fn check_model(
                 })?;
             Some(name)
         }
-        None => catalog::detect_architecture(db, &tensors).await?,
+        None => catalog::detect_architecture(db, tenant, &tensors).await?,
     };
     Ok((tensors, architecture))
 }
@@ -123,35 +114,16 @@ async fn check_model(
 pub async fn ingest_dataset(
     db: &dyn Db,
     blobs: &dyn BlobStore,
+    tenant: &str,
     name: String,
     format: DatasetFormat,
     staged: Vec<Staged>,
 ) -> Result<DatasetRecord, IngestError> {
-    let mut parts = Vec::with_capacity(staged.len());
-    for s in &staged {
-        match blobs.read_staged(s).await {
-            Ok(b) => parts.push(b),
-            Err(e) => {
-                discard_all(blobs, staged).await;
-                return Err(e.into());
-            }
-        }
-    }
-    let n = name.clone();
-    let parsed = blocking(move || catalog::parse_dataset(&n, format, &parts)).await;
-    let data = match parsed {
-        Ok(Ok(d)) => d,
-        Ok(Err(LoadError::Invalid(reason))) => {
-            discard_all(blobs, staged).await;
-            return Err(IngestError::Dataset(reason));
-        }
-        Ok(Err(e)) => {
-            discard_all(blobs, staged).await;
-            return Err(IngestError::Dataset(e.to_string()));
-        }
+    let data = match super::scan::scan_dataset(blobs, format, &staged).await {
+        Ok(d) => d,
         Err(e) => {
             discard_all(blobs, staged).await;
-            return Err(e.into());
+            return Err(e);
         }
     };
     let record = DatasetRecord {
@@ -159,7 +131,7 @@ pub async fn ingest_dataset(
         name,
         format,
         blobs: staged.iter().map(|s| s.sha256.clone()).collect(),
-        samples: data.labels.len() as u64,
+        samples: data.samples,
         shape: data.shape,
         size_bytes: staged.iter().map(|s| s.size).sum(),
         created_at: Utc::now(),
@@ -169,7 +141,7 @@ pub async fn ingest_dataset(
     for s in staged {
         blobs.commit(s).await?;
     }
-    db.insert_dataset(&record).await?;
+    db.insert_dataset(tenant, &record).await?;
     Ok(record)
 }
 

@@ -8,9 +8,11 @@ pub mod compute;
 pub mod fused;
 pub mod ingest;
 pub mod metrics;
+pub mod preflight;
 pub mod process;
 pub mod remove;
 pub mod run;
+pub mod scan;
 pub mod submit;
 pub mod tracker;
 pub mod worker;
@@ -36,6 +38,10 @@ pub struct WorkerSettings {
     pub flush: Duration,
     pub eval_limit: Option<usize>,
     pub max_attempts: u32,
+    /// What one job may need by its pre-flight estimate.
+    pub budgets: preflight::Budgets,
+    /// Jobs queued or running past which submissions are refused.
+    pub max_queued_jobs: u64,
 }
 
 impl WorkerSettings {
@@ -48,6 +54,11 @@ impl WorkerSettings {
             flush: Duration::from_millis(200),
             eval_limit: config.eval_limit,
             max_attempts: config.max_attempts,
+            budgets: preflight::Budgets {
+                max_job_bytes: config.max_job_bytes(),
+                max_eval_macs: config.max_eval_macs,
+            },
+            max_queued_jobs: config.max_queued_jobs,
         }
     }
 }
@@ -94,10 +105,31 @@ impl JobService {
     ///
     /// # Errors
     /// Any [`SubmitError`].
-    pub async fn submit(&self, req: JobRequest) -> Result<crate::store::JobRecord, SubmitError> {
-        let job = submit::submit(self.db.as_ref(), req, self.settings.max_attempts).await?;
+    pub async fn submit(
+        &self,
+        tenant: &str,
+        req: JobRequest,
+    ) -> Result<crate::store::JobRecord, SubmitError> {
+        let job = submit::submit(
+            self.db.as_ref(),
+            tenant,
+            req,
+            self.settings.max_attempts,
+            &self.admission(),
+        )
+        .await?;
         self.wakeup.notify_one();
         Ok(job)
+    }
+
+    /// The budgets and limits submissions are checked against.
+    pub fn admission(&self) -> submit::Admission {
+        submit::Admission {
+            budgets: self.settings.budgets,
+            eval_limit: self.settings.eval_limit,
+            threads: self.compute.threads(),
+            max_queued_jobs: self.settings.max_queued_jobs,
+        }
     }
 
     /// Ask a job to stop: flags it in the database and, when it runs here, stops it now.
@@ -106,10 +138,13 @@ impl JobService {
     /// Database errors.
     pub async fn cancel(
         &self,
+        tenant: &str,
         id: uuid::Uuid,
     ) -> crate::store::StoreResult<Option<crate::store::JobRecord>> {
-        let job = self.db.request_cancel(id).await?;
-        self.running.stop(id, StopReason::Cancel);
+        let job = self.db.request_cancel(tenant, id).await?;
+        if job.is_some() {
+            self.running.stop(id, StopReason::Cancel);
+        }
         Ok(job)
     }
 }

@@ -11,10 +11,11 @@ use tracing::{Instrument, info, warn};
 use super::JobService;
 use super::catalog::LoadError;
 use super::compute::ComputeError;
+use super::preflight::{self, PreflightError};
 use super::tracker::{StopReason, Tracker};
 use crate::engine::pipeline::{self, FusionReport, Observer, PipelineError};
 use crate::engine::weights::WeightSet;
-use crate::store::{BlobError, Fence, JobFailure, JobRecord, Lease, Outcome};
+use crate::store::{BlobError, Fence, JobFailure, JobRecord, JobSpec, Lease, Outcome};
 
 /// Why an attempt ended without a report.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,10 @@ enum RunError {
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
     Compute(#[from] ComputeError),
+    /// The pre-flight estimate is over this process's budget (checked again before running:
+    /// the job may have been accepted under a larger one).
+    #[error("{0}")]
+    OverBudget(String),
 }
 
 impl RunError {
@@ -45,11 +50,13 @@ impl RunError {
             RunError::Pipeline(PipelineError::Eval(_)) => "evaluation_failed",
             RunError::Pipeline(PipelineError::Canceled) => "canceled",
             RunError::Compute(ComputeError::Panicked(_)) => "internal_panic",
+            RunError::OverBudget(_) => "job_over_budget",
             RunError::Compute(ComputeError::WorkerGone) => "compute_unavailable",
         }
     }
 
-    /// Storage blips are worth another attempt; bad inputs and engine errors are not.
+    /// Storage blips are worth another attempt; bad inputs, engine errors, a caught panic and
+    /// an over-budget job are not (running them again would fail, or crash, the same way).
     fn retryable(&self) -> bool {
         matches!(
             self,
@@ -139,13 +146,25 @@ impl JobService {
         tracker: Arc<Tracker>,
     ) -> Result<FusionReport, RunError> {
         let spec = &job.spec;
+        let mut bytes = Vec::with_capacity(2);
+        for sha in &spec.inputs {
+            bytes.push(self.blobs.get(sha).await.map_err(LoadError::from)?);
+        }
+        self.preflight(spec, &bytes)?;
         let data = self
             .datasets
             .load(self.blobs.as_ref(), &spec.dataset)
             .await?;
-        let mut bytes = Vec::with_capacity(2);
-        for sha in &spec.inputs {
-            bytes.push(self.blobs.get(sha).await.map_err(LoadError::from)?);
+        // Labels the architecture cannot output fail the job before any compute.
+        if let Some(&max_label) = data.labels.iter().max() {
+            let header =
+                crate::engine::weights::inspect(&bytes[0]).map_err(|e| RunError::Model {
+                    index: 1,
+                    message: e.to_string(),
+                })?;
+            let tensors = super::catalog::shapes_of(&header);
+            preflight::check_labels(&spec.architecture, &tensors, &data.name, max_label)
+                .map_err(|m| RunError::Load(LoadError::Invalid(m)))?;
         }
         let arch = spec.architecture.clone();
         let params = spec.params.clone();
@@ -179,6 +198,34 @@ impl JobService {
                 )?)
             })
             .await?
+    }
+
+    /// The submission's pre-flight check, again, with this process's budgets.
+    fn preflight(&self, spec: &JobSpec, bytes: &[Vec<u8>]) -> Result<(), RunError> {
+        let header = crate::engine::weights::inspect(&bytes[0]).map_err(|e| RunError::Model {
+            index: 1,
+            message: e.to_string(),
+        })?;
+        let tensors = super::catalog::shapes_of(&header);
+        let inputs = preflight::Inputs {
+            tensors: &tensors,
+            file_bytes: [bytes[0].len() as u64, bytes[1].len() as u64],
+            dataset_samples: preflight::dataset_samples(&spec.dataset),
+            eval_limit: self.settings.eval_limit,
+            threads: self.compute.threads(),
+        };
+        match preflight::check(
+            &spec.architecture,
+            &spec.params,
+            inputs,
+            self.settings.budgets,
+        ) {
+            Ok(_) => Ok(()),
+            Err(PreflightError::OverBudget(d)) => Err(RunError::OverBudget(d)),
+            Err(PreflightError::Arch(source)) => {
+                Err(RunError::Pipeline(PipelineError::Arch { index: 0, source }))
+            }
+        }
     }
 
     /// Write progress every `flush` and renew the lease every `heartbeat` until `done` fires;
@@ -220,5 +267,28 @@ impl JobService {
                 Err(e) => warn!(error = %e, "progress or heartbeat write failed"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caught_panic_and_an_over_budget_job_fail_for_good_with_their_codes() {
+        let panicked = RunError::Compute(ComputeError::Panicked("index out of bounds".into()));
+        assert_eq!(
+            (panicked.code(), panicked.retryable()),
+            ("internal_panic", false)
+        );
+        let over = RunError::OverBudget("the job needs 160 GiB".into());
+        assert_eq!((over.code(), over.retryable()), ("job_over_budget", false));
+        let blip = RunError::Load(LoadError::Blob(BlobError::Io(std::io::Error::other("x"))));
+        assert_eq!((blip.code(), blip.retryable()), ("storage_error", true));
+        let labels = RunError::Load(LoadError::Invalid("labels up to 9".into()));
+        assert_eq!(
+            (labels.code(), labels.retryable()),
+            ("invalid_dataset", false)
+        );
     }
 }

@@ -6,9 +6,22 @@
 use uuid::Uuid;
 
 use super::catalog;
+use super::preflight::{self, Budgets, PreflightError};
 use crate::engine::arch::ArchError;
 use crate::engine::pipeline::{FusionParams, ParamError};
-use crate::store::{Db, JobRecord, JobSpec, ModelRecord, StoreError};
+use crate::store::{Db, JobRecord, JobSpec, JobStatus, ModelRecord, StoreError};
+
+/// What this process admits: the job budgets and the queue depth.
+#[derive(Clone, Copy, Debug)]
+pub struct Admission {
+    pub budgets: Budgets,
+    /// `GMFUSE_EVAL_LIMIT`: the samples a job evaluates at most.
+    pub eval_limit: Option<usize>,
+    /// Threads of the compute pool.
+    pub threads: usize,
+    /// Jobs queued or running past which submissions are refused.
+    pub max_queued_jobs: u64,
+}
 
 /// A job as a client asks for it, already decoded.
 #[derive(Clone, Debug)]
@@ -49,6 +62,12 @@ pub enum SubmitError {
     },
     #[error(transparent)]
     Params(#[from] ParamError),
+    #[error("{0}")]
+    OverBudget(String),
+    #[error("{0}")]
+    DatasetLabels(String),
+    #[error("the queue holds {queued} jobs, the most this service accepts; retry later")]
+    QueueFull { queued: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -59,15 +78,27 @@ pub enum SubmitError {
 /// Any [`SubmitError`]; nothing is stored then.
 pub async fn submit(
     db: &dyn Db,
+    tenant: &str,
     req: JobRequest,
     max_attempts: u32,
+    admission: &Admission,
 ) -> Result<JobRecord, SubmitError> {
-    let spec = validate(db, req).await?;
+    let spec = validate(db, tenant, req, admission).await?;
+    let queued: u64 = db
+        .job_counts()
+        .await?
+        .into_iter()
+        .filter(|(s, _)| matches!(s, JobStatus::Queued | JobStatus::Running))
+        .map(|(_, n)| n)
+        .sum();
+    if queued >= admission.max_queued_jobs {
+        return Err(SubmitError::QueueFull { queued });
+    }
     // Under the inputs' locks a model delete is either done (the enqueue sees the model gone:
     // 404) or waits and then finds the blob in use by this job (409): an accepted job always
     // finds its inputs.
     let _lock = db.lock_blobs(&spec.input_blobs()).await?;
-    match db.enqueue(&spec, max_attempts).await {
+    match db.enqueue(tenant, &spec, max_attempts).await {
         Ok(job) => Ok(job),
         Err(StoreError::Missing { what: "model", id }) => Err(SubmitError::ModelNotFound(
             Uuid::parse_str(&id).unwrap_or_default(),
@@ -81,12 +112,17 @@ pub async fn submit(
 ///
 /// # Errors
 /// Any [`SubmitError`].
-pub async fn validate(db: &dyn Db, req: JobRequest) -> Result<JobSpec, SubmitError> {
+pub async fn validate(
+    db: &dyn Db,
+    tenant: &str,
+    req: JobRequest,
+    admission: &Admission,
+) -> Result<JobSpec, SubmitError> {
     req.params.check()?;
     let [id1, id2] = <[Uuid; 2]>::try_from(req.models.as_slice())
         .map_err(|_| SubmitError::ModelCount(req.models.len()))?;
-    let m1 = model(db, id1).await?;
-    let m2 = model(db, id2).await?;
+    let m1 = model(db, tenant, id1).await?;
+    let m2 = model(db, tenant, id2).await?;
     let name = match (&req.architecture, &m1.architecture, &m2.architecture) {
         (Some(a), _, _) => a.clone(),
         (None, Some(a), Some(b)) if a == b => a.clone(),
@@ -98,7 +134,7 @@ pub async fn validate(db: &dyn Db, req: JobRequest) -> Result<JobSpec, SubmitErr
             )));
         }
     };
-    let spec = catalog::architecture(db, &name)
+    let spec = catalog::architecture(db, tenant, &name)
         .await?
         .ok_or_else(|| SubmitError::ArchitectureNotFound(name.clone()))?;
     for m in [&m1, &m2] {
@@ -109,7 +145,8 @@ pub async fn validate(db: &dyn Db, req: JobRequest) -> Result<JobSpec, SubmitErr
                 source,
             })?;
     }
-    let (dataset, shape) = catalog::dataset_source(db, &req.dataset)
+    same_shapes(&m1, &m2)?;
+    let (dataset, shape) = catalog::dataset_source(db, tenant, &req.dataset)
         .await?
         .ok_or_else(|| SubmitError::DatasetNotFound(req.dataset.clone()))?;
     if shape != spec.input {
@@ -119,6 +156,26 @@ pub async fn validate(db: &dyn Db, req: JobRequest) -> Result<JobSpec, SubmitErr
             got: shape,
         });
     }
+    let tensors = catalog::shapes_of(&m1.tensors);
+    if let Some(max_label) = preflight::known_max_label(&dataset) {
+        preflight::check_labels(&spec, &tensors, &req.dataset, max_label)
+            .map_err(SubmitError::DatasetLabels)?;
+    }
+    let inputs = preflight::Inputs {
+        tensors: &tensors,
+        file_bytes: [m1.size_bytes, m2.size_bytes],
+        dataset_samples: preflight::dataset_samples(&dataset),
+        eval_limit: admission.eval_limit,
+        threads: admission.threads,
+    };
+    preflight::check(&spec, &req.params, inputs, admission.budgets).map_err(|e| match e {
+        PreflightError::OverBudget(detail) => SubmitError::OverBudget(detail),
+        PreflightError::Arch(source) => SubmitError::Shapes {
+            model: m1.id,
+            architecture: name.clone(),
+            source,
+        },
+    })?;
     Ok(JobSpec {
         models: [id1, id2],
         inputs: [m1.sha256, m2.sha256],
@@ -129,8 +186,39 @@ pub async fn validate(db: &dyn Db, req: JobRequest) -> Result<JobSpec, SubmitErr
     })
 }
 
-async fn model(db: &dyn Db, id: Uuid) -> Result<ModelRecord, SubmitError> {
-    db.get_model(id)
+/// Both models must have the very same tensors: two models may each fit the architecture with
+/// other widths (an 11-class and a 10-class head, say), and such a pair cannot be fused.
+fn same_shapes(m1: &ModelRecord, m2: &ModelRecord) -> Result<(), SubmitError> {
+    let (s1, s2) = (
+        catalog::shapes_of(&m1.tensors),
+        catalog::shapes_of(&m2.tensors),
+    );
+    for (name, a) in &s1 {
+        let b = s2.get(name);
+        if b != Some(a) {
+            return Err(SubmitError::ArchitectureMismatch(match b {
+                Some(b) => format!(
+                    "tensor `{name}` is {a:?} in model {} and {b:?} in model {}",
+                    m1.id, m2.id
+                ),
+                None => format!(
+                    "tensor `{name}` of model {} is missing from model {}",
+                    m1.id, m2.id
+                ),
+            }));
+        }
+    }
+    if let Some(name) = s2.keys().find(|k| !s1.contains_key(*k)) {
+        return Err(SubmitError::ArchitectureMismatch(format!(
+            "tensor `{name}` of model {} is missing from model {}",
+            m2.id, m1.id
+        )));
+    }
+    Ok(())
+}
+
+async fn model(db: &dyn Db, tenant: &str, id: Uuid) -> Result<ModelRecord, SubmitError> {
+    db.get_model(tenant, id)
         .await?
         .ok_or(SubmitError::ModelNotFound(id))
 }

@@ -56,6 +56,8 @@ pub trait BlobStore: Send + Sync {
     async fn stage(&self, body: UploadStream<'_>, limit: u64) -> Result<Staged, BlobError>;
     /// The staged bytes, for validation.
     async fn read_staged(&self, staged: &Staged) -> Result<Vec<u8>, BlobError>;
+    /// The staged bytes as a stream of chunks (validation in bounded memory).
+    async fn stream_staged(&self, staged: &Staged) -> Result<ByteStream, BlobError>;
     /// Make the staged content visible under its sha256 (a no-op copy when it exists already).
     async fn commit(&self, staged: Staged) -> Result<(), BlobError>;
     /// Drop a staged upload.

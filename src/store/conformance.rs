@@ -169,6 +169,12 @@ async fn staged_upload_is_invisible_until_committed_under_its_sha256(h: &Harness
     let sha = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
     assert_eq!((staged.sha256.as_str(), staged.size), (sha, 11));
     assert_eq!(store.read_staged(&staged).await.unwrap(), b"hello world");
+    let mut chunks = store.stream_staged(&staged).await.unwrap();
+    let mut streamed = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        streamed.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(streamed, b"hello world");
     assert!(matches!(store.get(sha).await, Err(BlobError::NotFound(_))));
     assert_eq!((h.staged_count().await, h.blob_count().await), (1, 0));
     store.commit(staged).await.unwrap();

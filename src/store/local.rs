@@ -15,6 +15,9 @@ use uuid::Uuid;
 
 use super::blob::{BlobError, BlobStore, ByteStream, Staged, UploadStream, is_sha256};
 
+/// Chunk size of streamed reads.
+const READ_CHUNK: usize = 1 << 20;
+
 /// Blobs in a directory.
 #[derive(Clone, Debug)]
 pub struct LocalBlobStore {
@@ -122,6 +125,11 @@ impl BlobStore for LocalBlobStore {
 
     async fn read_staged(&self, staged: &Staged) -> Result<Vec<u8>, BlobError> {
         Ok(fs::read(self.staged_path(&staged.key)).await?)
+    }
+
+    async fn stream_staged(&self, staged: &Staged) -> Result<ByteStream, BlobError> {
+        let file = fs::File::open(self.staged_path(&staged.key)).await?;
+        Ok(tokio_util::io::ReaderStream::with_capacity(file, READ_CHUNK).boxed())
     }
 
     async fn commit(&self, staged: Staged) -> Result<(), BlobError> {

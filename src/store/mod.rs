@@ -10,6 +10,7 @@ pub mod local;
 pub mod lock;
 pub mod postgres;
 pub mod records;
+pub mod rows;
 pub mod s3;
 pub mod sqlite;
 
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 pub use blob::{BlobError, BlobStore, ByteStream, Staged, UploadStream};
-pub use db::{CatalogStore, Db, JobStore, StoreError, StoreResult};
+pub use db::{CatalogStore, Db, IdempotencyStore, JobStore, KeyStore, StoreError, StoreResult};
 pub use lock::BlobLock;
 pub use records::*;
 

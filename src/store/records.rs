@@ -320,3 +320,26 @@ pub struct ApiKeyRecord {
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
+
+/// The first response to a POST with an `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub location: Option<String>,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// What an idempotency key holds when a request claims it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdemSlot {
+    /// The key was free: this request serves it, then completes or releases it.
+    Claimed,
+    /// Another request with the key is being served.
+    InFlight,
+    /// The key was served: the request it saw and the response it got.
+    Done {
+        request_hash: String,
+        response: StoredResponse,
+    },
+}

@@ -6,10 +6,16 @@
 //! is there.
 
 mod backend;
+mod bounds;
+mod capacity;
+mod corpus;
 mod datasets;
 mod fixtures;
+mod fuzz;
 mod helpers;
+mod idempotency;
 mod lifecycle;
+mod malformed;
 mod models;
 mod openapi;
 mod ops;
@@ -20,4 +26,5 @@ mod s3;
 mod scaleout;
 mod script;
 mod submit;
+mod tenants;
 mod walkthrough;

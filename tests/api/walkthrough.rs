@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use gmfuse::engine::arch::preset;
-use gmfuse::engine::eval::{Dataset, evaluate};
+use gmfuse::engine::eval::evaluate;
 use gmfuse::engine::forward::Network;
 use gmfuse::engine::weights::WeightSet;
 use reqwest::StatusCode;
@@ -24,7 +24,12 @@ fn engine_eval(bytes: &[u8]) -> (f64, f64) {
     let spec = preset("mnist-cnn").unwrap();
     let w = WeightSet::from_bytes(bytes).unwrap();
     let net = Network::new(&spec, &w).unwrap();
-    let r = evaluate(&net, &Dataset::mnist_test().head(EVAL_LIMIT), &|| false).unwrap();
+    let r = evaluate(
+        &net,
+        &gmfuse::builtin::mnist_test().head(EVAL_LIMIT),
+        &|| false,
+    )
+    .unwrap();
     (r.accuracy, r.loss)
 }
 

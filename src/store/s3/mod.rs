@@ -370,6 +370,15 @@ impl BlobStore for S3BlobStore {
         Ok(result.bytes().await.map_err(store_err)?.to_vec())
     }
 
+    async fn stream_staged(&self, staged: &Staged) -> Result<ByteStream, BlobError> {
+        let result = self
+            .store
+            .get(&self.staged_path(&staged.key))
+            .await
+            .map_err(not_found_or(&staged.key))?;
+        Ok(result.into_stream().map_err(io::Error::from).boxed())
+    }
+
     async fn commit(&self, staged: Staged) -> Result<(), BlobError> {
         let from = self.staged_path(&staged.key);
         let to = self.blob_path(&staged.sha256)?;

@@ -1,10 +1,13 @@
 //! The SQLite backend: one database file in WAL mode, migrations from `migrations/sqlite/`.
 //!
-//! Times are stored as Unix milliseconds and JSON as text. The queue claims with a single
+//! Times are stored as Unix milliseconds and JSON as text ([`Columns`] reads them for the
+//! shared row mapping of [`super::rows`]). The queue claims with a single
 //! `UPDATE … WHERE id IN (SELECT … LIMIT 1) RETURNING`, which SQLite runs atomically.
 
 mod catalog;
+mod idempotency;
 mod jobs;
+mod keys;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -15,12 +18,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::Row;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use uuid::Uuid;
 
 use super::db::{Db, StoreError, StoreResult};
 use super::lock::{BlobLock, StripedLocks};
+use super::rows::Columns;
 
 /// The migrations compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -120,4 +125,35 @@ pub(crate) fn uuid(s: &str) -> StoreResult<Uuid> {
 /// A stored non-negative count.
 pub(crate) fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
+}
+
+impl Columns for SqliteRow {
+    fn text(&self, col: &str) -> StoreResult<String> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        Ok(self.try_get(col)?)
+    }
+    fn id(&self, col: &str) -> StoreResult<Uuid> {
+        uuid(self.try_get(col)?)
+    }
+    fn time(&self, col: &str) -> StoreResult<DateTime<Utc>> {
+        Ok(time(self.try_get(col)?))
+    }
+    fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(self.try_get::<Option<i64>, _>(col)?.map(time))
+    }
+    fn count(&self, col: &str) -> StoreResult<u64> {
+        Ok(count(self.try_get(col)?))
+    }
+    fn flag(&self, col: &str) -> StoreResult<bool> {
+        Ok(self.try_get::<i64, _>(col)? != 0)
+    }
+    fn opt_float(&self, col: &str) -> StoreResult<Option<f64>> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_json_value(&self, col: &str) -> StoreResult<Option<serde_json::Value>> {
+        let text: Option<&str> = self.try_get(col)?;
+        Ok(text.map(serde_json::from_str).transpose()?)
+    }
 }

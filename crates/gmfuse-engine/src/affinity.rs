@@ -1,0 +1,522 @@
+//! GAMF affinity between the graphs of two networks, as a structured sparse operator.
+//!
+//! Nodes are channels; the pair space is every (model-1 node, model-2 node) pair of one node
+//! group. An edge of model 1 (`a → b`, feature `f1`) and an edge of model 2 (`c → d`, feature
+//! `f2`) of the same layer give the affinity `exp(-‖f1 − f2‖₂)` between the node pairs
+//! `(a, c)` and `(b, d)`. For a layer with `E = n_out·n_in` edges that is an `E × E` dense
+//! block; the full `(n1·n2)²` matrix (1.4 GiB for the example's net) is never built: [`Affinity`]
+//! keeps one block per layer (8.5 M entries, 68 MB, for the example) and computes `K·v` from them.
+//!
+//! Pair vectors are stored compactly: group `g` (input, hidden…, output) owns `s_g²` entries,
+//! row-major (`(i, j) → offset_g + i·s_g + j`, `i` a model-1 node, `j` a model-2 node). Pairs
+//! of nodes from different groups have no affinity and are left out.
+//!
+//! Two layouts of `K`:
+//! - [`Direction::PreFromCur`] — the pygmtools example: only `K[(a,c), (b,d)]` (earlier pair
+//!   row, later pair column) is filled, so `K` is not symmetric.
+//! - [`Direction::Symmetric`] — gmfuse's default: each edge pair contributes to both node pairs.
+//!
+//! Fixed nodes get 1 on the diagonal: `(a, a)` for every input channel and `(o, o)` for every
+//! output. A layer's biases are node features: `exp(-|b1_i − b2_j|)` on the diagonal of its
+//! hidden output pairs.
+
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::arch::{NodeGroup, PermStructure};
+use crate::weights::{WeightSet, WeightsError};
+
+/// Which entries of `K` a layer fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Only earlier-pair rows, later-pair columns (pygmtools example).
+    PreFromCur,
+    /// Both (a symmetric `K`).
+    Symmetric,
+}
+
+/// One layer's edge-pair affinities: `m[e1·E + e2]` for model-1 edge `e1 = b·n_in + a` and
+/// model-2 edge `e2 = d·n_in + c` (`b, d` outputs, `a, c` inputs).
+struct LayerBlock {
+    /// Group index (0 = input) of the layer's inputs; its outputs are group `pre + 1`.
+    pre: usize,
+    n_in: usize,
+    n_out: usize,
+    m: Vec<f64>,
+}
+
+/// The affinity `K` of two networks of one [`PermStructure`], as an implicit operator.
+pub struct Affinity {
+    /// Node count per group: input, hidden…, output.
+    sizes: Vec<usize>,
+    /// Offset of each group's block in a compact pair vector.
+    offsets: Vec<usize>,
+    /// Diagonal entries: (compact index, value).
+    diag: Vec<(usize, f64)>,
+    layers: Vec<LayerBlock>,
+    direction: Direction,
+    /// Per layer, the last inputs and products, reused when a block's input is bit-identical
+    /// (the unnormalised power iteration of a one-directional `K` settles layer by layer).
+    memo: Mutex<Vec<Option<Memo>>>,
+}
+
+/// One layer's last `(x_pre, x_cur) → (to_pre, to_cur)` product.
+struct Memo {
+    x_pre: Vec<f64>,
+    x_cur: Vec<f64>,
+    to_pre: Vec<f64>,
+    to_cur: Vec<f64>,
+}
+
+fn same_bits(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+impl Affinity {
+    /// Build the affinity of `models[0]` (rows) and `models[1]` (columns) for `structure`.
+    /// Both models must have been validated against the structure's spec.
+    ///
+    /// # Errors
+    /// [`WeightsError::Missing`] if a tensor named by the structure is absent.
+    pub fn build(
+        structure: &PermStructure,
+        models: [&WeightSet; 2],
+        direction: Direction,
+    ) -> Result<Self, WeightsError> {
+        let mut sizes = vec![structure.n_input];
+        sizes.extend(structure.layers.iter().map(|l| l.n_out));
+        let mut offsets = Vec::with_capacity(sizes.len());
+        let mut total = 0;
+        for s in &sizes {
+            offsets.push(total);
+            total += s * s;
+        }
+        let mut diag: Vec<(usize, f64)> = (0..sizes[0]).map(|a| (a * sizes[0] + a, 1.0)).collect();
+        let last = sizes.len() - 1;
+        diag.extend((0..sizes[last]).map(|o| (offsets[last] + o * sizes[last] + o, 1.0)));
+        let mut layers = Vec::with_capacity(structure.layers.len());
+        for (l, layer) in structure.layers.iter().enumerate() {
+            debug_assert_eq!(
+                layer.input,
+                if l == 0 {
+                    NodeGroup::Input
+                } else {
+                    NodeGroup::Hidden(l - 1)
+                }
+            );
+            let w1 = models[0].tensor(&layer.weight)?;
+            let w2 = models[1].tensor(&layer.weight)?;
+            let (f1, f2) = (w1.data.as_standard_layout(), w2.data.as_standard_layout());
+            let m = edge_affinity(
+                f1.as_slice().expect("standard layout"),
+                f2.as_slice().expect("standard layout"),
+                layer.feat,
+            );
+            if let (Some(b), NodeGroup::Hidden(_)) = (&layer.bias, layer.output) {
+                let b1 = models[0]
+                    .tensor(b)?
+                    .data
+                    .iter()
+                    .copied()
+                    .collect::<Vec<_>>();
+                let b2 = models[1]
+                    .tensor(b)?
+                    .data
+                    .iter()
+                    .copied()
+                    .collect::<Vec<_>>();
+                let (n, off) = (layer.n_out, offsets[l + 1]);
+                for (i, x) in b1.iter().enumerate() {
+                    for (j, y) in b2.iter().enumerate() {
+                        diag.push((off + i * n + j, (-(x - y).abs()).exp()));
+                    }
+                }
+            }
+            layers.push(LayerBlock {
+                pre: l,
+                n_in: layer.n_in,
+                n_out: layer.n_out,
+                m,
+            });
+        }
+        let memo = Mutex::new((0..layers.len()).map(|_| None).collect());
+        Ok(Affinity {
+            sizes,
+            offsets,
+            diag,
+            layers,
+            direction,
+            memo,
+        })
+    }
+
+    /// Length of a compact pair vector.
+    pub fn dim(&self) -> usize {
+        self.sizes.iter().map(|s| s * s).sum()
+    }
+
+    /// Node count per group (input, hidden…, output).
+    pub fn group_sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// Where group `g`'s `s_g × s_g` block starts in a compact pair vector.
+    pub fn group_offset(&self, g: usize) -> usize {
+        self.offsets[g]
+    }
+
+    /// Stored nonzeros of `K` (each edge-pair block counted once, plus the diagonal).
+    pub fn nnz(&self) -> usize {
+        self.diag.len() + self.layers.iter().map(|l| l.m.len()).sum::<usize>()
+    }
+
+    /// Bytes held by the operator.
+    pub fn bytes(&self) -> usize {
+        self.layers.iter().map(|l| l.m.len() * 8).sum::<usize>() + self.diag.len() * 16
+    }
+
+    /// `y = K x` on compact pair vectors (`x.len() == y.len() == self.dim()`).
+    pub fn apply(&self, x: &[f64], y: &mut [f64]) {
+        assert_eq!(x.len(), self.dim(), "x has the compact pair dimension");
+        assert_eq!(y.len(), self.dim(), "y has the compact pair dimension");
+        y.fill(0.0);
+        for &(i, v) in &self.diag {
+            y[i] += v * x[i];
+        }
+        let symmetric = self.direction == Direction::Symmetric;
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        for (layer, memo) in self.layers.iter().zip(memo.iter_mut()) {
+            let (pre, cur) = (layer.pre, layer.pre + 1);
+            let (np, nc) = (layer.n_in, layer.n_out);
+            let x_pre = &x[self.offsets[pre]..][..np * np];
+            let x_cur = &x[self.offsets[cur]..][..nc * nc];
+            let hit = memo.as_ref().is_some_and(|m| {
+                same_bits(&m.x_cur, x_cur) && (!symmetric || same_bits(&m.x_pre, x_pre))
+            });
+            if !hit {
+                let (to_pre, to_cur) = layer.product(x_pre, x_cur, symmetric);
+                *memo = Some(Memo {
+                    x_pre: x_pre.to_vec(),
+                    x_cur: x_cur.to_vec(),
+                    to_pre,
+                    to_cur,
+                });
+            }
+            let m = memo.as_ref().expect("filled above");
+            for (yv, p) in y[self.offsets[pre]..][..np * np].iter_mut().zip(&m.to_pre) {
+                *yv += p;
+            }
+            for (yv, p) in y[self.offsets[cur]..][..m.to_cur.len()]
+                .iter_mut()
+                .zip(&m.to_cur)
+            {
+                *yv += p;
+            }
+        }
+    }
+}
+
+impl LayerBlock {
+    /// This layer's share of `K x`: `(to_pre, to_cur)`; `to_cur` is empty unless symmetric.
+    fn product(&self, x_pre: &[f64], x_cur: &[f64], symmetric: bool) -> (Vec<f64>, Vec<f64>) {
+        let (np, nc) = (self.n_in, self.n_out);
+        // One task per model-1 output node b: rows b·n_in .. (b+1)·n_in of the block.
+        // Partial sums are reduced in b order, so results do not depend on thread count.
+        let parts: Vec<(Vec<f64>, Vec<f64>)> = (0..nc)
+            .into_par_iter()
+            .map(|b| {
+                let rows = &self.m[b * np * nc * np..][..np * nc * np];
+                let mut to_pre = vec![0.0; np * np];
+                let mut to_cur = vec![0.0; if symmetric { nc } else { 0 }];
+                block_apply(
+                    rows,
+                    &x_cur[b * nc..][..nc],
+                    x_pre,
+                    np,
+                    &mut to_pre,
+                    &mut to_cur,
+                );
+                (to_pre, to_cur)
+            })
+            .collect();
+        let mut to_pre = vec![0.0; np * np];
+        let mut to_cur = Vec::with_capacity(if symmetric { nc * nc } else { 0 });
+        for (p, c) in parts {
+            for (t, v) in to_pre.iter_mut().zip(&p) {
+                *t += v;
+            }
+            to_cur.extend_from_slice(&c);
+        }
+        (to_pre, to_cur)
+    }
+}
+
+/// One output node `b` of one layer: `rows` is `[a][d][c]` (`np × nc × np`).
+/// `to_pre[a·np + c] += Σ_d x_cur_b[d]·rows[a][d][c]`;
+/// when `to_cur` is non-empty, `to_cur[d] += Σ_a Σ_c rows[a][d][c]·x_pre[a·np + c]`.
+fn block_apply(
+    rows: &[f64],
+    x_cur_b: &[f64],
+    x_pre: &[f64],
+    np: usize,
+    to_pre: &mut [f64],
+    to_cur: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function is compiled for.
+        return unsafe { block_apply_avx2(rows, x_cur_b, x_pre, np, to_pre, to_cur) };
+    }
+    block_apply_generic(rows, x_cur_b, x_pre, np, to_pre, to_cur);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn block_apply_avx2(
+    rows: &[f64],
+    x_cur_b: &[f64],
+    x_pre: &[f64],
+    np: usize,
+    to_pre: &mut [f64],
+    to_cur: &mut [f64],
+) {
+    block_apply_generic(rows, x_cur_b, x_pre, np, to_pre, to_cur);
+}
+
+/// Width of the register blocks of the inner loops (8 `f64` = two AVX2 or one AVX-512 vector).
+const LANES: usize = 8;
+
+#[inline(always)]
+fn block_apply_generic(
+    rows: &[f64],
+    x_cur_b: &[f64],
+    x_pre: &[f64],
+    np: usize,
+    to_pre: &mut [f64],
+    to_cur: &mut [f64],
+) {
+    let nc = x_cur_b.len();
+    debug_assert_eq!(rows.len(), np * nc * np);
+    let symmetric = !to_cur.is_empty();
+    // Per model-2 output d, lane-wise partial sums of Σ_a Σ_c rows[a][d][c]·x_pre[a][c].
+    let mut dots = vec![[0.0f64; LANES]; if symmetric { nc } else { 0 }];
+    let whole = np - np % LANES;
+    for a in 0..np {
+        let row = &rows[a * nc * np..][..nc * np];
+        let xp = &x_pre[a * np..][..np];
+        // Lane blocks of c: the to_pre accumulator stays in registers across all d.
+        for c0 in (0..whole).step_by(LANES) {
+            let xpc: [f64; LANES] = xp[c0..c0 + LANES].try_into().expect("lane block");
+            let mut acc = [0.0f64; LANES];
+            for d in 0..nc {
+                let seg: &[f64; LANES] =
+                    row[d * np + c0..][..LANES].try_into().expect("lane block");
+                let xv = x_cur_b[d];
+                for k in 0..LANES {
+                    acc[k] += xv * seg[k];
+                }
+                if symmetric {
+                    let dd = &mut dots[d];
+                    for k in 0..LANES {
+                        dd[k] += seg[k] * xpc[k];
+                    }
+                }
+            }
+            for (o, v) in to_pre[a * np + c0..][..LANES].iter_mut().zip(acc) {
+                *o += v;
+            }
+        }
+        // The remaining c (np not a multiple of LANES), one at a time.
+        for c in whole..np {
+            let mut acc = 0.0;
+            for d in 0..nc {
+                let m = row[d * np + c];
+                acc += x_cur_b[d] * m;
+                if symmetric {
+                    dots[d][0] += m * xp[c];
+                }
+            }
+            to_pre[a * np + c] += acc;
+        }
+    }
+    for (t, dd) in to_cur.iter_mut().zip(&dots) {
+        *t += ((dd[0] + dd[1]) + (dd[2] + dd[3])) + ((dd[4] + dd[5]) + (dd[6] + dd[7]));
+    }
+}
+
+/// `exp(-‖f1[e1] − f2[e2]‖₂)` for every pair of rows of `f1`, `f2` (`E × feat`, row-major),
+/// as an `E × E` row-major matrix. Distances are summed directly (like scipy's `cdist`), not
+/// via `‖x‖² + ‖y‖² − 2x·y`, which cancels badly for near-identical edges.
+fn edge_affinity(f1: &[f64], f2: &[f64], feat: usize) -> Vec<f64> {
+    debug_assert_eq!(f1.len(), f2.len());
+    let e = f1.len() / feat;
+    // model 2's features transposed (feat × E) so the inner loop runs over contiguous e2.
+    let mut f2t = vec![0.0; feat * e];
+    for (e2, row) in f2.chunks_exact(feat).enumerate() {
+        for (k, v) in row.iter().enumerate() {
+            f2t[k * e + e2] = *v;
+        }
+    }
+    let mut m = vec![0.0; e * e];
+    m.par_chunks_mut(e).enumerate().for_each(|(e1, out)| {
+        edge_row(&f1[e1 * feat..][..feat], &f2t, out);
+    });
+    m
+}
+
+fn edge_row(x: &[f64], f2t: &[f64], out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function is compiled for.
+        return unsafe { edge_row_avx2(x, f2t, out) };
+    }
+    edge_row_generic(x, f2t, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn edge_row_avx2(x: &[f64], f2t: &[f64], out: &mut [f64]) {
+    edge_row_generic(x, f2t, out);
+}
+
+#[inline(always)]
+fn edge_row_generic(x: &[f64], f2t: &[f64], out: &mut [f64]) {
+    let e = out.len();
+    out.fill(0.0);
+    for (k, xk) in x.iter().enumerate() {
+        for (o, y) in out.iter_mut().zip(&f2t[k * e..][..e]) {
+            let d = xk - y;
+            *o += d * d;
+        }
+    }
+    for o in out.iter_mut() {
+        *o = (-o.sqrt()).exp();
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::arch::ArchSpec;
+    use crate::weights::{DType, Tensor};
+    use ndarray::ArrayD;
+
+    /// A tiny conv → flatten → linear → linear net with biases, and two random weight sets.
+    pub(crate) fn tiny() -> (ArchSpec, WeightSet, WeightSet) {
+        let spec: ArchSpec = serde_json::from_str(
+            r#"{"name":"tiny","input":[2,4,4],"ops":[
+              {"op":"conv2d","weight":"c.w","bias":"c.b","padding":1},
+              {"op":"relu"},{"op":"maxpool2d","kernel":2},{"op":"flatten"},
+              {"op":"linear","weight":"l1.w","bias":"l1.b"},{"op":"relu"},
+              {"op":"linear","weight":"l2.w"}]}"#,
+        )
+        .unwrap();
+        let shapes = [
+            ("c.w", vec![3, 2, 3, 3]),
+            ("c.b", vec![3]),
+            ("l1.w", vec![4, 12]),
+            ("l1.b", vec![4]),
+            ("l2.w", vec![2, 4]),
+        ];
+        let mut seed = 7u64;
+        let mut make = || {
+            let mut w = WeightSet::default();
+            for (name, shape) in &shapes {
+                let n: usize = shape.iter().product();
+                let data = (0..n)
+                    .map(|_| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+                    })
+                    .collect();
+                let data = ArrayD::from_shape_vec(shape.clone(), data).unwrap();
+                w.tensors.insert(
+                    name.to_string(),
+                    Tensor {
+                        dtype: DType::F32,
+                        data,
+                    },
+                );
+            }
+            w
+        };
+        let (a, b) = (make(), make());
+        (spec, a, b)
+    }
+
+    /// The dense `K` of the reference formulas (gamf_np.py `build_affinity_coo`), compact-indexed.
+    fn dense_reference(
+        s: &PermStructure,
+        m: [&WeightSet; 2],
+        sym: bool,
+        aff: &Affinity,
+    ) -> Vec<Vec<f64>> {
+        let n = aff.dim();
+        let mut k = vec![vec![0.0; n]; n];
+        for &(i, v) in &aff.diag {
+            k[i][i] += v;
+        }
+        for (l, layer) in s.layers.iter().enumerate() {
+            let (np, nc, f) = (layer.n_in, layer.n_out, layer.feat);
+            let w1 = m[0].tensors[&layer.weight].data.as_slice().unwrap();
+            let w2 = m[1].tensors[&layer.weight].data.as_slice().unwrap();
+            let (po, co) = (aff.group_offset(l), aff.group_offset(l + 1));
+            for b in 0..nc {
+                for a in 0..np {
+                    for d in 0..nc {
+                        for c in 0..np {
+                            let e1 = &w1[(b * np + a) * f..][..f];
+                            let e2 = &w2[(d * np + c) * f..][..f];
+                            let dist: f64 = e1.iter().zip(e2).map(|(x, y)| (x - y) * (x - y)).sum();
+                            let v = (-dist.sqrt()).exp();
+                            k[po + a * np + c][co + b * nc + d] += v;
+                            if sym {
+                                k[co + b * nc + d][po + a * np + c] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        k
+    }
+
+    #[test]
+    fn implicit_product_equals_the_dense_reference_in_both_layouts() {
+        let (spec, m1, m2) = tiny();
+        let s = spec.validate(&m1).unwrap();
+        for (dir, sym) in [(Direction::PreFromCur, false), (Direction::Symmetric, true)] {
+            let aff = Affinity::build(&s, [&m1, &m2], dir).unwrap();
+            let n = aff.dim();
+            assert_eq!(n, 2 * 2 + 3 * 3 + 4 * 4 + 2 * 2);
+            let k = dense_reference(&s, [&m1, &m2], sym, &aff);
+            if sym {
+                for (i, row) in k.iter().enumerate() {
+                    for (j, v) in row.iter().enumerate() {
+                        assert_eq!(*v, k[j][i]);
+                    }
+                }
+            }
+            let x: Vec<f64> = (0..n).map(|i| ((i * 37) % 11) as f64 / 7.0 - 0.6).collect();
+            let mut y = vec![0.0; n];
+            aff.apply(&x, &mut y);
+            for i in 0..n {
+                let want: f64 = (0..n).map(|j| k[i][j] * x[j]).sum();
+                approx::assert_abs_diff_eq!(y[i], want, epsilon = 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn affinity_of_identical_edges_is_one_and_decays_with_distance() {
+        // exp(-||f1 - f2||): features [0,0] vs [3,4] are 5 apart.
+        let m = edge_affinity(&[0.0, 0.0, 3.0, 4.0], &[0.0, 0.0, 3.0, 4.0], 2);
+        assert_eq!(m[0], 1.0);
+        assert_eq!(m[3], 1.0);
+        approx::assert_relative_eq!(m[1], (-5.0f64).exp(), max_relative = 1e-15);
+        assert_eq!(m[1], m[2]);
+    }
+}

@@ -1,0 +1,261 @@
+//! Pre-flight estimate of a fusion job's peak memory and compute, from the architecture, the
+//! models' tensor shapes and the parameters alone — before any weight is read.
+//!
+//! Memory follows what [`pipeline::run`](crate::pipeline::run) holds at once:
+//! - **always**: both model files, both models widened to `f64`, the dataset (`f32` pixels);
+//! - **matching** (GAMF): the affinity's stored entries, exactly as [`Affinity`] stores them
+//!   (one `E × E` block of `f64` per weighted layer, `E = n_in·n_out` edges, plus the
+//!   diagonal's (index, value) pairs), and its transients (the transposed features of the
+//!   largest layer, the per-layer memo, the partial products, the power iteration's vectors);
+//! - **evaluation**: the aligned model, the fused model, every evaluated weight set kept by the
+//!   evaluation cache, one compiled `f32` network, and per compute thread the forward pass's
+//!   activation buffers (two of `chunk × longest sample`, the im2col buffer, the logits).
+//!
+//! The peak is the common part plus the larger of the two phases. Compute is counted in
+//! multiply-accumulates: MACs per sample × samples × evaluated models, plus the matching's
+//! affinity build (`E² × feature length` per layer) and power iterations (`E²` per product).
+//!
+//! [`Affinity`]: crate::affinity::Affinity
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::arch::{ArchError, ArchSpec, NodeGroup, Op, PermStructure, Shape};
+use crate::eval::EVAL_BATCH;
+use crate::forward::{CHUNK_BYTES, COLS_BUDGET, LANES, MAX_CHUNK};
+use crate::pipeline::{Compat, FusionParams, Method};
+
+/// What a job will run, as known before its weights are read.
+#[derive(Clone, Debug)]
+pub struct Workload<'a> {
+    pub spec: &'a ArchSpec,
+    /// The models' tensor shapes by name (as in their safetensors headers).
+    pub tensors: &'a BTreeMap<String, Vec<usize>>,
+    /// Size of each model file, bytes.
+    pub file_bytes: [u64; 2],
+    pub params: &'a FusionParams,
+    /// Samples of the dataset as loaded, and samples evaluated (after any evaluation limit).
+    pub dataset_samples: u64,
+    pub eval_samples: u64,
+    /// Threads of the compute pool (each holds its own activation buffers).
+    pub threads: usize,
+}
+
+/// The estimate: bytes and multiply-accumulates. Sums saturate at `u64::MAX`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Estimate {
+    /// Peak memory of the job, bytes.
+    pub peak_bytes: u64,
+    /// Model files, both models in `f64`, the dataset: held throughout.
+    pub common_bytes: u64,
+    /// The dataset's pixels and labels (included in `common_bytes`).
+    pub dataset_bytes: u64,
+    /// Elements of one model.
+    pub weight_elems: u64,
+    /// Stored entries of the GAMF affinity (0 without matching): what `Affinity::nnz` reports.
+    pub affinity_entries: u64,
+    /// Bytes those entries take (`Affinity::bytes`).
+    pub affinity_bytes: u64,
+    /// The matching phase on top of `common_bytes`: the affinity and its transients.
+    pub matching_bytes: u64,
+    /// The evaluation phase on top of `common_bytes`: weight copies, one compiled network and
+    /// every thread's activation buffers.
+    pub evaluation_bytes: u64,
+    /// All threads' activation buffers (included in `evaluation_bytes`).
+    pub activation_bytes: u64,
+    /// One forward pass of one sample.
+    pub macs_per_sample: u64,
+    /// Models evaluated: the two inputs plus one per proportion and curve.
+    pub evaluations: u64,
+    /// `macs_per_sample × eval_samples × evaluations`.
+    pub eval_macs: u64,
+    /// Affinity build and power iterations.
+    pub matching_macs: u64,
+    /// `eval_macs + matching_macs`.
+    pub total_macs: u64,
+}
+
+fn sum(items: impl IntoIterator<Item = u64>) -> u64 {
+    items.into_iter().fold(0u64, u64::saturating_add)
+}
+
+fn prod(items: impl IntoIterator<Item = u64>) -> u64 {
+    items.into_iter().fold(1u64, u64::saturating_mul)
+}
+
+fn len(shape: Shape) -> u64 {
+    match shape {
+        Shape::Chw(c, h, w) => prod([c as u64, h as u64, w as u64]),
+        Shape::Flat(n) => n as u64,
+    }
+}
+
+/// Per-op costs of one sample: (MACs, longest sample in `f32`s, im2col floats per thread,
+/// compiled network bytes).
+fn forward_costs(
+    spec: &ArchSpec,
+    shapes: &[Shape],
+    tensors: &BTreeMap<String, Vec<usize>>,
+) -> (u64, u64, u64, u64) {
+    let (mut macs, mut longest, mut cols, mut net) = (0u64, len(shapes[0]), 0u64, 0u64);
+    let mut largest_linear = 0u64;
+    for (i, op) in spec.ops.iter().enumerate() {
+        let (cur, next) = (shapes[i], shapes[i + 1]);
+        longest = longest.max(len(next));
+        match (op, cur, next) {
+            (
+                Op::Conv2d {
+                    weight,
+                    bias,
+                    padding,
+                    ..
+                },
+                Shape::Chw(c, h, w),
+                Shape::Chw(co, oh, ow),
+            ) => {
+                let ws = &tensors[weight];
+                let (kh, kw) = (ws[2] as u64, ws[3] as u64);
+                let (c, co, pixels) = (c as u64, co as u64, oh as u64 * ow as u64);
+                let p2 = 2 * *padding as u64;
+                longest = longest.max(prod([c, h as u64 + p2, w as u64 + p2]));
+                macs = sum([macs, prod([pixels, co, c, kh, kw])]);
+                let depth = prod([kh, kw, c]);
+                let one = prod([pixels, depth]);
+                cols = cols.max(one.max(COLS_BUDGET as u64));
+                let co_pad = co.div_ceil(LANES as u64) * LANES as u64;
+                net = sum([
+                    net,
+                    prod([depth, co_pad, 4]),
+                    if bias.is_some() { co_pad * 4 } else { 0 },
+                ]);
+            }
+            (Op::Linear { weight, bias }, _, _) => {
+                let ws = &tensors[weight];
+                let (o, n) = (ws[0] as u64, ws[1] as u64);
+                macs = sum([macs, prod([o, n])]);
+                net = sum([net, prod([o, n, 4]), if bias.is_some() { o * 4 } else { 0 }]);
+                largest_linear = largest_linear.max(prod([o, n, 8]));
+            }
+            (Op::Maxpool2d { kernel, .. } | Op::Avgpool2d { kernel, .. }, _, _) => {
+                macs = sum([macs, prod([len(next), *kernel as u64, *kernel as u64])]);
+            }
+            _ => macs = sum([macs, len(next)]),
+        }
+    }
+    // Compiling a linear layer transposes its f64 weight once (a transient copy).
+    (macs, longest, cols, sum([net, largest_linear]))
+}
+
+/// The GAMF affinity of `structure`: (stored entries, stored bytes, transient bytes, MACs).
+fn affinity_costs(structure: &PermStructure, params: &FusionParams) -> (u64, u64, u64, u64) {
+    let layers = &structure.layers;
+    let sq = |n: usize| prod([n as u64, n as u64]);
+    // The diagonal: every input pair, every output pair, and the bias pairs of hidden layers.
+    let mut diag = sum([
+        structure.n_input as u64,
+        layers.last().map_or(0, |l| l.n_out as u64),
+    ]);
+    let (mut blocks, mut build, mut apply, mut transient) = (0u64, 0u64, 0u64, 0u64);
+    let (mut memo, mut largest_f2t, mut largest_parts) = (0u64, 0u64, 0u64);
+    for l in layers {
+        if l.bias.is_some() && matches!(l.output, NodeGroup::Hidden(_)) {
+            diag = sum([diag, sq(l.n_out)]);
+        }
+        let edges = prod([l.n_in as u64, l.n_out as u64]);
+        let block = prod([edges, edges]);
+        blocks = sum([blocks, block]);
+        build = sum([build, prod([block, l.feat as u64])]);
+        apply = sum([apply, block]);
+        memo = sum([memo, prod([2, sum([sq(l.n_in), sq(l.n_out)]), 8])]);
+        largest_f2t = largest_f2t.max(prod([l.feat as u64, edges, 8]));
+        largest_parts =
+            largest_parts.max(prod([l.n_out as u64, sum([sq(l.n_in), l.n_out as u64]), 8]));
+    }
+    let dim = sum(std::iter::once(sq(structure.n_input)).chain(layers.iter().map(|l| sq(l.n_out))));
+    // The spectral matching's five pair vectors.
+    transient = sum([
+        transient,
+        memo,
+        largest_f2t,
+        largest_parts,
+        prod([5, dim, 8]),
+    ]);
+    let entries = sum([blocks, diag]);
+    let bytes = sum([prod([blocks, 8]), prod([diag, 16])]);
+    let symmetric = params.compat != Some(Compat::PygmtoolsExample);
+    let per_iter = if symmetric { prod([2, apply]) } else { apply };
+    let macs = sum([build, prod([params.max_iter as u64, per_iter])]);
+    (entries, bytes, transient, macs)
+}
+
+/// Estimate `work`'s peak memory and compute.
+///
+/// # Errors
+/// The [`ArchError`] of [`ArchSpec::check_shapes`] when the tensors do not fit the spec.
+pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
+    let structure = work.spec.check_shapes(work.tensors)?;
+    let shapes = work.spec.shapes_with(|n| work.tensors.get(n).cloned())?;
+    let weight_elems = sum(work
+        .tensors
+        .values()
+        .map(|s| prod(s.iter().map(|&d| d as u64))));
+    let (macs_per_sample, longest, cols, network) = forward_costs(work.spec, &shapes, work.tensors);
+    let classes = len(*shapes.last().expect("non-empty"));
+
+    let sample = len(shapes[0]);
+    let set_bytes = |n: u64| sum([prod([n, sample, 4]), prod([n, 4])]);
+    let mut dataset_bytes = set_bytes(work.dataset_samples);
+    if work.eval_samples < work.dataset_samples {
+        dataset_bytes = sum([dataset_bytes, set_bytes(work.eval_samples)]);
+    }
+    let weights_f64 = prod([weight_elems, 8]);
+    let common_bytes = sum([
+        work.file_bytes[0],
+        work.file_bytes[1],
+        prod([2, weights_f64]),
+        dataset_bytes,
+    ]);
+
+    let proportions = work.params.proportions.len() as u64;
+    let (curves, affinity) = match work.params.method {
+        Method::Gamf => (2, Some(affinity_costs(&structure, work.params))),
+        Method::None => (1, None),
+    };
+    let (affinity_entries, affinity_bytes, affinity_transient, matching_macs) =
+        affinity.unwrap_or_default();
+    let evaluations = sum([2, prod([curves, proportions])]);
+
+    let chunk = (CHUNK_BYTES as u64 / prod([4, longest])).clamp(1, MAX_CHUNK as u64);
+    let per_thread = sum([
+        prod([2, chunk, longest, 4]),
+        prod([cols, 4]),
+        prod([EVAL_BATCH as u64, classes, 4]),
+    ]);
+    let activation_bytes = prod([per_thread, work.threads.max(1) as u64]);
+    // The aligned model, the fused model being built, and the cache's copy of every evaluated one.
+    let copies = prod([sum([evaluations, 2]), weights_f64]);
+    let evaluation_bytes = sum([copies, network, activation_bytes]);
+    let matching_bytes = sum([affinity_bytes, affinity_transient]);
+
+    let eval_macs = prod([macs_per_sample, work.eval_samples, evaluations]);
+    Ok(Estimate {
+        peak_bytes: sum([common_bytes, matching_bytes.max(evaluation_bytes)]),
+        common_bytes,
+        dataset_bytes,
+        weight_elems,
+        affinity_entries,
+        affinity_bytes,
+        matching_bytes,
+        evaluation_bytes,
+        activation_bytes,
+        macs_per_sample,
+        evaluations,
+        eval_macs,
+        matching_macs,
+        total_macs: sum([eval_macs, matching_macs]),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+use super::*;
+use crate::affinity::{Affinity, Direction, tests::tiny};
+use crate::arch::preset;
+
+fn mnist_shapes() -> BTreeMap<String, Vec<usize>> {
+    [
+        ("conv1.weight", vec![32, 1, 5, 5]),
+        ("conv2.weight", vec![64, 32, 5, 5]),
+        ("fc1.weight", vec![32, 3136]),
+        ("fc2.weight", vec![10, 32]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn work<'a>(
+    spec: &'a ArchSpec,
+    tensors: &'a BTreeMap<String, Vec<usize>>,
+    params: &'a FusionParams,
+) -> Workload<'a> {
+    Workload {
+        spec,
+        tensors,
+        file_bytes: [0, 0],
+        params,
+        dataset_samples: 10_000,
+        eval_samples: 10_000,
+        threads: 2,
+    }
+}
+
+#[test]
+fn affinity_entries_and_bytes_equal_what_the_affinity_stores() {
+    let (spec, a, b) = tiny();
+    let tensors = a.shapes();
+    let params = FusionParams::default();
+    let e = estimate(&work(&spec, &tensors, &params)).unwrap();
+    let structure = spec.validate(&a).unwrap();
+    let k = Affinity::build(&structure, [&a, &b], Direction::Symmetric).unwrap();
+    assert_eq!(e.affinity_entries, k.nnz() as u64);
+    assert_eq!(e.affinity_bytes, k.bytes() as u64);
+}
+
+#[test]
+fn the_mnist_cnn_affinity_has_the_design_cards_8_492_043_entries() {
+    let spec = preset("mnist-cnn").unwrap();
+    let tensors = mnist_shapes();
+    let params = FusionParams::default();
+    let e = estimate(&work(&spec, &tensors, &params)).unwrap();
+    assert_eq!(e.affinity_entries, 8_492_043);
+    // 8,492,032 block entries × 8 bytes + 11 diagonal pairs × 16 bytes.
+    assert_eq!(e.affinity_bytes, 8_492_032 * 8 + 11 * 16);
+    // conv 540,800 + 7,372,800, linear 100,352 + 320, pads/relus/pools/flatten 80,708.
+    assert_eq!(e.macs_per_sample, 8_094_980);
+    // Two inputs, eleven proportions on the GAMF and on the vanilla curve.
+    assert_eq!(e.evaluations, 24);
+    assert_eq!(e.eval_macs, 8_094_980 * 10_000 * 24);
+    assert_eq!(e.weight_elems, 800 + 51_200 + 100_352 + 320);
+    // Longest sample: conv1's output 32·26·26 = 21,632 floats → chunks of 12 samples; two
+    // buffers, the 1 MiB im2col budget and 128 × 10 logits per thread, for 2 threads.
+    let per_thread = 2 * 12 * 21_632 * 4 + (256 * 1024) * 4 + 128 * 10 * 4;
+    assert_eq!(e.activation_bytes, 2 * per_thread);
+    // 10,000 MNIST images in f32 plus their labels.
+    assert_eq!(e.dataset_bytes, 10_000 * 784 * 4 + 10_000 * 4);
+    assert!(
+        e.peak_bytes > 68_000_000 && e.peak_bytes < 200_000_000,
+        "{e:?}"
+    );
+}
+
+#[test]
+fn method_none_has_no_affinity_and_half_the_evaluations() {
+    let spec = preset("mnist-cnn").unwrap();
+    let tensors = mnist_shapes();
+    let params = FusionParams {
+        method: Method::None,
+        ..FusionParams::default()
+    };
+    let e = estimate(&work(&spec, &tensors, &params)).unwrap();
+    assert_eq!(
+        (e.affinity_entries, e.matching_bytes, e.matching_macs),
+        (0, 0, 0)
+    );
+    assert_eq!(e.evaluations, 13);
+}
+
+#[test]
+fn a_wide_hidden_layer_makes_the_affinity_gigabytes() {
+    let spec: ArchSpec = serde_json::from_value(serde_json::json!({
+        "name": "wide", "input": [1, 28, 28],
+        "ops": [{"op": "flatten"}, {"op": "linear", "weight": "a"}, {"op": "relu"},
+                {"op": "linear", "weight": "b"}]
+    }))
+    .unwrap();
+    let tensors: BTreeMap<String, Vec<usize>> = [
+        ("a".to_string(), vec![4096, 784]),
+        ("b".to_string(), vec![10, 4096]),
+    ]
+    .into();
+    let params = FusionParams::default();
+    let e = estimate(&work(&spec, &tensors, &params)).unwrap();
+    // After a flatten the input is one node with 784-long edge features: layer 1 has
+    // 1·4096 edges, layer 2 4096·10; each stores (edges)² entries, plus 1 + 10 fixed pairs.
+    assert_eq!(e.affinity_entries, 4096 * 4096 + 40_960 * 40_960 + 11);
+    assert!(e.peak_bytes > 13_500_000_000, "{}", e.peak_bytes);
+    let none = FusionParams {
+        method: Method::None,
+        ..FusionParams::default()
+    };
+    let e = estimate(&work(&spec, &tensors, &none)).unwrap();
+    assert!(e.peak_bytes < 1_000_000_000, "{}", e.peak_bytes);
+}
+
+#[test]
+fn an_evaluation_limit_counts_the_copy_and_only_the_evaluated_samples() {
+    let spec = preset("mnist-cnn").unwrap();
+    let tensors = mnist_shapes();
+    let params = FusionParams::default();
+    let mut w = work(&spec, &tensors, &params);
+    w.eval_samples = 1000;
+    let e = estimate(&w).unwrap();
+    assert_eq!(e.eval_macs, 8_094_980 * 1000 * 24);
+    assert_eq!(e.dataset_bytes, 11_000 * (784 * 4 + 4));
+}
+
+#[test]
+fn tensors_that_do_not_fit_are_an_arch_error() {
+    let spec = preset("mnist-cnn").unwrap();
+    let mut tensors = mnist_shapes();
+    tensors.insert("fc1.weight".into(), vec![32, 100]);
+    let params = FusionParams::default();
+    assert!(matches!(
+        estimate(&work(&spec, &tensors, &params)),
+        Err(ArchError::ShapeMismatch { .. })
+    ));
+}

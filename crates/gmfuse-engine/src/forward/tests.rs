@@ -1,0 +1,338 @@
+//! Tests: both convolution paths against a naive direct implementation written from PyTorch's
+//! definitions (channel-major, `f64`, plain loops), plus shared helpers for the seed models.
+
+use std::path::PathBuf;
+
+use ndarray::{Array2, ArrayD, IxDyn};
+
+use super::*;
+use crate::arch::{Op, PadMode, preset};
+use crate::weights::{DType, Tensor};
+
+/// A small deterministic generator (xorshift64*), uniform in `[-1, 1)`.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub(crate) fn next(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11;
+        v as f64 / (1u64 << 52) as f64 - 1.0
+    }
+}
+
+/// Random weights for `spec` with the shapes given, scaled by 1/√fan-in.
+pub(crate) fn random_weights(shapes: &[(&str, Vec<usize>)], rng: &mut Rng) -> WeightSet {
+    let mut ws = WeightSet::default();
+    for (name, shape) in shapes {
+        let fan_in = shape[1..].iter().product::<usize>().max(1) as f64;
+        let data = ArrayD::from_shape_fn(IxDyn(shape), |_| rng.next() / fan_in.sqrt());
+        ws.tensors.insert(
+            name.to_string(),
+            Tensor {
+                dtype: DType::F32,
+                data,
+            },
+        );
+    }
+    ws
+}
+
+/// One sample through `spec`, straight from the definitions. `x`: `(C, H, W)` flattened.
+fn reference(spec: &ArchSpec, ws: &WeightSet, x: &[f32]) -> Vec<f64> {
+    let t = |n: &str| &ws.tensors[n].data;
+    let [mut c, mut h, mut w] = spec.input;
+    let mut v: Vec<f64> = x.iter().map(|&p| f64::from(p)).collect();
+    let at = |v: &[f64], h: usize, w: usize, ch: usize, y: isize, x: isize| -> Option<f64> {
+        (y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < w)
+            .then(|| v[(ch * h + y as usize) * w + x as usize])
+    };
+    for op in &spec.ops {
+        match op {
+            Op::Pad2d { mode, padding } => {
+                let p = *padding as isize;
+                let (nh, nw) = (h + 2 * padding, w + 2 * padding);
+                let mut o = vec![0.0; c * nh * nw];
+                for ch in 0..c {
+                    for y in 0..nh as isize {
+                        for xx in 0..nw as isize {
+                            let (sy, sx) = (y - p, xx - p);
+                            o[(ch * nh + y as usize) * nw + xx as usize] = match mode {
+                                PadMode::Zero => at(&v, h, w, ch, sy, sx).unwrap_or(0.0),
+                                PadMode::Replicate => {
+                                    let cy = sy.clamp(0, h as isize - 1);
+                                    let cx = sx.clamp(0, w as isize - 1);
+                                    at(&v, h, w, ch, cy, cx).unwrap()
+                                }
+                            };
+                        }
+                    }
+                }
+                (v, h, w) = (o, nh, nw);
+            }
+            Op::Conv2d {
+                weight,
+                bias,
+                stride,
+                padding,
+            } => {
+                let wt = t(weight);
+                let (co, kh, kw) = (wt.shape()[0], wt.shape()[2], wt.shape()[3]);
+                let oh = (h + 2 * padding - kh) / stride + 1;
+                let ow = (w + 2 * padding - kw) / stride + 1;
+                let mut o = vec![0.0; co * oh * ow];
+                for f in 0..co {
+                    for y in 0..oh {
+                        for xx in 0..ow {
+                            let mut s = bias.as_ref().map_or(0.0, |b| t(b)[[f]]);
+                            for ch in 0..c {
+                                for ky in 0..kh {
+                                    for kx in 0..kw {
+                                        let sy = (y * stride + ky) as isize - *padding as isize;
+                                        let sx = (xx * stride + kx) as isize - *padding as isize;
+                                        let xv = at(&v, h, w, ch, sy, sx).unwrap_or(0.0);
+                                        s += xv * wt[[f, ch, ky, kx]];
+                                    }
+                                }
+                            }
+                            o[(f * oh + y) * ow + xx] = s;
+                        }
+                    }
+                }
+                (v, c, h, w) = (o, co, oh, ow);
+            }
+            Op::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
+            Op::Maxpool2d {
+                kernel,
+                stride,
+                padding,
+            }
+            | Op::Avgpool2d {
+                kernel,
+                stride,
+                padding,
+            } => {
+                let (k, s, p) = (*kernel, stride.unwrap_or(*kernel), *padding as isize);
+                let oh = (h + 2 * padding - k) / s + 1;
+                let ow = (w + 2 * padding - k) / s + 1;
+                let max = matches!(op, Op::Maxpool2d { .. });
+                let mut o = vec![0.0; c * oh * ow];
+                for ch in 0..c {
+                    for y in 0..oh {
+                        for xx in 0..ow {
+                            let cells = (0..k * k).map(|i| {
+                                let sy = (y * s + i / k) as isize - p;
+                                let sx = (xx * s + i % k) as isize - p;
+                                at(&v, h, w, ch, sy, sx)
+                            });
+                            o[(ch * oh + y) * ow + xx] = if max {
+                                cells.flatten().fold(f64::NEG_INFINITY, f64::max)
+                            } else {
+                                cells.map(|c| c.unwrap_or(0.0)).sum::<f64>() / (k * k) as f64
+                            };
+                        }
+                    }
+                }
+                (v, h, w) = (o, oh, ow);
+            }
+            Op::Flatten => (c, h, w) = (c * h * w, 1, 1),
+            Op::Linear { weight, bias } => {
+                let wt = t(weight);
+                let o = (0..wt.shape()[0])
+                    .map(|r| {
+                        let b = bias.as_ref().map_or(0.0, |b| t(b)[[r]]);
+                        b + (0..v.len()).map(|i| wt[[r, i]] * v[i]).sum::<f64>()
+                    })
+                    .collect();
+                (v, c, h, w) = (o, wt.shape()[0], 1, 1);
+            }
+        }
+    }
+    v
+}
+
+/// Largest |logit − reference| over `n` random samples, on both convolution paths.
+fn max_diff(spec: &ArchSpec, ws: &WeightSet, n: usize, rng: &mut Rng) -> [f64; 2] {
+    let len = spec.input.iter().product::<usize>();
+    let x = Array2::from_shape_fn((n, len), |_| (rng.next() as f32 + 1.0) / 2.0);
+    let want: Vec<Vec<f64>> = x
+        .rows()
+        .into_iter()
+        .map(|r| reference(spec, ws, r.as_slice().unwrap()))
+        .collect();
+    let mut net = Network::new(spec, ws).unwrap();
+    let mut out = [0.0; 2];
+    for (slot, direct) in [(0, false), (1, true)] {
+        if direct && !direct::available() {
+            eprintln!("SKIPPED: no AVX-512 on this CPU, direct convolution not tested");
+            continue;
+        }
+        net.direct = direct;
+        let got = net.logits(x.view());
+        assert_eq!(got.dim(), (n, want[0].len()));
+        for (g, w) in got.rows().into_iter().zip(&want) {
+            for (a, b) in g.iter().zip(w) {
+                out[slot] = f64::max(out[slot], (f64::from(*a) - b).abs());
+            }
+        }
+    }
+    out
+}
+
+fn spec(json: &str) -> ArchSpec {
+    serde_json::from_str(json).unwrap()
+}
+
+#[test]
+fn every_op_matches_the_direct_definition_on_both_paths() {
+    // Strides, conv padding, both pad modes, both pools with padding, biases, odd channel
+    // counts (masked stores), narrow outputs (1-pixel tiles) and several channel blocks.
+    let s = spec(
+        r#"{"name":"all","input":[3,11,30],"ops":[
+          {"op":"pad2d","mode":"replicate","padding":1},
+          {"op":"conv2d","weight":"c1.w","bias":"c1.b","stride":2,"padding":1},
+          {"op":"relu"},
+          {"op":"maxpool2d","kernel":3,"stride":1,"padding":1},
+          {"op":"pad2d","mode":"zero","padding":2},
+          {"op":"conv2d","weight":"c2.w","bias":"c2.b"},
+          {"op":"avgpool2d","kernel":2,"padding":1},
+          {"op":"relu"},
+          {"op":"conv2d","weight":"c3.w","padding":1},
+          {"op":"flatten"},
+          {"op":"linear","weight":"l1.w","bias":"l1.b"},
+          {"op":"relu"},
+          {"op":"linear","weight":"l2.w"}]}"#,
+    );
+    let shapes = [
+        ("c1.w", vec![17, 3, 3, 3]),
+        ("c1.b", vec![17]),
+        ("c2.w", vec![48, 17, 2, 3]),
+        ("c2.b", vec![48]),
+        ("c3.w", vec![64, 48, 3, 3]),
+        ("l1.w", vec![9, 64 * 6 * 10]),
+        ("l1.b", vec![9]),
+        ("l2.w", vec![4, 9]),
+    ];
+    let mut rng = Rng::new(7);
+    let ws = random_weights(&shapes, &mut rng);
+    let [gemm, direct] = max_diff(&s, &ws, 70, &mut rng);
+    assert!(gemm <= 1e-4, "im2col + GEMM off by {gemm}");
+    assert!(direct <= 1e-4, "direct convolution off by {direct}");
+}
+
+#[test]
+fn images_narrower_than_a_tile_match_the_direct_definition() {
+    let s = spec(
+        r#"{"name":"narrow","input":[2,5,4],"ops":[
+          {"op":"conv2d","weight":"c.w","bias":"c.b"},{"op":"relu"},
+          {"op":"conv2d","weight":"d.w","padding":1},
+          {"op":"flatten"},{"op":"linear","weight":"l.w"}]}"#,
+    );
+    let shapes = [
+        ("c.w", vec![20, 2, 3, 3]),
+        ("c.b", vec![20]),
+        ("d.w", vec![64, 20, 2, 2]),
+        ("l.w", vec![3, 64 * 4 * 3]),
+    ];
+    let mut rng = Rng::new(3);
+    let ws = random_weights(&shapes, &mut rng);
+    let [gemm, direct] = max_diff(&s, &ws, 5, &mut rng);
+    assert!(gemm <= 1e-4 && direct <= 1e-4, "off by {gemm} / {direct}");
+}
+
+#[test]
+fn mnist_cnn_with_random_weights_matches_the_direct_definition() {
+    let s = preset("mnist-cnn").unwrap();
+    let shapes = [
+        ("conv1.weight", vec![32, 1, 5, 5]),
+        ("conv2.weight", vec![64, 32, 5, 5]),
+        ("fc1.weight", vec![32, 3136]),
+        ("fc2.weight", vec![10, 32]),
+    ];
+    let mut rng = Rng::new(11);
+    let ws = random_weights(&shapes, &mut rng);
+    let [gemm, direct] = max_diff(&s, &ws, 9, &mut rng);
+    assert!(gemm <= 1e-4 && direct <= 1e-4, "off by {gemm} / {direct}");
+}
+
+#[test]
+fn a_flattened_feature_map_comes_out_channel_major() {
+    // A 1x1 identity-like conv on a 2-channel 2x3 image: the output must be x's own order.
+    let s = spec(
+        r#"{"name":"id","input":[2,2,3],"ops":[
+          {"op":"conv2d","weight":"c.w"},{"op":"flatten"}]}"#,
+    );
+    let mut ws = WeightSet::default();
+    let eye = ArrayD::from_shape_fn(IxDyn(&[2, 2, 1, 1]), |i| f64::from(u8::from(i[0] == i[1])));
+    ws.tensors.insert(
+        "c.w".into(),
+        Tensor {
+            dtype: DType::F32,
+            data: eye,
+        },
+    );
+    let x = Array2::from_shape_fn((2, 12), |(n, i)| (n * 100 + i) as f32);
+    let net = Network::new(&s, &ws).unwrap();
+    assert_eq!(net.logits(x.view()), x);
+    assert_eq!((net.classes(), net.input_shape()), (12, [2, 2, 3]));
+}
+
+#[test]
+fn invalid_weights_are_rejected_with_the_arch_error() {
+    let s = preset("mnist-cnn").unwrap();
+    let ws = random_weights(&[("conv1.weight", vec![32, 1, 5, 5])], &mut Rng::new(1));
+    assert!(matches!(
+        Network::new(&s, &ws),
+        Err(ArchError::MissingTensor { .. })
+    ));
+}
+
+/// The directory of the example's seed models, if present: `GMFUSE_SEED_MODELS`, else
+/// `../shared/data/seed-models` or `../../shared/data/seed-models` from the workspace root;
+/// panics instead of returning `None` when `GMFUSE_REQUIRE_SEED=1`.
+pub(crate) fn seed_models_dir() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    std::env::var_os("GMFUSE_SEED_MODELS")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([
+            root.join("../../../shared/data/seed-models"),
+            root.join("../../../../shared/data/seed-models"),
+        ])
+        .find(|d| d.join("model1.safetensors").is_file())
+        .or_else(|| {
+            assert!(
+                std::env::var_os("GMFUSE_REQUIRE_SEED").is_none_or(|v| v != "1"),
+                "GMFUSE_REQUIRE_SEED=1 but the seed models were not found (set GMFUSE_SEED_MODELS)"
+            );
+            None
+        })
+}
+
+/// Read a seed model (F32 safetensors) into a [`WeightSet`] with the `safetensors` crate.
+pub(crate) fn load_seed_model(path: &std::path::Path) -> WeightSet {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut ws = WeightSet::default();
+    for (name, view) in st.tensors() {
+        assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
+        let vals: Vec<f64> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap())))
+            .collect();
+        let data = ArrayD::from_shape_vec(IxDyn(view.shape()), vals).unwrap();
+        ws.tensors.insert(
+            name,
+            Tensor {
+                dtype: DType::F32,
+                data,
+            },
+        );
+    }
+    ws
+}

@@ -1,0 +1,372 @@
+//! Bounded work: architectures whose shapes would exhaust the machine are refused when posted
+//! (hard limits), and jobs whose pre-flight estimate is over the configured budgets are refused
+//! at `POST /v1/jobs` with 422 `job_over_budget` — in well under 100 ms, before any compute —
+//! and again by the worker when the budget shrank after the job was accepted.
+
+use std::time::{Duration, Instant};
+
+use gmfuse::engine::arch::ArchSpec;
+use gmfuse::http::Application;
+use serde_json::{Value, json};
+
+use crate::backend::{Backend, both_backends};
+use crate::fixtures::{job_request, mnist_cnn_model, safetensors, values};
+use crate::helpers::{TestApp, assert_problem, spawn_app_with, test_config};
+
+/// The reported crash: `pad2d` 100000 on a 28×28 input is 200028² floats (160 GB) per sample;
+/// a 1×1 conv, a pool over the whole padded map and a 1→2 linear make two ~200-byte models fit.
+fn huge_pad_spec() -> Value {
+    json!({"name": "huge-pad", "input": [1, 28, 28], "ops": [
+        {"op": "pad2d", "mode": "zero", "padding": 100000},
+        {"op": "conv2d", "weight": "c.w"},
+        {"op": "avgpool2d", "kernel": 200028},
+        {"op": "flatten"},
+        {"op": "linear", "weight": "l.w"}
+    ]})
+}
+
+fn tiny_pad_model(seed: u32) -> Vec<u8> {
+    safetensors(&[
+        ("c.w", vec![1, 1, 1, 1], values(1, seed)),
+        ("l.w", vec![2, 1], values(2, seed + 1)),
+    ])
+}
+
+/// POST and time it.
+async fn timed_post(app: &TestApp, path: &str, body: &Value) -> (reqwest::Response, Duration) {
+    let t = Instant::now();
+    let res = app.post_json(path, body).await;
+    (res, t.elapsed())
+}
+
+both_backends!(the_160_gb_padding_architecture_is_refused_with_422_in_under_100_ms);
+async fn the_160_gb_padding_architecture_is_refused_with_422_in_under_100_ms(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
+    let (res, took) = timed_post(&app, "/v1/architectures", &huge_pad_spec()).await;
+    let body = assert_problem(res, 422, "invalid_architecture").await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("op 0 (pad2d): padding 100000 is over the limit of 256"),
+        "{detail}"
+    );
+    eprintln!("160 GB architecture refused in {took:?}");
+    assert!(took < Duration::from_millis(100), "{took:?}");
+    app.assert_nothing_stored().await;
+    app.stop().await;
+}
+
+both_backends!(a_stored_160_gb_architecture_cannot_queue_a_job);
+async fn a_stored_160_gb_architecture_cannot_queue_a_job(db: Backend) {
+    // As if the architecture had been stored before the limits existed.
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
+    let spec: ArchSpec = serde_json::from_value(huge_pad_spec()).unwrap();
+    app.jobs
+        .db
+        .insert_architecture(gmfuse::store::DEFAULT_TENANT, &spec)
+        .await
+        .unwrap();
+    let a = app.model_id(tiny_pad_model(1), "a").await;
+    let b = app.model_id(tiny_pad_model(5), "b").await;
+    let mut job = job_request(&a, &b);
+    job["architecture"] = json!("huge-pad");
+    let (res, took) = timed_post(&app, "/v1/jobs", &job).await;
+    let body = assert_problem(res, 422, "invalid_architecture").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("padding 100000"),
+        "{body}"
+    );
+    eprintln!("job on the stored 160 GB architecture refused in {took:?}");
+    assert!(took < Duration::from_millis(100), "{took:?}");
+    assert_eq!(app.count("jobs").await, 0);
+    app.stop().await;
+}
+
+both_backends!(variants_of_the_huge_architecture_are_refused_naming_the_op);
+async fn variants_of_the_huge_architecture_are_refused_naming_the_op(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
+    let tail = json!([{"op": "flatten"}, {"op": "linear", "weight": "l.w"}]);
+    let with = |name: &str, ops: Vec<Value>, input: Value| {
+        let mut all = ops;
+        all.extend(tail.as_array().unwrap().iter().cloned());
+        json!({"name": name, "input": input, "ops": all})
+    };
+    let cases = [
+        (
+            with(
+                "big-pool",
+                vec![json!({"op": "maxpool2d", "kernel": 5000})],
+                json!([1, 28, 28]),
+            ),
+            "op 0 (maxpool2d): kernel 5000 is over the limit of 256",
+        ),
+        (
+            with(
+                "big-stride",
+                vec![json!({"op": "conv2d", "weight": "c.w", "stride": 1_000_000})],
+                json!([1, 28, 28]),
+            ),
+            "op 0 (conv2d): stride 1000000 is over the limit of 256",
+        ),
+        (
+            with(
+                "conv-pad",
+                vec![json!({"op": "conv2d", "weight": "c.w", "padding": 70000})],
+                json!([1, 28, 28]),
+            ),
+            "op 0 (conv2d): padding 70000",
+        ),
+        (
+            with("big-input", vec![], json!([1, 100000, 100000])),
+            "op 0 (input): height 100000 is over the limit of 4096",
+        ),
+        (
+            with(
+                "stacked-pads",
+                vec![json!({"op": "pad2d", "mode": "replicate", "padding": 256}); 16],
+                json!([64, 28, 28]),
+            ),
+            "values per sample",
+        ),
+        (
+            with("deep", vec![json!({"op": "relu"}); 600], json!([1, 28, 28])),
+            "op count 602 is over the limit of 512",
+        ),
+        (
+            with(
+                "overflow",
+                vec![json!({"op": "pad2d", "mode": "zero", "padding": u64::MAX})],
+                json!([1, 28, 28]),
+            ),
+            "padding 18446744073709551615",
+        ),
+    ];
+    for (spec, needle) in cases {
+        let (res, took) = timed_post(&app, "/v1/architectures", &spec).await;
+        let body = assert_problem(res, 422, "invalid_architecture").await;
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(needle),
+            "{}: `{detail}` lacks `{needle}`",
+            spec["name"]
+        );
+        assert!(
+            took < Duration::from_millis(100),
+            "{}: {took:?}",
+            spec["name"]
+        );
+    }
+    // A huge width comes from the weights: 70,000 output channels of a 1×1 convolution.
+    let spec = with(
+        "wide",
+        vec![json!({"op": "conv2d", "weight": "c.w"})],
+        json!([1, 28, 28]),
+    );
+    let res = app.post_json("/v1/architectures", &spec).await;
+    assert_eq!(res.status(), 201);
+    let model = safetensors(&[
+        ("c.w", vec![70_000, 1, 1, 1], values(70_000, 3)),
+        ("l.w", vec![2, 1], values(2, 4)),
+    ]);
+    let body = assert_problem(
+        app.upload_model(model, "architecture=wide").await,
+        422,
+        "invalid_architecture",
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("output channels 70000"),
+        "{body}"
+    );
+    assert_eq!(app.count("models").await, 0);
+    app.stop().await;
+}
+
+/// Two hidden layers of 512: the GAMF affinity of the 512→512 layer alone stores
+/// (512·512)² = 6.9e10 entries, 550 GB.
+fn wide_mlp() -> (Value, Vec<u8>, Vec<u8>) {
+    let spec = json!({"name": "wide-mlp", "input": [1, 28, 28], "ops": [
+        {"op": "flatten"},
+        {"op": "linear", "weight": "fc1.weight"}, {"op": "relu"},
+        {"op": "linear", "weight": "fc2.weight"}, {"op": "relu"},
+        {"op": "linear", "weight": "fc3.weight"}
+    ]});
+    let model = |seed| {
+        safetensors(&[
+            ("fc1.weight", vec![512, 784], values(512 * 784, seed)),
+            ("fc2.weight", vec![512, 512], values(512 * 512, seed + 1)),
+            ("fc3.weight", vec![10, 512], values(5120, seed + 2)),
+        ])
+    };
+    (spec, model(1), model(7))
+}
+
+both_backends!(a_job_whose_affinity_would_not_fit_is_422_job_over_budget_naming_what_to_change);
+async fn a_job_whose_affinity_would_not_fit_is_422_job_over_budget_naming_what_to_change(
+    db: Backend,
+) {
+    let app = spawn_app_with(&db, |c| {
+        c.workers = 0;
+        c.max_job_bytes = Some(4 << 30);
+    })
+    .await;
+    let (spec, m1, m2) = wide_mlp();
+    assert_eq!(
+        app.post_json("/v1/architectures", &spec).await.status(),
+        201
+    );
+    let a = app.model_id(m1, "a").await;
+    let b = app.model_id(m2, "b").await;
+    let mut job = job_request(&a, &b);
+    job["architecture"] = json!("wide-mlp");
+    let (res, took) = timed_post(&app, "/v1/jobs", &job).await;
+    let body = assert_problem(res, 422, "job_over_budget").await;
+    let detail = body["detail"].as_str().unwrap();
+    eprintln!("over-budget job refused in {took:?}: {detail}");
+    assert!(took < Duration::from_millis(100), "{took:?}");
+    for needle in [
+        "over the budget of 4.00 GiB (GMFUSE_MAX_JOB_BYTES)",
+        "the GAMF affinity alone stores 6.87e10 entries (512.",
+        "use method `none`",
+    ] {
+        assert!(detail.contains(needle), "`{detail}` lacks `{needle}`");
+    }
+    assert_eq!(app.count("jobs").await, 0);
+    // Without the matching the same job fits.
+    job["method"] = json!("none");
+    assert_eq!(app.post_json("/v1/jobs", &job).await.status(), 202);
+    app.stop().await;
+}
+
+both_backends!(a_job_over_the_compute_budget_is_422_naming_proportions_and_samples);
+async fn a_job_over_the_compute_budget_is_422_naming_proportions_and_samples(db: Backend) {
+    let app = spawn_app_with(&db, |c| {
+        c.workers = 0;
+        c.max_eval_macs = 1_000_000_000_000;
+    })
+    .await;
+    let a = app.model_id(mnist_cnn_model(3136, 1), "a").await;
+    let b = app.model_id(mnist_cnn_model(3136, 2), "b").await;
+    let mut job = job_request(&a, &b);
+    job["proportions"] = json!((0..=100).map(|k| f64::from(k) / 100.0).collect::<Vec<_>>());
+    let body = assert_problem(
+        app.post_json("/v1/jobs", &job).await,
+        422,
+        "job_over_budget",
+    )
+    .await;
+    let detail = body["detail"].as_str().unwrap();
+    // 8,094,980 MACs per sample × 1,000 samples (the test eval limit) × 204 evaluated models.
+    for needle in [
+        "8.09e6 per sample × 1000 samples × 204 evaluated models",
+        "over the budget of 1.00e12 (GMFUSE_MAX_EVAL_MACS)",
+        "fewer proportions (101 now)",
+    ] {
+        assert!(detail.contains(needle), "`{detail}` lacks `{needle}`");
+    }
+    job["proportions"] = json!([0.0, 0.5, 1.0]);
+    assert_eq!(app.post_json("/v1/jobs", &job).await.status(), 202);
+    app.stop().await;
+}
+
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_job_accepted_under_a_larger_budget_fails_for_good_in_the_worker
+);
+async fn a_job_accepted_under_a_larger_budget_fails_for_good_in_the_worker(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
+    let a = app.model_id(mnist_cnn_model(3136, 1), "a").await;
+    let b = app.model_id(mnist_cnn_model(3136, 2), "b").await;
+    let id = app.job_id(&job_request(&a, &b)).await;
+    let dir = app.stop().await;
+    // The same data directory and database, now with a 16 MiB job budget and a worker.
+    let mut config = test_config(dir.path(), &db);
+    config.max_job_bytes = Some(16 << 20);
+    let server = Application::build(config).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", server.port());
+    let stop = server.shutdown_token();
+    let task = tokio::spawn(server.run_until_stopped());
+    let client = reqwest::Client::new();
+    let job = loop {
+        let job: Value = client
+            .get(format!("{base}/v1/jobs/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["status"] == "failed" {
+            break job;
+        }
+        assert!(
+            job["status"] == "queued" || job["status"] == "running",
+            "{job}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(job["error"]["code"], "job_over_budget", "{job}");
+    assert_eq!(
+        job["attempt"], 1,
+        "failed for good on its first attempt: {job}"
+    );
+    let detail = job["error"]["message"].as_str().unwrap_or_default();
+    assert!(detail.contains("over the budget of 16.00 MiB"), "{job}");
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+}
+
+both_backends!(a_10_class_and_an_11_class_model_are_not_fused_together);
+async fn a_10_class_and_an_11_class_model_are_not_fused_together(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
+    let a = app.model_id(mnist_cnn_model(3136, 1), "ten").await;
+    let eleven = safetensors(&[
+        ("conv1.weight", vec![32, 1, 5, 5], values(800, 9)),
+        ("conv2.weight", vec![64, 32, 5, 5], values(51_200, 10)),
+        ("fc1.weight", vec![32, 3136], values(32 * 3136, 11)),
+        ("fc2.weight", vec![11, 32], values(352, 12)),
+    ]);
+    let b = app.model_id(eleven, "eleven").await;
+    let body = assert_problem(
+        app.post_json("/v1/jobs", &job_request(&a, &b)).await,
+        422,
+        "architecture_mismatch",
+    )
+    .await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("tensor `fc2.weight` is [10, 32] in model") && detail.contains("[11, 32]"),
+        "{detail}"
+    );
+    assert_eq!(app.count("jobs").await, 0);
+    app.stop().await;
+}
+
+both_backends!(a_5_class_model_cannot_be_evaluated_on_the_10_digit_test_set);
+async fn a_5_class_model_cannot_be_evaluated_on_the_10_digit_test_set(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
+    let five = |seed| {
+        safetensors(&[
+            ("conv1.weight", vec![32, 1, 5, 5], values(800, seed)),
+            ("conv2.weight", vec![64, 32, 5, 5], values(51_200, seed + 1)),
+            ("fc1.weight", vec![32, 3136], values(32 * 3136, seed + 2)),
+            ("fc2.weight", vec![5, 32], values(160, seed + 3)),
+        ])
+    };
+    let a = app.model_id(five(1), "a").await;
+    let b = app.model_id(five(5), "b").await;
+    let body = assert_problem(
+        app.post_json("/v1/jobs", &job_request(&a, &b)).await,
+        422,
+        "dataset_shape_mismatch",
+    )
+    .await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("has labels up to 9") && detail.contains("outputs 5 classes"),
+        "{detail}"
+    );
+    app.stop().await;
+}

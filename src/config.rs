@@ -101,6 +101,23 @@ pub struct Config {
     #[arg(long, env = "GMFUSE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Refuse `/v1` requests without an API key even while no key exists (`gmfuse keys`);
+    /// once a key exists, keys are required anyway.
+    #[arg(long, env = "GMFUSE_REQUIRE_AUTH")]
+    pub require_auth: bool,
+
+    /// Hours a served `Idempotency-Key` is remembered (`POST /v1/jobs`, `POST /v1/models`).
+    #[arg(
+        long,
+        env = "GMFUSE_IDEMPOTENCY_RETENTION_HOURS",
+        default_value_t = 24.0
+    )]
+    pub idempotency_retention_hours: f64,
+
+    /// Bearer token `/metrics` requires; open when unset (never logged).
+    #[arg(long, env = "GMFUSE_METRICS_KEY", hide_env_values = true)]
+    pub metrics_key: Option<String>,
+
     /// Log format.
     #[arg(long, env = "GMFUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -163,6 +180,8 @@ impl fmt::Debug for Config {
             .field("workers", &self.workers)
             .field("compute_threads", &self.compute_threads())
             .field("cors_origins", &self.cors_origins)
+            .field("require_auth", &self.require_auth)
+            .field("metrics_key", &self.metrics_key.as_ref().map(|_| "***"))
             .field("eval_limit", &self.eval_limit)
             .field("lease_secs", &self.lease_secs)
             .field("heartbeat_secs", &self.heartbeat_secs)
@@ -252,6 +271,11 @@ impl Config {
     /// The queue poll period.
     pub fn poll(&self) -> Duration {
         secs(self.poll_secs)
+    }
+
+    /// How long a served idempotency key is remembered.
+    pub fn idempotency_retention(&self) -> Duration {
+        Duration::from_secs_f64(self.idempotency_retention_hours.max(0.0) * 3600.0)
     }
 
     /// The per-request time limit.

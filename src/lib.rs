@@ -3,9 +3,10 @@
 //! [`engine`] is the pure compute core, the `gmfuse-engine` crate (no async runtime, web stack
 //! or database);
 //! the service modules are built on top of it: [`store`] (database and blobs), [`jobs`]
-//! (queue consumer and compute bridge), [`http`] (the REST API), [`plots`] (SVG reports) and
-//! [`config`]. [`train`] trains the demo models.
+//! (queue consumer and compute bridge), [`http`] (the REST API), [`plots`] (SVG reports),
+//! [`auth`] (API keys) and [`config`]. [`train`] trains the demo models.
 
+pub mod auth;
 pub mod builtin;
 pub mod cli;
 pub mod config;

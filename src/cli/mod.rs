@@ -1,5 +1,7 @@
-//! Command-line front ends of the engine: `gmfuse fuse` and `gmfuse bench`.
+//! Command-line front ends: `gmfuse fuse` and `gmfuse bench` (the engine), `gmfuse keys`
+//! (API keys).
 
 pub mod bench;
 pub mod fuse;
 pub mod inputs;
+pub mod keys;

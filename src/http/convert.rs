@@ -6,6 +6,7 @@ use crate::engine::arch::ArchError;
 use crate::jobs::SubmitError;
 use crate::jobs::fused::FusedError;
 use crate::jobs::ingest::IngestError;
+use crate::jobs::remove::RemoveError;
 use crate::store::{BlobError, StoreError};
 
 impl From<StoreError> for ApiError {
@@ -14,6 +15,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => ApiError::Conflict {
                 code: "already_exists",
                 detail: format!("{what} already exists"),
+            },
+            StoreError::Missing { what, id } => ApiError::not_found(what, id),
+            StoreError::InUse { .. } => ApiError::Conflict {
+                code: "in_use",
+                detail: e.to_string(),
             },
             StoreError::Database(_)
             | StoreError::Migrate(_)
@@ -75,6 +81,15 @@ impl From<SubmitError> for ApiError {
                 retry_after: 5,
             },
             SubmitError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<RemoveError> for ApiError {
+    fn from(e: RemoveError) -> Self {
+        match e {
+            RemoveError::Store(s) => s.into(),
+            RemoveError::Blob(b) => b.into(),
         }
     }
 }

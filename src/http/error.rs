@@ -111,6 +111,14 @@ pub enum ApiError {
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    InvalidIdempotencyKey(String),
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
+    #[error("{0}")]
+    IdempotencyInFlight(String),
+    #[error("{0}")]
     NotReady(String),
     #[error("{0}")]
     Internal(String),
@@ -153,6 +161,14 @@ impl ApiError {
             ApiError::JobOverBudget(_) => (StatusCode::UNPROCESSABLE_ENTITY, "job_over_budget"),
             ApiError::Busy { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::InvalidIdempotencyKey(_) => {
+                (StatusCode::BAD_REQUEST, "invalid_idempotency_key")
+            }
+            ApiError::IdempotencyKeyReused(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
+            ApiError::IdempotencyInFlight(_) => (StatusCode::CONFLICT, "idempotency_in_flight"),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
@@ -201,7 +217,14 @@ impl IntoResponse for ApiError {
                 .insert(InternalDetail(self.to_string()));
             return res;
         }
-        Problem::new(status, code, self.to_string()).into_response()
+        let mut res = Problem::new(status, code, self.to_string()).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"gmfuse\""),
+            );
+        }
+        res
     }
 }
 

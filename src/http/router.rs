@@ -41,9 +41,39 @@ use super::state::AppState;
         (name = "results", description = "Reports, plots and fused weights of succeeded jobs"),
         (name = "ops", description = "Health, readiness and metrics"),
     ),
-    components(schemas(Problem))
+    components(schemas(Problem)),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` security scheme (`Authorization: Bearer gmf_…`) for every operation;
+/// the empty alternative is the open mode of a service that has no key yet.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("gmf_<64 hex digits>")
+            .description(Some(
+                "An API key from `gmfuse keys create --tenant NAME`. Required on every `/v1` \
+                 route once a key exists (or with GMFUSE_REQUIRE_AUTH=1); `/healthz` and \
+                 `/readyz` stay open, `/metrics` wants GMFUSE_METRICS_KEY when it is set.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        openapi.security = Some(vec![
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::default(),
+        ]);
+    }
+}
 
 /// Limits the routes need.
 #[derive(Clone, Copy, Debug)]
@@ -105,6 +135,32 @@ async fn route_not_found(uri: Uri) -> ApiError {
     ApiError::RouteNotFound(uri.path().to_string())
 }
 
+/// The policy of HTML pages (the docs UI): scripts, styles and images from this origin only,
+/// no framing, no plugins.
+pub const HTML_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+     form-action 'self'";
+
+/// `X-Content-Type-Options: nosniff` on every response, and [`HTML_CSP`] on HTML.
+async fn security_headers(mut res: Response) -> Response {
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if html {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(HTML_CSP),
+        );
+    }
+    res
+}
+
 /// Give every error response a problem+json body (axum's 405, timeouts, body limits…) and log
 /// the hidden detail of 5xx responses.
 async fn problem_bodies(res: Response) -> Response {
@@ -140,7 +196,11 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST, Method::DELETE])
-            .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::IF_NONE_MATCH,
+                header::AUTHORIZATION,
+            ])
             .expose_headers([
                 header::LOCATION,
                 header::ETAG,
@@ -163,12 +223,15 @@ pub fn router(state: AppState, limits: RouteLimits, cors_origins: &[String]) -> 
         tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
     });
     let metrics = axum::middleware::from_fn_with_state(state.clone(), super::metrics::track);
+    let auth = axum::middleware::from_fn_with_state(state.clone(), super::auth::authenticate);
     let mut app = api
+        .route_layer(auth)
         .route_layer(metrics)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(route_not_found)
         .with_state(state)
         .layer(axum::middleware::map_response(problem_bodies))
+        .layer(axum::middleware::map_response(security_headers))
         .layer(CompressionLayer::new());
     if let Some(cors) = cors(cors_origins) {
         app = app.layer(cors);

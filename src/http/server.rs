@@ -13,12 +13,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::auth::AuthSettings;
 use super::metrics::HttpMetrics;
 use super::router::{RouteLimits, router};
 use super::state::{App, AppState};
 use crate::config::Config;
 use crate::jobs::{ComputePool, JobService, Jobs, WorkerSettings, ingest};
-use crate::store::{self, BlobStore, Db};
+use crate::store::{self, BlobStore, DEFAULT_TENANT, Db};
 
 /// A built service, bound to its port, not yet serving.
 pub struct Application {
@@ -59,8 +60,19 @@ impl Application {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
+        let auth = AuthSettings::new(config.require_auth, config.metrics_key.clone());
+        if !auth.required(db.as_ref()).await.unwrap_or(true) {
+            warn!(
+                "NO AUTHENTICATION: no API key exists, so every /v1 request acts as the `default` \
+                 tenant with full access. Create a key with `gmfuse keys create --tenant NAME` \
+                 (or set GMFUSE_REQUIRE_AUTH=1) before exposing this service."
+            );
+        }
         let shutdown = CancellationToken::new();
         let state = AppState(Arc::new(App {
+            auth,
+            idempotency_retention: config.idempotency_retention(),
+            idempotency_stale: config.request_timeout().saturating_mul(2),
             db,
             blobs,
             jobs,
@@ -184,7 +196,17 @@ async fn preload_demo(config: &Config, db: &dyn Db, blobs: &dyn BlobStore) {
             }
         };
         let body = futures::stream::once(async move { Ok(Bytes::from(bytes)) }).boxed();
-        match ingest::ingest_model(db, blobs, body, u64::MAX, Some(name.into()), None).await {
+        let ingested = ingest::ingest_model(
+            db,
+            blobs,
+            DEFAULT_TENANT,
+            body,
+            u64::MAX,
+            Some(name.into()),
+            None,
+        )
+        .await;
+        match ingested {
             Ok((m, _)) => info!(id = %m.id, name, "demo model ready"),
             Err(e) => warn!(path = %path.display(), error = %e, "demo model refused"),
         }

@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use super::auth::AuthSettings;
 use super::metrics::HttpMetrics;
 use crate::jobs::Jobs;
 use crate::store::{BlobStore, Db};
@@ -17,6 +18,12 @@ pub struct App {
     pub jobs: Jobs,
     /// Request counters for `/metrics`.
     pub metrics: HttpMetrics,
+    /// How callers are authenticated.
+    pub auth: AuthSettings,
+    /// How long a served `Idempotency-Key` is remembered.
+    pub idempotency_retention: std::time::Duration,
+    /// After how long a key whose first request never finished is given up.
+    pub idempotency_stale: std::time::Duration,
     /// Largest accepted upload, bytes.
     pub max_upload_bytes: u64,
     /// Uploads received at once.

@@ -44,15 +44,16 @@ pub fn shapes_of(tensors: &[TensorInfo]) -> BTreeMap<String, Vec<usize>> {
         .collect()
 }
 
-/// The architecture called `name`: a preset, else a stored custom one.
+/// The architecture called `name`: a preset (shared by every tenant), else a custom one of
+/// `tenant`.
 ///
 /// # Errors
 /// Database errors.
-pub async fn architecture(db: &dyn Db, name: &str) -> StoreResult<Option<ArchSpec>> {
+pub async fn architecture(db: &dyn Db, tenant: &str, name: &str) -> StoreResult<Option<ArchSpec>> {
     if let Ok(spec) = preset(name) {
         return Ok(Some(spec));
     }
-    Ok(db.get_architecture(name).await?.map(|r| r.spec))
+    Ok(db.get_architecture(tenant, name).await?.map(|r| r.spec))
 }
 
 /// The architecture called `name` for a model with these tensor shapes: a shape-driven preset
@@ -62,26 +63,32 @@ pub async fn architecture(db: &dyn Db, name: &str) -> StoreResult<Option<ArchSpe
 /// Database errors.
 pub async fn architecture_for(
     db: &dyn Db,
+    tenant: &str,
     name: &str,
     shapes: &BTreeMap<String, Vec<usize>>,
 ) -> StoreResult<Option<Result<ArchSpec, ArchError>>> {
     if SHAPE_DRIVEN.contains(&name) {
         return Ok(Some(preset_for(name, shapes)));
     }
-    Ok(architecture(db, name).await?.map(Ok))
+    Ok(architecture(db, tenant, name).await?.map(Ok))
 }
 
-/// The first architecture (fixed presets, then shape-driven ones, then custom ones by name)
-/// the tensors fit.
+/// The first architecture (fixed presets, then shape-driven ones, then the tenant's custom
+/// ones by name) the tensors fit.
 ///
 /// # Errors
 /// Database errors.
 pub async fn detect_architecture(
     db: &dyn Db,
+    tenant: &str,
     tensors: &[TensorInfo],
 ) -> StoreResult<Option<String>> {
     let shapes = shapes_of(tensors);
-    let custom = db.list_architectures().await?.into_iter().map(|r| r.spec);
+    let custom = db
+        .list_architectures(tenant)
+        .await?
+        .into_iter()
+        .map(|r| r.spec);
     let shape_driven = SHAPE_DRIVEN
         .iter()
         .filter_map(|name| preset_for(name, &shapes).ok());
@@ -93,12 +100,14 @@ pub async fn detect_architecture(
         .map(|spec| spec.name))
 }
 
-/// The dataset a client names: a built-in name or an uploaded dataset's id.
+/// The dataset a client names: a built-in name (shared) or the id of a dataset `tenant`
+/// uploaded.
 ///
 /// # Errors
 /// Database errors.
 pub async fn dataset_source(
     db: &dyn Db,
+    tenant: &str,
     id: &str,
 ) -> StoreResult<Option<(DatasetSource, [usize; 3])>> {
     if let Some(b) = builtin_dataset(id) {
@@ -112,7 +121,7 @@ pub async fn dataset_source(
     let Ok(uuid) = Uuid::parse_str(id) else {
         return Ok(None);
     };
-    Ok(db.get_dataset(uuid).await?.map(|d| {
+    Ok(db.get_dataset(tenant, uuid).await?.map(|d| {
         let shape = d.shape;
         (DatasetSource::Uploaded(d), shape)
     }))

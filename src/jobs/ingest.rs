@@ -52,13 +52,14 @@ pub fn read_header(bytes: &[u8]) -> Result<Vec<TensorInfo>, String> {
 pub async fn ingest_model(
     db: &dyn Db,
     blobs: &dyn BlobStore,
+    tenant: &str,
     body: UploadStream<'_>,
     limit: u64,
     name: Option<String>,
     architecture: Option<String>,
 ) -> Result<(ModelRecord, bool), IngestError> {
     let staged = blobs.stage(body, limit).await?;
-    match check_model(db, blobs, &staged, architecture).await {
+    match check_model(db, blobs, tenant, &staged, architecture).await {
         Ok((tensors, architecture)) => {
             let new = NewModel {
                 name: name.unwrap_or_else(|| format!("model-{}", &staged.sha256[..12])),
@@ -67,8 +68,11 @@ pub async fn ingest_model(
                 architecture,
                 tensors,
             };
+            // Commit and record under the blob's lock: a delete of a model with the same
+            // bytes cannot remove the blob between the two.
+            let _lock = db.lock_blobs(&[&new.sha256]).await?;
             blobs.commit(staged).await?;
-            Ok(db.insert_model(new).await?)
+            Ok(db.insert_model(tenant, new).await?)
         }
         Err(e) => {
             blobs.discard(staged).await;
@@ -80,6 +84,7 @@ pub async fn ingest_model(
 async fn check_model(
     db: &dyn Db,
     blobs: &dyn BlobStore,
+    tenant: &str,
     staged: &Staged,
     architecture: Option<String>,
 ) -> Result<(Vec<TensorInfo>, Option<String>), IngestError> {
@@ -87,7 +92,7 @@ async fn check_model(
     let architecture = match architecture {
         Some(name) => {
             let shapes = catalog::shapes_of(&tensors);
-            catalog::architecture_for(db, &name, &shapes)
+            catalog::architecture_for(db, tenant, &name, &shapes)
                 .await?
                 .ok_or_else(|| IngestError::ArchitectureNotFound(name.clone()))?
                 .and_then(|spec| spec.check_shapes(&shapes))
@@ -97,7 +102,7 @@ async fn check_model(
                 })?;
             Some(name)
         }
-        None => catalog::detect_architecture(db, &tensors).await?,
+        None => catalog::detect_architecture(db, tenant, &tensors).await?,
     };
     Ok((tensors, architecture))
 }
@@ -110,6 +115,7 @@ async fn check_model(
 pub async fn ingest_dataset(
     db: &dyn Db,
     blobs: &dyn BlobStore,
+    tenant: &str,
     name: String,
     format: DatasetFormat,
     staged: Vec<Staged>,
@@ -131,10 +137,12 @@ pub async fn ingest_dataset(
         size_bytes: staged.iter().map(|s| s.size).sum(),
         created_at: Utc::now(),
     };
+    let shas: Vec<&str> = record.blobs.iter().map(String::as_str).collect();
+    let _lock = db.lock_blobs(&shas).await?;
     for s in staged {
         blobs.commit(s).await?;
     }
-    db.insert_dataset(&record).await?;
+    db.insert_dataset(tenant, &record).await?;
     Ok(record)
 }
 

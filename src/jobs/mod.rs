@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod preflight;
 pub mod process;
+pub mod remove;
 pub mod run;
 pub mod scan;
 pub mod submit;
@@ -104,9 +105,14 @@ impl JobService {
     ///
     /// # Errors
     /// Any [`SubmitError`].
-    pub async fn submit(&self, req: JobRequest) -> Result<crate::store::JobRecord, SubmitError> {
+    pub async fn submit(
+        &self,
+        tenant: &str,
+        req: JobRequest,
+    ) -> Result<crate::store::JobRecord, SubmitError> {
         let job = submit::submit(
             self.db.as_ref(),
+            tenant,
             req,
             self.settings.max_attempts,
             &self.admission(),
@@ -132,10 +138,13 @@ impl JobService {
     /// Database errors.
     pub async fn cancel(
         &self,
+        tenant: &str,
         id: uuid::Uuid,
     ) -> crate::store::StoreResult<Option<crate::store::JobRecord>> {
-        let job = self.db.request_cancel(id).await?;
-        self.running.stop(id, StopReason::Cancel);
+        let job = self.db.request_cancel(tenant, id).await?;
+        if job.is_some() {
+            self.running.stop(id, StopReason::Cancel);
+        }
         Ok(job)
     }
 }

@@ -78,11 +78,12 @@ pub enum SubmitError {
 /// Any [`SubmitError`]; nothing is stored then.
 pub async fn submit(
     db: &dyn Db,
+    tenant: &str,
     req: JobRequest,
     max_attempts: u32,
     admission: &Admission,
 ) -> Result<JobRecord, SubmitError> {
-    let spec = validate(db, req, admission).await?;
+    let spec = validate(db, tenant, req, admission).await?;
     let queued: u64 = db
         .job_counts()
         .await?
@@ -93,7 +94,18 @@ pub async fn submit(
     if queued >= admission.max_queued_jobs {
         return Err(SubmitError::QueueFull { queued });
     }
-    Ok(db.enqueue(&spec, max_attempts).await?)
+    // Under the inputs' locks a model delete is either done (the enqueue sees the model gone:
+    // 404) or waits and then finds the blob in use by this job (409): an accepted job always
+    // finds its inputs.
+    let _lock = db.lock_blobs(&spec.input_blobs()).await?;
+    match db.enqueue(tenant, &spec, max_attempts).await {
+        Ok(job) => Ok(job),
+        Err(StoreError::Missing { what: "model", id }) => Err(SubmitError::ModelNotFound(
+            Uuid::parse_str(&id).unwrap_or_default(),
+        )),
+        Err(StoreError::Missing { id, .. }) => Err(SubmitError::DatasetNotFound(id)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Turn a request into a job spec without storing anything.
@@ -102,14 +114,15 @@ pub async fn submit(
 /// Any [`SubmitError`].
 pub async fn validate(
     db: &dyn Db,
+    tenant: &str,
     req: JobRequest,
     admission: &Admission,
 ) -> Result<JobSpec, SubmitError> {
     req.params.check()?;
     let [id1, id2] = <[Uuid; 2]>::try_from(req.models.as_slice())
         .map_err(|_| SubmitError::ModelCount(req.models.len()))?;
-    let m1 = model(db, id1).await?;
-    let m2 = model(db, id2).await?;
+    let m1 = model(db, tenant, id1).await?;
+    let m2 = model(db, tenant, id2).await?;
     let name = match (&req.architecture, &m1.architecture, &m2.architecture) {
         (Some(a), _, _) => a.clone(),
         (None, Some(a), Some(b)) if a == b => a.clone(),
@@ -122,7 +135,7 @@ pub async fn validate(
         }
     };
     // A shape-driven preset (`mlp`) is read from model 1's tensors; model 2 must fit it too.
-    let spec = catalog::architecture_for(db, &name, &catalog::shapes_of(&m1.tensors))
+    let spec = catalog::architecture_for(db, tenant, &name, &catalog::shapes_of(&m1.tensors))
         .await?
         .ok_or_else(|| SubmitError::ArchitectureNotFound(name.clone()))?
         .map_err(|source| SubmitError::Shapes {
@@ -139,7 +152,7 @@ pub async fn validate(
             })?;
     }
     same_shapes(&m1, &m2)?;
-    let (dataset, shape) = catalog::dataset_source(db, &req.dataset)
+    let (dataset, shape) = catalog::dataset_source(db, tenant, &req.dataset)
         .await?
         .ok_or_else(|| SubmitError::DatasetNotFound(req.dataset.clone()))?;
     if shape != spec.input {
@@ -210,8 +223,8 @@ fn same_shapes(m1: &ModelRecord, m2: &ModelRecord) -> Result<(), SubmitError> {
     Ok(())
 }
 
-async fn model(db: &dyn Db, id: Uuid) -> Result<ModelRecord, SubmitError> {
-    db.get_model(id)
+async fn model(db: &dyn Db, tenant: &str, id: Uuid) -> Result<ModelRecord, SubmitError> {
+    db.get_model(tenant, id)
         .await?
         .ok_or(SubmitError::ModelNotFound(id))
 }

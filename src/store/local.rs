@@ -81,6 +81,24 @@ impl LocalBlobStore {
     }
 }
 
+/// A staged file that is removed when dropped, unless [`TempFile::keep`] was called.
+struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            // A blocking unlink of one file: quick, and it must happen even without a runtime.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 async fn sync_dir(dir: &Path) -> io::Result<()> {
     let dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
@@ -96,14 +114,13 @@ impl BlobStore for LocalBlobStore {
 
     async fn stage(&self, body: UploadStream<'_>, limit: u64) -> Result<Staged, BlobError> {
         let key = Uuid::new_v4().to_string();
-        let path = self.staged_path(&key);
-        match self.write_staged(&path, body, limit).await {
-            Ok((sha256, size)) => Ok(Staged { key, sha256, size }),
-            Err(e) => {
-                let _ = fs::remove_file(&path).await;
-                Err(e)
-            }
-        }
+        // Removes the file on every way out but success, including this future being dropped
+        // (a request timeout or a client that went away).
+        let guard = TempFile(Some(self.staged_path(&key)));
+        let path = guard.0.clone().expect("set above");
+        let (sha256, size) = self.write_staged(&path, body, limit).await?;
+        guard.keep();
+        Ok(Staged { key, sha256, size })
     }
 
     async fn read_staged(&self, staged: &Staged) -> Result<Vec<u8>, BlobError> {
@@ -243,6 +260,20 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, BlobError::TooLarge { limit: 7 }));
+        assert_eq!(files_in(dir.path().to_path_buf()).await, 0);
+    }
+
+    #[tokio::test]
+    async fn an_upload_dropped_midway_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        let stalled: UploadStream<'static> =
+            futures::stream::once(async { Ok(axum::body::Bytes::from_static(b"part")) })
+                .chain(futures::stream::pending())
+                .boxed();
+        let staging = store.stage(stalled, 100);
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(100), staging).await;
+        assert!(cut.is_err(), "the body never ends");
         assert_eq!(files_in(dir.path().to_path_buf()).await, 0);
     }
 

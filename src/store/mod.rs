@@ -7,8 +7,10 @@
 pub mod blob;
 pub mod db;
 pub mod local;
+pub mod lock;
 pub mod postgres;
 pub mod records;
+pub mod rows;
 pub mod s3;
 pub mod sqlite;
 
@@ -20,7 +22,8 @@ use std::sync::Arc;
 use anyhow::Context;
 
 pub use blob::{BlobError, BlobStore, ByteStream, Staged, UploadStream};
-pub use db::{CatalogStore, Db, JobStore, StoreError, StoreResult};
+pub use db::{CatalogStore, Db, IdempotencyStore, JobStore, KeyStore, StoreError, StoreResult};
+pub use lock::BlobLock;
 pub use records::*;
 
 use crate::config::Config;

@@ -109,6 +109,44 @@ pub struct JobSpec {
     pub request: serde_json::Value,
 }
 
+impl JobSpec {
+    /// Every blob the job reads: its two models, then its uploaded dataset's parts.
+    pub fn input_blobs(&self) -> Vec<&str> {
+        let mut blobs: Vec<&str> = self.inputs.iter().map(String::as_str).collect();
+        if let DatasetSource::Uploaded(d) = &self.dataset {
+            blobs.extend(d.blobs.iter().map(String::as_str));
+        }
+        blobs
+    }
+
+    /// [`crate::store::StoreError::Missing`] for the first model not in `models_found`, or
+    /// the uploaded dataset when `dataset_found` is false.
+    ///
+    /// # Errors
+    /// As described.
+    pub fn check_inputs(
+        &self,
+        models_found: &[Uuid],
+        dataset_found: bool,
+    ) -> Result<(), crate::store::StoreError> {
+        if let Some(id) = self.models.iter().find(|m| !models_found.contains(m)) {
+            return Err(crate::store::StoreError::Missing {
+                what: "model",
+                id: id.to_string(),
+            });
+        }
+        match &self.dataset {
+            DatasetSource::Uploaded(d) if !dataset_found => {
+                Err(crate::store::StoreError::Missing {
+                    what: "dataset",
+                    id: d.id.to_string(),
+                })
+            }
+            DatasetSource::Uploaded(_) | DatasetSource::Builtin { .. } => Ok(()),
+        }
+    }
+}
+
 /// Where a job is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -265,4 +303,43 @@ pub struct OutputRecord {
     pub proportion: f64,
     pub sha256: String,
     pub size_bytes: u64,
+}
+
+/// The tenant of rows created without a key (open mode) and of rows from before tenants.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// An API key: only the sha256 of its secret is stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiKeyRecord {
+    pub id: Uuid,
+    pub tenant: String,
+    /// The first characters of the key, to tell keys apart.
+    pub prefix: String,
+    /// Lower-case hex sha256 of the whole key.
+    pub secret_sha256: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The first response to a POST with an `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub location: Option<String>,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// What an idempotency key holds when a request claims it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdemSlot {
+    /// The key was free: this request serves it, then completes or releases it.
+    Claimed,
+    /// Another request with the key is being served.
+    InFlight,
+    /// The key was served: the request it saw and the response it got.
+    Done {
+        request_hash: String,
+        response: StoredResponse,
+    },
 }

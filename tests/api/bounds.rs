@@ -60,7 +60,11 @@ async fn a_stored_160_gb_architecture_cannot_queue_a_job(db: Backend) {
     // As if the architecture had been stored before the limits existed.
     let app = spawn_app_with(&db, |c| c.workers = 0).await;
     let spec: ArchSpec = serde_json::from_value(huge_pad_spec()).unwrap();
-    app.jobs.db.insert_architecture(&spec).await.unwrap();
+    app.jobs
+        .db
+        .insert_architecture(gmfuse::store::DEFAULT_TENANT, &spec)
+        .await
+        .unwrap();
     let a = app.model_id(tiny_pad_model(1), "a").await;
     let b = app.model_id(tiny_pad_model(5), "b").await;
     let mut job = job_request(&a, &b);

@@ -236,7 +236,10 @@ async fn status_polls_stay_fast_while_a_job_keeps_the_cores_busy() {
     assert!(ms.len() >= 100, "the job ended before 100 polls");
     // The target is p99 < 50 ms; asserted loosely because CI machines are shared.
     assert!(pct(0.99) < 250.0, "p99 {:.1} ms", pct(0.99));
-    app.jobs.cancel(id.parse().unwrap()).await.unwrap();
+    app.jobs
+        .cancel(gmfuse::store::DEFAULT_TENANT, id.parse().unwrap())
+        .await
+        .unwrap();
     app.stop().await;
 }
 
@@ -261,7 +264,11 @@ async fn shutdown_puts_a_running_job_back_in_the_queue_after_the_grace_period(db
         .await
         .unwrap();
     let id = id.parse().unwrap();
-    let job = store.get_job(id).await.unwrap().unwrap();
+    let job = store
+        .get_job(gmfuse::store::DEFAULT_TENANT, id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((job.status.as_str(), job.attempt), ("queued", 1));
     let attempts = store.attempts(id).await.unwrap();
     assert_eq!(attempts.len(), 1);

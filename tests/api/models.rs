@@ -234,3 +234,30 @@ async fn unknown_and_malformed_model_ids_are_problems(db: Backend) {
     assert_problem(app.get("/v1/models/not-a-uuid").await, 400, "invalid_path").await;
     app.stop().await;
 }
+
+both_backends!(an_upload_cut_by_the_request_timeout_leaves_no_temp_file);
+async fn an_upload_cut_by_the_request_timeout_leaves_no_temp_file(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.request_timeout_secs = 0.5).await;
+    let first = mnist_cnn_model(3136, 1)[..4096].to_vec();
+    let stalled = futures::stream::once(async move { Ok::<_, std::io::Error>(first) })
+        .chain(futures::stream::pending());
+    let sent = app
+        .client
+        .post(app.url("/v1/models"))
+        .header("content-type", "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(stalled))
+        .send()
+        .await;
+    if let Ok(res) = sent {
+        assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+    // The staged file goes with the request, not at the next restart.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        app.tmp_files(),
+        Vec::<std::path::PathBuf>::new(),
+        "temp files"
+    );
+    app.assert_nothing_stored().await;
+    app.stop().await;
+}

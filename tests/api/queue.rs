@@ -11,8 +11,8 @@ use gmfuse::engine::arch::preset;
 use gmfuse::engine::eval::EvalResult;
 use gmfuse::engine::pipeline::{Best, FusionParams, FusionReport, MethodId, Stage};
 use gmfuse::store::{
-    DatasetSource, Db, Fence, JobFailure, JobSpec, JobStatus, Lease, Outcome, Progress, Rescued,
-    Timing,
+    DEFAULT_TENANT, DatasetSource, Db, Fence, JobFailure, JobSpec, JobStatus, Lease, NewModel,
+    Outcome, Progress, Rescued, Timing,
 };
 use uuid::Uuid;
 
@@ -46,6 +46,27 @@ fn spec(n: u32) -> JobSpec {
         params: FusionParams::default(),
         request: serde_json::json!({ "n": n }),
     }
+}
+
+/// Queue `spec` as the default tenant, recording its two models first (the queue checks that
+/// a job's models exist).
+async fn enqueue(
+    store: &Arc<dyn Db>,
+    spec: &JobSpec,
+    max_attempts: u32,
+) -> gmfuse::store::StoreResult<gmfuse::store::JobRecord> {
+    let mut spec = spec.clone();
+    for (i, sha) in spec.inputs.clone().iter().enumerate() {
+        let model = NewModel {
+            name: format!("m{i}"),
+            sha256: sha.clone(),
+            size_bytes: 1,
+            architecture: None,
+            tensors: Vec::new(),
+        };
+        spec.models[i] = store.insert_model(DEFAULT_TENANT, model).await?.0.id;
+    }
+    store.enqueue(DEFAULT_TENANT, &spec, max_attempts).await
 }
 
 /// A report whose `samples` marks which attempt wrote it.
@@ -91,8 +112,8 @@ both_backends!(claims_take_the_oldest_job_and_mark_the_lease_and_the_attempt_log
 async fn claims_take_the_oldest_job_and_mark_the_lease_and_the_attempt_log(db: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db, dir.path()).await;
-    let first = store.enqueue(&spec(1), 3).await.unwrap();
-    let second = store.enqueue(&spec(2), 3).await.unwrap();
+    let first = enqueue(&store, &spec(1), 3).await.unwrap();
+    let second = enqueue(&store, &spec(2), 3).await.unwrap();
     assert_eq!(
         (first.status, first.attempt, first.max_attempts),
         (JobStatus::Queued, 0, 3)
@@ -147,7 +168,7 @@ async fn racing_claimers_never_take_the_same_job(db: Backend) {
     let store = open(&db, dir.path()).await;
     let mut queued = HashSet::new();
     for n in 0..24 {
-        queued.insert(store.enqueue(&spec(n), 3).await.unwrap().id);
+        queued.insert(enqueue(&store, &spec(n), 3).await.unwrap().id);
     }
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..6 {
@@ -181,7 +202,7 @@ both_backends!(a_stale_worker_cannot_mark_the_job_succeeded);
 async fn a_stale_worker_cannot_mark_the_job_succeeded(db: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db, dir.path()).await;
-    let job = store.enqueue(&spec(1), 3).await.unwrap();
+    let job = enqueue(&store, &spec(1), 3).await.unwrap();
 
     // Worker 1 claims, then stalls past its lease; the rescue gives the job to worker 2.
     let first = store.claim("w1", SHORT).await.unwrap().unwrap();
@@ -221,7 +242,11 @@ async fn a_stale_worker_cannot_mark_the_job_succeeded(db: Backend) {
             .await
             .unwrap()
     );
-    let now = store.get_job(job.id).await.unwrap().unwrap();
+    let now = store
+        .get_job(DEFAULT_TENANT, job.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(now.status, JobStatus::Running);
     assert_eq!((now.attempt, now.lease_owner.as_deref()), (2, Some("w2")));
     assert_eq!((now.report, now.progress), (None, None));
@@ -253,7 +278,11 @@ async fn a_stale_worker_cannot_mark_the_job_succeeded(db: Backend) {
             .await
             .unwrap()
     );
-    let done = store.get_job(job.id).await.unwrap().unwrap();
+    let done = store
+        .get_job(DEFAULT_TENANT, job.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(done.status, JobStatus::Succeeded);
     assert_eq!(done.report.expect("a report").samples, 222);
     assert_eq!((done.error, done.lease_owner), (None, None));
@@ -275,13 +304,18 @@ both_backends!(a_lease_with_the_right_attempt_but_another_owner_is_refused);
 async fn a_lease_with_the_right_attempt_but_another_owner_is_refused(db: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db, dir.path()).await;
-    store.enqueue(&spec(1), 3).await.unwrap();
+    enqueue(&store, &spec(1), 3).await.unwrap();
     let job = store.claim("w1", LONG).await.unwrap().unwrap();
     let impostor = lease_of(&job, "w9");
     assert_eq!(store.heartbeat(&impostor, LONG).await.unwrap(), Fence::Lost);
     assert!(!store.finish(&impostor, Outcome::Canceled).await.unwrap());
     assert_eq!(
-        store.get_job(job.id).await.unwrap().unwrap().status,
+        store
+            .get_job(DEFAULT_TENANT, job.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         JobStatus::Running
     );
     store.close().await;
@@ -291,7 +325,7 @@ both_backends!(a_heartbeat_keeps_the_job_from_being_rescued);
 async fn a_heartbeat_keeps_the_job_from_being_rescued(db: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db, dir.path()).await;
-    store.enqueue(&spec(1), 3).await.unwrap();
+    enqueue(&store, &spec(1), 3).await.unwrap();
     let job = store.claim("w1", SHORT).await.unwrap().unwrap();
     let lease = lease_of(&job, "w1");
     assert_eq!(
@@ -302,7 +336,11 @@ async fn a_heartbeat_keeps_the_job_from_being_rescued(db: Backend) {
     );
     expire().await;
     assert_eq!(store.rescue_expired().await.unwrap(), Rescued::default());
-    let now = store.get_job(job.id).await.unwrap().unwrap();
+    let now = store
+        .get_job(DEFAULT_TENANT, job.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((now.status, now.attempt), (JobStatus::Running, 1));
     assert!(
         now.lease_expires_at.unwrap() > job.lease_expires_at.unwrap(),
@@ -315,8 +353,8 @@ both_backends!(expired_leases_are_requeued_until_the_attempts_run_out_then_faile
 async fn expired_leases_are_requeued_until_the_attempts_run_out_then_failed(db: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db, dir.path()).await;
-    let job = store.enqueue(&spec(1), 2).await.unwrap();
-    let other = store.enqueue(&spec(2), 2).await.unwrap();
+    let job = enqueue(&store, &spec(1), 2).await.unwrap();
+    let other = enqueue(&store, &spec(2), 2).await.unwrap();
     let held = store.claim("w0", LONG).await.unwrap().unwrap();
     assert_eq!(held.id, job.id);
     // `job` is held on a long lease; run `other` out of attempts on short ones.
@@ -349,7 +387,11 @@ async fn expired_leases_are_requeued_until_the_attempts_run_out_then_failed(db: 
             "round {round}"
         );
     }
-    let failed = store.get_job(other.id).await.unwrap().unwrap();
+    let failed = store
+        .get_job(DEFAULT_TENANT, other.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(failed.status, JobStatus::Failed);
     let error = failed.error.expect("an error");
     assert_eq!(error.code, "attempts_exhausted");
@@ -368,7 +410,11 @@ async fn expired_leases_are_requeued_until_the_attempts_run_out_then_failed(db: 
         .collect();
     assert_eq!(outcomes, [Some("expired".into()), Some("expired".into())]);
     // The held job was never touched.
-    let untouched = store.get_job(job.id).await.unwrap().unwrap();
+    let untouched = store
+        .get_job(DEFAULT_TENANT, job.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (untouched.status, untouched.attempt),
         (JobStatus::Running, 1)
@@ -380,7 +426,7 @@ both_backends!(a_requeue_outcome_gives_the_job_back_until_the_last_attempt);
 async fn a_requeue_outcome_gives_the_job_back_until_the_last_attempt(db: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db, dir.path()).await;
-    let job = store.enqueue(&spec(1), 2).await.unwrap();
+    let job = enqueue(&store, &spec(1), 2).await.unwrap();
     let failure = JobFailure {
         code: "storage_error".into(),
         message: "disk hiccup".into(),
@@ -392,7 +438,11 @@ async fn a_requeue_outcome_gives_the_job_back_until_the_last_attempt(db: Backend
             .await
             .unwrap()
     );
-    let queued = store.get_job(job.id).await.unwrap().unwrap();
+    let queued = store
+        .get_job(DEFAULT_TENANT, job.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (queued.status, queued.finished_at),
         (JobStatus::Queued, None)
@@ -407,7 +457,11 @@ async fn a_requeue_outcome_gives_the_job_back_until_the_last_attempt(db: Backend
             .await
             .unwrap()
     );
-    let failed = store.get_job(job.id).await.unwrap().unwrap();
+    let failed = store
+        .get_job(DEFAULT_TENANT, job.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         failed.status,
         JobStatus::Failed,
@@ -430,12 +484,16 @@ both_backends!(cancel_ends_a_queued_job_at_once_and_flags_a_running_one);
 async fn cancel_ends_a_queued_job_at_once_and_flags_a_running_one(db: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db, dir.path()).await;
-    let running = store.enqueue(&spec(1), 3).await.unwrap();
-    let queued = store.enqueue(&spec(2), 3).await.unwrap();
+    let running = enqueue(&store, &spec(1), 3).await.unwrap();
+    let queued = enqueue(&store, &spec(2), 3).await.unwrap();
     let job = store.claim("w1", SHORT).await.unwrap().unwrap();
     assert_eq!(job.id, running.id);
 
-    let canceled = store.request_cancel(queued.id).await.unwrap().unwrap();
+    let canceled = store
+        .request_cancel(DEFAULT_TENANT, queued.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(canceled.status, JobStatus::Canceled);
     assert!(canceled.cancel_requested && canceled.finished_at.is_some());
     assert!(
@@ -443,7 +501,11 @@ async fn cancel_ends_a_queued_job_at_once_and_flags_a_running_one(db: Backend) {
         "a canceled job is not claimed"
     );
 
-    let flagged = store.request_cancel(running.id).await.unwrap().unwrap();
+    let flagged = store
+        .request_cancel(DEFAULT_TENANT, running.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (flagged.status, flagged.cancel_requested),
         (JobStatus::Running, true)
@@ -459,11 +521,15 @@ async fn cancel_ends_a_queued_job_at_once_and_flags_a_running_one(db: Backend) {
     // ...and if it dies instead, the rescue cancels the job rather than re-queuing it.
     expire().await;
     assert_eq!(store.rescue_expired().await.unwrap(), Rescued::default());
-    let ended = store.get_job(running.id).await.unwrap().unwrap();
+    let ended = store
+        .get_job(DEFAULT_TENANT, running.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ended.status, JobStatus::Canceled);
     assert!(
         store
-            .request_cancel(Uuid::now_v7())
+            .request_cancel(DEFAULT_TENANT, Uuid::now_v7())
             .await
             .unwrap()
             .is_none(),
@@ -476,7 +542,7 @@ both_backends!(progress_of_the_current_attempt_is_stored_and_cleared_by_the_next
 async fn progress_of_the_current_attempt_is_stored_and_cleared_by_the_next_claim(db: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db, dir.path()).await;
-    let job = store.enqueue(&spec(1), 3).await.unwrap();
+    let job = enqueue(&store, &spec(1), 3).await.unwrap();
     let first = store.claim("w1", SHORT).await.unwrap().unwrap();
     let progress = Progress {
         stage: Stage::Matching,
@@ -496,7 +562,11 @@ async fn progress_of_the_current_attempt_is_stored_and_cleared_by_the_next_claim
         .record_progress(&lease_of(&first, "w1"), progress, &timings)
         .await
         .unwrap();
-    let now = store.get_job(job.id).await.unwrap().unwrap();
+    let now = store
+        .get_job(DEFAULT_TENANT, job.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(now.progress, Some(progress));
     assert_eq!(now.timings, timings);
     expire().await;
@@ -512,11 +582,11 @@ async fn jobs_are_listed_newest_first_in_pages(db: Backend) {
     let store = open(&db, dir.path()).await;
     let mut ids = Vec::new();
     for n in 0..5 {
-        ids.push(store.enqueue(&spec(n), 3).await.unwrap().id);
+        ids.push(enqueue(&store, &spec(n), 3).await.unwrap().id);
     }
     ids.reverse();
     let page1: Vec<Uuid> = store
-        .list_jobs(None, 3)
+        .list_jobs(DEFAULT_TENANT, None, 3)
         .await
         .unwrap()
         .iter()
@@ -524,14 +594,18 @@ async fn jobs_are_listed_newest_first_in_pages(db: Backend) {
         .collect();
     assert_eq!(page1, ids[..3]);
     let page2: Vec<Uuid> = store
-        .list_jobs(Some(page1[2]), 3)
+        .list_jobs(DEFAULT_TENANT, Some(page1[2]), 3)
         .await
         .unwrap()
         .iter()
         .map(|j| j.id)
         .collect();
     assert_eq!(page2, ids[3..]);
-    let job = store.get_job(ids[0]).await.unwrap().unwrap();
+    let job = store
+        .get_job(DEFAULT_TENANT, ids[0])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(job.spec.request, serde_json::json!({ "n": 4 }));
     store.close().await;
 }

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::Items;
 use crate::engine::arch::{ArchSpec, preset, presets};
+use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::state::AppState;
@@ -110,9 +111,10 @@ fn view(spec: &ArchSpec, builtin: bool, created_at: Option<DateTime<Utc>>) -> Ar
     responses((status = 200, description = "Every architecture", body = Items<ArchitectureView>)))]
 pub async fn list_architectures(
     State(app): State<AppState>,
+    tenant: Tenant,
 ) -> Result<Json<Items<ArchitectureView>>, ApiError> {
     let mut items: Vec<_> = presets().iter().map(|s| view(s, true, None)).collect();
-    for r in app.db.list_architectures().await? {
+    for r in app.db.list_architectures(tenant.as_str()).await? {
         items.push(view(&r.spec, false, Some(r.created_at)));
     }
     Ok(Json(Items::new(items)))
@@ -132,6 +134,7 @@ pub async fn list_architectures(
     ))]
 pub async fn create_architecture(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let spec: ArchSpec =
@@ -143,7 +146,7 @@ pub async fn create_architecture(
             detail: format!("`{}` is a built-in architecture", spec.name),
         });
     }
-    let record = app.db.insert_architecture(&spec).await?;
+    let record = app.db.insert_architecture(tenant.as_str(), &spec).await?;
     let location = format!("/v1/architectures/{}", spec.name);
     Ok((
         StatusCode::CREATED,
@@ -162,14 +165,19 @@ pub async fn create_architecture(
     ))]
 pub async fn get_architecture(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<ArchitectureView>, ApiError> {
     if let Ok(spec) = preset(&name) {
         return Ok(Json(view(&spec, true, None)));
     }
-    let spec = catalog::architecture(app.db.as_ref(), &name)
+    let spec = catalog::architecture(app.db.as_ref(), tenant.as_str(), &name)
         .await?
         .ok_or_else(|| ApiError::not_found("architecture", &name))?;
-    let created = app.db.get_architecture(&name).await?.map(|r| r.created_at);
+    let created = app
+        .db
+        .get_architecture(tenant.as_str(), &name)
+        .await?
+        .map(|r| r.created_at);
     Ok(Json(view(&spec, false, created)))
 }

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::Items;
+use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::state::AppState;
@@ -104,11 +105,12 @@ pub struct DatasetUpload {
     responses((status = 200, description = "Every dataset", body = Items<DatasetView>)))]
 pub async fn list_datasets(
     State(app): State<AppState>,
+    tenant: Tenant,
 ) -> Result<Json<Items<DatasetView>>, ApiError> {
     let mut items: Vec<_> = BUILTIN_DATASETS.into_iter().map(builtin_view).collect();
     items.extend(
         app.db
-            .list_datasets()
+            .list_datasets(tenant.as_str())
             .await?
             .into_iter()
             .map(DatasetView::from),
@@ -125,6 +127,7 @@ pub async fn list_datasets(
     ))]
 pub async fn get_dataset(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DatasetView>, ApiError> {
     if let Some(b) = builtin_dataset(&id) {
@@ -133,7 +136,7 @@ pub async fn get_dataset(
     let uuid = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("dataset", &id))?;
     let d = app
         .db
-        .get_dataset(uuid)
+        .get_dataset(tenant.as_str(), uuid)
         .await?
         .ok_or_else(|| ApiError::not_found("dataset", &id))?;
     Ok(Json(d.into()))
@@ -164,6 +167,7 @@ fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
     ))]
 pub async fn create_dataset(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiQuery(q): ApiQuery<DatasetQuery>,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
@@ -211,8 +215,15 @@ pub async fn create_dataset(
     });
     let staged = parts.into_iter().map(|(_, s)| s).collect();
     let name = q.name.unwrap_or_else(|| "dataset".into());
-    let record =
-        ingest::ingest_dataset(app.db.as_ref(), app.blobs.as_ref(), name, format, staged).await?;
+    let record = ingest::ingest_dataset(
+        app.db.as_ref(),
+        app.blobs.as_ref(),
+        tenant.as_str(),
+        name,
+        format,
+        staged,
+    )
+    .await?;
     let location = format!("/v1/datasets/{}", record.id);
     Ok((
         StatusCode::CREATED,

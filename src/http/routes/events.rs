@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::jobs::{JobStatusDoc, ProgressView, stage_name};
+use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::ApiPath;
 use crate::http::state::AppState;
@@ -65,6 +66,7 @@ fn event(kind: &str, id: u64, job: &JobRecord) -> Event {
 
 struct Cursor {
     db: std::sync::Arc<dyn Db>,
+    tenant: Tenant,
     id: Uuid,
     shutdown: tokio_util::sync::CancellationToken,
     last: Option<Seen>,
@@ -86,14 +88,16 @@ struct Cursor {
     ))]
 pub async fn get_job_events(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     app.db
-        .get_job(id)
+        .get_job(tenant.as_str(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("job", id))?;
     let cursor = Cursor {
         db: app.db.clone(),
+        tenant,
         id,
         shutdown: app.shutdown.clone(),
         last: None,
@@ -113,7 +117,7 @@ pub async fn get_job_events(
                 }
             }
             c.first = false;
-            let job = match c.db.get_job(c.id).await {
+            let job = match c.db.get_job(c.tenant.as_str(), c.id).await {
                 Ok(Some(j)) => j,
                 Ok(None) | Err(_) => return None,
             };

@@ -4,18 +4,20 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::Items;
 pub use super::job_views::*;
+use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::idempotency;
 use crate::http::state::AppState;
-use crate::store::JobStatus;
+use crate::store::{JobStatus, StoredResponse};
 
 /// Seconds a client should wait between status polls.
 pub const RETRY_AFTER_SECS: u32 = 1;
@@ -24,12 +26,14 @@ pub const RETRY_AFTER_SECS: u32 = 1;
 /// whose shapes they fit, the dataset fits it, parameters are in range); poll `Location`.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", operation_id = "create_job",
     request_body = NewJob,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body get the first response again (kept 24 h by default); the key with another body is 422 `idempotency_key_reused`")),
     responses(
         (status = 202, description = "Queued; poll `Location`", body = JobView,
             headers(("Location" = String, description = "URL of the job"),
                     ("Retry-After" = u32, description = "Seconds to wait before polling"))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A model, the architecture or the dataset does not exist", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this `Idempotency-Key` is still being served (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid request: schema, parameters, models that do not fit, or a job over the pre-flight budget (`job_over_budget`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The queue is full (`queue_full`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
@@ -37,21 +41,42 @@ pub const RETRY_AFTER_SECS: u32 = 1;
     ))]
 pub async fn create_job(
     State(app): State<AppState>,
+    tenant: Tenant,
+    headers: HeaderMap,
     ApiJson(raw): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    let Some(key) = idempotency::key_of(&headers)? else {
+        return submit_job(&app, &tenant, raw).await.map(|(res, _)| res);
+    };
+    let hash = idempotency::request_hash(&[raw.to_string().as_bytes()]);
+    match idempotency::begin(&app, &tenant, "jobs", key.clone(), &hash).await? {
+        Err((stored_hash, stored)) => idempotency::replay(&key, &stored_hash, &hash, stored),
+        Ok(claim) => {
+            let out = submit_job(&app, &tenant, raw).await;
+            let kept = out.as_ref().map(|(_, s)| s).map_err(|_| ());
+            idempotency::finish(&app, claim, &hash, kept).await;
+            out.map(|(res, _)| res)
+        }
+    }
+}
+
+async fn submit_job(
+    app: &AppState,
+    tenant: &Tenant,
+    raw: serde_json::Value,
+) -> Result<(Response, StoredResponse), ApiError> {
     let new: NewJob =
         serde_json::from_value(raw.clone()).map_err(|e| ApiError::InvalidBody(e.to_string()))?;
-    let job = app.jobs.submit(new.into_request(raw)).await?;
+    let job = app
+        .jobs
+        .submit(tenant.as_str(), new.into_request(raw))
+        .await?;
     let location = format!("/v1/jobs/{}", job.id);
-    Ok((
-        StatusCode::ACCEPTED,
-        [
-            (header::LOCATION, location),
-            (header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()),
-        ],
-        Json(JobView::from(job)),
-    )
-        .into_response())
+    let (mut res, stored) =
+        idempotency::json_response(StatusCode::ACCEPTED, Some(location), &JobView::from(job))?;
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    Ok((res, stored))
 }
 
 /// Cursor paging of the job list.
@@ -82,15 +107,11 @@ pub struct JobPage {
     ))]
 pub async fn list_jobs(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<JobPage>, ApiError> {
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::InvalidQuery(format!(
-            "limit must be 1..=100, got {limit}"
-        )));
-    }
-    let jobs = app.db.list_jobs(q.cursor, limit).await?;
+    let limit = super::page_limit(q.limit)?;
+    let jobs = app.db.list_jobs(tenant.as_str(), q.cursor, limit).await?;
     let next_cursor = (jobs.len() == limit as usize)
         .then(|| jobs.last().map(|j| j.id))
         .flatten();
@@ -110,11 +131,12 @@ pub async fn list_jobs(
     ))]
 pub async fn get_job(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<JobView>, ApiError> {
     let job = app
         .db
-        .get_job(id)
+        .get_job(tenant.as_str(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("job", id))?;
     Ok(Json(job.into()))
@@ -132,11 +154,12 @@ pub async fn get_job(
     ))]
 pub async fn cancel_job(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let job = app
         .jobs
-        .cancel(id)
+        .cancel(tenant.as_str(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("job", id))?;
     if job.status.is_terminal() && !(job.status == JobStatus::Canceled && job.cancel_requested) {
@@ -158,10 +181,11 @@ pub async fn cancel_job(
     ))]
 pub async fn list_job_attempts(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Items<AttemptView>>, ApiError> {
     app.db
-        .get_job(id)
+        .get_job(tenant.as_str(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("job", id))?;
     let attempts = app.db.attempts(id).await?;

@@ -31,6 +31,45 @@ impl<T> Items<T> {
     }
 }
 
+/// The page size a list query asks for: 1..=100, 20 by default.
+///
+/// # Errors
+/// [`ApiError::InvalidQuery`] outside the range.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(20);
+    if (1..=100).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::InvalidQuery(format!(
+            "limit must be 1..=100, got {limit}"
+        )))
+    }
+}
+
+/// `attachment` with a safe ASCII `filename` (anything but letters, digits, `.`, `-`, `_` and
+/// spaces becomes `_`) and the exact name as RFC 5987 `filename*` (UTF-8, percent-encoded).
+pub fn content_disposition(filename: &str) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in filename.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
 /// True when `If-None-Match` names the entity tag `"<sha256>"` (or `*`).
 pub fn etag_matches(headers: &HeaderMap, sha256: &str) -> bool {
     let quoted = format!("\"{sha256}\"");
@@ -60,10 +99,7 @@ pub async fn serve_blob(
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     let (stream, size) = app.blobs.stream(sha256).await?;
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        filename.replace(['"', '\\', '\r', '\n'], "_")
-    );
+    let disposition = content_disposition(filename);
     let mut res = Body::from_stream(stream).into_response();
     let h = res.headers_mut();
     h.insert(
@@ -76,4 +112,18 @@ pub async fn serve_blob(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn download_names_are_ascii_with_the_exact_name_encoded() {
+        assert_eq!(
+            content_disposition("a\"b\r\nc/ü.safetensors"),
+            "attachment; filename=\"a_b__c__.safetensors\"; \
+             filename*=UTF-8''a%22b%0D%0Ac%2F%C3%BC.safetensors"
+        );
+    }
 }

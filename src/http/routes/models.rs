@@ -4,20 +4,21 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::Items;
+use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::idempotency;
 use crate::http::state::AppState;
 use crate::jobs::ingest;
-use crate::store::{ByteStream, ModelRecord};
+use crate::store::{ByteStream, ModelRecord, StoredResponse};
 
 /// A tensor as stored in the file.
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -118,13 +119,15 @@ pub(crate) fn upload_stream(
 /// (413), and its header validated (422) before anything is stored. Uploading identical bytes
 /// again returns the existing model with 200.
 #[utoipa::path(post, path = "/v1/models", tag = "models", operation_id = "create_model",
-    params(UploadQuery),
+    params(UploadQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key, query and bytes get the first response again (kept 24 h by default); the key with another upload is 422 `idempotency_key_reused`")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream",
         description = "A safetensors file"),
     responses(
         (status = 201, description = "Stored; `Location` names the new model", body = ModelView,
             headers(("Location" = String, description = "URL of the model"))),
         (status = 200, description = "Identical content was uploaded before: the existing model", body = ModelView),
+        (status = 409, description = "A request with this `Idempotency-Key` is still being served (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the upload limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `application/octet-stream`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid safetensors, or tensors that do not fit the architecture", body = Problem, content_type = "application/problem+json"),
@@ -133,6 +136,8 @@ pub(crate) fn upload_stream(
     ))]
 pub async fn create_model(
     State(app): State<AppState>,
+    tenant: Tenant,
+    uri: Uri,
     ApiQuery(q): ApiQuery<UploadQuery>,
     headers: HeaderMap,
     body: Body,
@@ -140,9 +145,44 @@ pub async fn create_model(
     check_octet_stream(&headers)?;
     let _slot = app.upload_slots.acquire()?;
     let stream = upload_stream(&headers, body, app.max_upload_bytes)?;
+    let Some(key) = idempotency::key_of(&headers)? else {
+        return upload(&app, &tenant, stream, q)
+            .await
+            .map(|(res, _, _)| res);
+    };
+    // The request is its query and its content, whose hash is known once it has arrived.
+    let query = uri.query().unwrap_or_default().to_string();
+    let hash_of = |sha: &str| idempotency::request_hash(&[query.as_bytes(), sha.as_bytes()]);
+    match idempotency::begin(&app, &tenant, "models", key.clone(), "").await? {
+        Err((stored_hash, stored)) => {
+            let staged = app.blobs.stage(stream, app.max_upload_bytes).await?;
+            let hash = hash_of(&staged.sha256);
+            app.blobs.discard(staged).await;
+            idempotency::replay(&key, &stored_hash, &hash, stored)
+        }
+        Ok(claim) => {
+            let out = upload(&app, &tenant, stream, q).await;
+            let hash = out
+                .as_ref()
+                .map_or_else(|_| String::new(), |(_, _, sha)| hash_of(sha));
+            let kept = out.as_ref().map(|(_, s, _)| s).map_err(|_| ());
+            idempotency::finish(&app, claim, &hash, kept).await;
+            out.map(|(res, _, _)| res)
+        }
+    }
+}
+
+/// Ingest an upload; the response, what to keep of it, and the content's sha256.
+async fn upload(
+    app: &AppState,
+    tenant: &Tenant,
+    stream: ByteStream,
+    q: UploadQuery,
+) -> Result<(Response, StoredResponse, String), ApiError> {
     let (model, created) = ingest::ingest_model(
         app.db.as_ref(),
         app.blobs.as_ref(),
+        tenant.as_str(),
         stream,
         app.max_upload_bytes,
         q.name,
@@ -155,22 +195,75 @@ pub async fn create_model(
     } else {
         StatusCode::OK
     };
-    Ok((
-        status,
-        [(header::LOCATION, location)],
-        Json(ModelView::from(model)),
-    )
-        .into_response())
+    let sha = model.sha256.clone();
+    let (res, stored) =
+        idempotency::json_response(status, Some(location), &ModelView::from(model))?;
+    Ok((res, stored, sha))
 }
 
-/// List models, newest first.
+/// Cursor paging of the model list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ModelListQuery {
+    /// Models per page, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+}
+
+/// A model in a list: what `GET /v1/models/{id}` shows, less the tensors (a file may have
+/// thousands).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ModelSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub architecture: Option<String>,
+    /// How many tensors the file holds.
+    pub tensor_count: usize,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of models, newest first.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ModelPage {
+    pub items: Vec<ModelSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// List the caller's models, newest first, a page at a time.
 #[utoipa::path(get, path = "/v1/models", tag = "models", operation_id = "list_models",
-    responses((status = 200, description = "Every model", body = Items<ModelView>)))]
-pub async fn list_models(State(app): State<AppState>) -> Result<Json<Items<ModelView>>, ApiError> {
-    let models = app.db.list_models().await?;
-    Ok(Json(Items::new(
-        models.into_iter().map(ModelView::from).collect(),
-    )))
+    params(ModelListQuery),
+    responses(
+        (status = 200, description = "A page of models", body = ModelPage),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_models(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    ApiQuery(q): ApiQuery<ModelListQuery>,
+) -> Result<Json<ModelPage>, ApiError> {
+    let limit = super::page_limit(q.limit)?;
+    let models = app.db.list_models(tenant.as_str(), q.cursor, limit).await?;
+    let next_cursor = (models.len() == limit as usize)
+        .then(|| models.last().map(|m| m.id))
+        .flatten();
+    let items = models
+        .into_iter()
+        .map(|m| ModelSummary {
+            id: m.id,
+            name: m.name,
+            sha256: m.sha256,
+            size_bytes: m.size_bytes,
+            architecture: m.architecture,
+            tensor_count: m.tensors.len(),
+            created_at: m.created_at,
+        })
+        .collect();
+    Ok(Json(ModelPage { items, next_cursor }))
 }
 
 /// One model: its tensors (name, dtype, shape), sha256, size and architecture.
@@ -183,11 +276,12 @@ pub async fn list_models(State(app): State<AppState>) -> Result<Json<Items<Model
     ))]
 pub async fn get_model(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ModelView>, ApiError> {
     let model = app
         .db
-        .get_model(id)
+        .get_model(tenant.as_str(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("model", id))?;
     Ok(Json(model.into()))
@@ -205,37 +299,36 @@ pub async fn get_model(
     ))]
 pub async fn get_model_weights(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let model = app
         .db
-        .get_model(id)
+        .get_model(tenant.as_str(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("model", id))?;
     let filename = format!("{}.safetensors", model.name);
     super::serve_blob(&app, &headers, &model.sha256, &filename).await
 }
 
-/// Delete a model. Its bytes are removed unless a job or another record still uses them.
+/// Delete a model. Its bytes are removed unless a job or another record still uses them; a
+/// model that a queued or running job reads is not deleted (409 `in_use`).
 #[utoipa::path(delete, path = "/v1/models/{id}", tag = "models", operation_id = "delete_model",
     params(("id" = Uuid, Path, description = "Model id")),
     responses(
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A queued or running job uses the model (`in_use`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_model(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let model = app
-        .db
-        .delete_model(id)
+    crate::jobs::remove::delete_model(app.db.as_ref(), app.blobs.as_ref(), tenant.as_str(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("model", id))?;
-    if !app.db.blob_in_use(&model.sha256).await? {
-        app.blobs.delete(&model.sha256).await?;
-    }
     Ok(StatusCode::NO_CONTENT)
 }

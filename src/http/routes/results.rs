@@ -10,16 +10,21 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::engine::pipeline::{FusionReport, MethodId};
+use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::report::ReportView;
 use crate::http::state::AppState;
 use crate::store::{JobRecord, JobStatus};
 
-async fn succeeded(app: &AppState, id: Uuid) -> Result<(JobRecord, FusionReport), ApiError> {
+async fn succeeded(
+    app: &AppState,
+    tenant: &Tenant,
+    id: Uuid,
+) -> Result<(JobRecord, FusionReport), ApiError> {
     let job = app
         .db
-        .get_job(id)
+        .get_job(tenant.as_str(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("job", id))?;
     match (job.status, job.report.clone()) {
@@ -47,9 +52,10 @@ async fn succeeded(app: &AppState, id: Uuid) -> Result<(JobRecord, FusionReport)
     ))]
 pub async fn get_job_report(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ReportView>, ApiError> {
-    let (job, report) = succeeded(&app, id).await?;
+    let (job, report) = succeeded(&app, &tenant, id).await?;
     Ok(Json(ReportView::new(&job, &report)))
 }
 
@@ -76,9 +82,10 @@ fn svg(body: String) -> Response {
     ))]
 pub async fn get_job_report_svg(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    let (_, report) = succeeded(&app, id).await?;
+    let (_, report) = succeeded(&app, &tenant, id).await?;
     Ok(svg(crate::http::plots::accuracy(&report)?))
 }
 
@@ -101,10 +108,11 @@ pub struct MatchingQuery {
     ))]
 pub async fn get_job_matching_svg(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<MatchingQuery>,
 ) -> Result<Response, ApiError> {
-    let (_, report) = succeeded(&app, id).await?;
+    let (_, report) = succeeded(&app, &tenant, id).await?;
     let matching = match q.method {
         Some(m) => report.matching(m),
         None => report.matchings.first(),
@@ -146,11 +154,12 @@ pub struct FusedQuery {
     ))]
 pub async fn get_job_fused(
     State(app): State<AppState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<FusedQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (job, report) = succeeded(&app, id).await?;
+    let (job, report) = succeeded(&app, &tenant, id).await?;
     let proportion = q.proportion.unwrap_or(report.best.proportion);
     if !(0.0..=1.0).contains(&proportion) {
         return Err(ApiError::InvalidParameters(format!(

@@ -1,54 +1,16 @@
-//! [`CatalogStore`] on PostgreSQL: models, custom architectures and uploaded datasets.
+//! [`CatalogStore`] on PostgreSQL: models, custom architectures and uploaded datasets, per
+//! tenant.
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{PgDb, big, count, json};
+use super::{PgDb, big};
 use crate::engine::arch::ArchSpec;
 use crate::store::db::{CatalogStore, StoreError, StoreResult};
-use crate::store::records::{
-    ArchitectureRecord, DatasetFormat, DatasetRecord, ModelRecord, NewModel,
-};
-
-fn model(row: &PgRow) -> StoreResult<ModelRecord> {
-    Ok(ModelRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        sha256: row.try_get("sha256")?,
-        size_bytes: count(row.try_get("size_bytes")?),
-        architecture: row.try_get("architecture")?,
-        tensors: json(row, "tensors")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn architecture(row: &PgRow) -> StoreResult<ArchitectureRecord> {
-    Ok(ArchitectureRecord {
-        spec: json(row, "spec")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn dataset(row: &PgRow) -> StoreResult<DatasetRecord> {
-    let format = match row.try_get::<&str, _>("format")? {
-        "idx" => DatasetFormat::Idx,
-        "safetensors" => DatasetFormat::Safetensors,
-        other => return Err(StoreError::Corrupt(format!("dataset format `{other}`"))),
-    };
-    Ok(DatasetRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        format,
-        blobs: json(row, "blobs")?,
-        samples: count(row.try_get("samples")?),
-        shape: json(row, "shape")?,
-        size_bytes: count(row.try_get("size_bytes")?),
-        created_at: row.try_get("created_at")?,
-    })
-}
+use crate::store::records::{ArchitectureRecord, DatasetRecord, ModelRecord, NewModel};
+use crate::store::rows;
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -56,13 +18,15 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 #[async_trait]
 impl CatalogStore for PgDb {
-    async fn insert_model(&self, m: NewModel) -> StoreResult<(ModelRecord, bool)> {
+    async fn insert_model(&self, tenant: &str, m: NewModel) -> StoreResult<(ModelRecord, bool)> {
         let inserted = sqlx::query(
-            "INSERT INTO models (id, name, sha256, size_bytes, architecture, tensors, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, now())
-             ON CONFLICT (sha256) DO NOTHING",
+            "INSERT INTO models
+                (id, tenant, name, sha256, size_bytes, architecture, tensors, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+             ON CONFLICT (tenant, sha256) DO NOTHING",
         )
         .bind(Uuid::now_v7())
+        .bind(tenant)
         .bind(&m.name)
         .bind(&m.sha256)
         .bind(big(m.size_bytes))
@@ -72,39 +36,53 @@ impl CatalogStore for PgDb {
         .await?
         .rows_affected()
             == 1;
-        let row = sqlx::query("SELECT * FROM models WHERE sha256 = $1")
+        let row = sqlx::query("SELECT * FROM models WHERE tenant = $1 AND sha256 = $2")
+            .bind(tenant)
             .bind(&m.sha256)
             .fetch_one(&self.pool)
             .await?;
-        Ok((model(&row)?, inserted))
+        Ok((rows::model(&row)?, inserted))
     }
 
-    async fn get_model(&self, id: Uuid) -> StoreResult<Option<ModelRecord>> {
-        sqlx::query("SELECT * FROM models WHERE id = $1")
+    async fn get_model(&self, tenant: &str, id: Uuid) -> StoreResult<Option<ModelRecord>> {
+        sqlx::query("SELECT * FROM models WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(model)
+            .map(rows::model)
             .transpose()
     }
 
-    async fn list_models(&self) -> StoreResult<Vec<ModelRecord>> {
-        sqlx::query("SELECT * FROM models ORDER BY created_at DESC, id DESC")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(model)
-            .collect()
+    async fn list_models(
+        &self,
+        tenant: &str,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<ModelRecord>> {
+        sqlx::query(
+            "SELECT * FROM models WHERE tenant = $1 AND ($2::uuid IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::model)
+        .collect()
     }
 
-    async fn delete_model(&self, id: Uuid) -> StoreResult<Option<ModelRecord>> {
-        sqlx::query("DELETE FROM models WHERE id = $1 RETURNING *")
+    async fn delete_model(&self, tenant: &str, id: Uuid) -> StoreResult<Option<ModelRecord>> {
+        sqlx::query("DELETE FROM models WHERE tenant = $1 AND id = $2 RETURNING *")
+            .bind(tenant)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(model)
+            .map(rows::model)
             .transpose()
     }
 
@@ -121,11 +99,29 @@ impl CatalogStore for PgDb {
         Ok(used)
     }
 
-    async fn insert_architecture(&self, spec: &ArchSpec) -> StoreResult<ArchitectureRecord> {
+    async fn blob_in_active_job(&self, tenant: &str, sha256: &str) -> StoreResult<bool> {
+        let used: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM job_blobs b JOIN jobs j ON j.id = b.job_id
+                            WHERE b.sha256 = $1 AND j.tenant = $2
+                              AND j.status IN ('queued', 'running'))",
+        )
+        .bind(sha256)
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(used)
+    }
+
+    async fn insert_architecture(
+        &self,
+        tenant: &str,
+        spec: &ArchSpec,
+    ) -> StoreResult<ArchitectureRecord> {
         let result = sqlx::query(
-            "INSERT INTO architectures (name, spec, created_at) VALUES ($1, $2, now())
+            "INSERT INTO architectures (tenant, name, spec, created_at) VALUES ($1, $2, $3, now())
              RETURNING created_at",
         )
+        .bind(tenant)
         .bind(&spec.name)
         .bind(Json(spec))
         .fetch_one(&self.pool)
@@ -143,31 +139,39 @@ impl CatalogStore for PgDb {
         }
     }
 
-    async fn get_architecture(&self, name: &str) -> StoreResult<Option<ArchitectureRecord>> {
-        sqlx::query("SELECT * FROM architectures WHERE name = $1")
+    async fn get_architecture(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> StoreResult<Option<ArchitectureRecord>> {
+        sqlx::query("SELECT * FROM architectures WHERE tenant = $1 AND name = $2")
+            .bind(tenant)
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(architecture)
+            .map(rows::architecture)
             .transpose()
     }
 
-    async fn list_architectures(&self) -> StoreResult<Vec<ArchitectureRecord>> {
-        sqlx::query("SELECT * FROM architectures ORDER BY name")
+    async fn list_architectures(&self, tenant: &str) -> StoreResult<Vec<ArchitectureRecord>> {
+        sqlx::query("SELECT * FROM architectures WHERE tenant = $1 ORDER BY name")
+            .bind(tenant)
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(architecture)
+            .map(rows::architecture)
             .collect()
     }
 
-    async fn insert_dataset(&self, d: &DatasetRecord) -> StoreResult<()> {
+    async fn insert_dataset(&self, tenant: &str, d: &DatasetRecord) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO datasets (id, name, format, blobs, samples, shape, size_bytes, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO datasets
+                (id, tenant, name, format, blobs, samples, shape, size_bytes, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(d.id)
+        .bind(tenant)
         .bind(&d.name)
         .bind(d.format.as_str())
         .bind(Json(&d.blobs))
@@ -180,22 +184,24 @@ impl CatalogStore for PgDb {
         Ok(())
     }
 
-    async fn get_dataset(&self, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
-        sqlx::query("SELECT * FROM datasets WHERE id = $1")
+    async fn get_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
+        sqlx::query("SELECT * FROM datasets WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(dataset)
+            .map(rows::dataset)
             .transpose()
     }
 
-    async fn list_datasets(&self) -> StoreResult<Vec<DatasetRecord>> {
-        sqlx::query("SELECT * FROM datasets ORDER BY created_at DESC, id DESC")
+    async fn list_datasets(&self, tenant: &str) -> StoreResult<Vec<DatasetRecord>> {
+        sqlx::query("SELECT * FROM datasets WHERE tenant = $1 ORDER BY created_at DESC, id DESC")
+            .bind(tenant)
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(dataset)
+            .map(rows::dataset)
             .collect()
     }
 }

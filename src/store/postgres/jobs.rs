@@ -10,58 +10,17 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{PgDb, big, count, int, json, notify, small};
+use super::{PgDb, big, count, int, notify};
 use crate::engine::pipeline::{FusionReport, MethodId, Stage};
-use crate::store::db::{JobStore, StoreError, StoreResult};
+use crate::store::db::{JobStore, StoreResult};
 use crate::store::records::{
-    AttemptRecord, DatasetSource, Fence, JobFailure, JobRecord, JobSpec, JobStatus, Lease, Outcome,
+    AttemptRecord, DatasetSource, Fence, JobRecord, JobSpec, JobStatus, Lease, Outcome,
     OutputRecord, Progress, Rescued, Timing,
 };
+use crate::store::rows;
 
 /// The condition every fenced write carries (`$1..$3` = id, attempt, owner).
 const FENCE: &str = "id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'running'";
-
-fn job(row: &PgRow) -> StoreResult<JobRecord> {
-    let status: &str = row.try_get("status")?;
-    let stage: Option<String> = row.try_get("progress_stage")?;
-    let progress = match stage {
-        Some(s) => Some(Progress {
-            stage: serde_json::from_value::<Stage>(serde_json::Value::String(s))?,
-            fraction: row
-                .try_get::<Option<f64>, _>("progress_fraction")?
-                .unwrap_or(0.0),
-        }),
-        None => None,
-    };
-    let report: Option<serde_json::Value> = row.try_get("report")?;
-    let error_code: Option<String> = row.try_get("error_code")?;
-    Ok(JobRecord {
-        id: row.try_get("id")?,
-        status: JobStatus::parse(status)
-            .ok_or_else(|| StoreError::Corrupt(format!("job status `{status}`")))?,
-        attempt: small(row.try_get("attempt")?),
-        max_attempts: small(row.try_get("max_attempts")?),
-        lease_owner: row.try_get("lease_owner")?,
-        lease_expires_at: row.try_get("lease_expires_at")?,
-        cancel_requested: row.try_get("cancel_requested")?,
-        progress,
-        timings: json(row, "timings")?,
-        spec: json(row, "spec")?,
-        report: report.map(serde_json::from_value).transpose()?,
-        error: error_code.map(|code| JobFailure {
-            code,
-            message: row
-                .try_get::<Option<String>, _>("error_message")
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-        }),
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
 
 fn fence(row: Option<PgRow>) -> StoreResult<Fence> {
     Ok(match row {
@@ -79,55 +38,84 @@ fn secs(d: Duration) -> f64 {
 
 #[async_trait]
 impl JobStore for PgDb {
-    async fn enqueue(&self, spec: &JobSpec, max_attempts: u32) -> StoreResult<JobRecord> {
+    async fn enqueue(
+        &self,
+        tenant: &str,
+        spec: &JobSpec,
+        max_attempts: u32,
+    ) -> StoreResult<JobRecord> {
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
+        let found: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM models WHERE id = ANY($1) AND tenant = $2")
+                .bind(spec.models.as_slice())
+                .bind(tenant)
+                .fetch_all(&mut *tx)
+                .await?;
+        let dataset_found = match &spec.dataset {
+            DatasetSource::Uploaded(d) => {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM datasets WHERE id = $1 AND tenant = $2)",
+                )
+                .bind(d.id)
+                .bind(tenant)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+            DatasetSource::Builtin { .. } => true,
+        };
+        spec.check_inputs(&found, dataset_found)?;
         let row = sqlx::query(
-            "INSERT INTO jobs (id, status, max_attempts, spec, created_at, updated_at)
-             VALUES ($1, 'queued', $2, $3, now(), now()) RETURNING *",
+            "INSERT INTO jobs (id, tenant, status, max_attempts, spec, created_at, updated_at)
+             VALUES ($1, $4, 'queued', $2, $3, now(), now()) RETURNING *",
         )
         .bind(id)
         .bind(int(max_attempts))
         .bind(Json(spec))
+        .bind(tenant)
         .fetch_one(&mut *tx)
         .await?;
-        let mut blobs: Vec<&str> = spec.inputs.iter().map(String::as_str).collect();
-        if let DatasetSource::Uploaded(d) = &spec.dataset {
-            blobs.extend(d.blobs.iter().map(String::as_str));
-        }
         sqlx::query(
             "INSERT INTO job_blobs (job_id, sha256) SELECT $1, unnest($2::text[])
              ON CONFLICT DO NOTHING",
         )
         .bind(id)
-        .bind(&blobs)
+        .bind(spec.input_blobs())
         .execute(&mut *tx)
         .await?;
         notify(&mut *tx).await?;
         tx.commit().await?;
-        job(&row)
+        rows::job(&row)
     }
 
-    async fn get_job(&self, id: Uuid) -> StoreResult<Option<JobRecord>> {
-        sqlx::query("SELECT * FROM jobs WHERE id = $1")
+    async fn get_job(&self, tenant: &str, id: Uuid) -> StoreResult<Option<JobRecord>> {
+        sqlx::query("SELECT * FROM jobs WHERE id = $1 AND tenant = $2")
             .bind(id)
+            .bind(tenant)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(job)
+            .map(rows::job)
             .transpose()
     }
 
-    async fn list_jobs(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<JobRecord>> {
+    async fn list_jobs(
+        &self,
+        tenant: &str,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<JobRecord>> {
         sqlx::query(
-            "SELECT * FROM jobs WHERE $1::uuid IS NULL OR id < $1 ORDER BY id DESC LIMIT $2",
+            "SELECT * FROM jobs WHERE tenant = $3 AND ($1::uuid IS NULL OR id < $1)
+             ORDER BY id DESC LIMIT $2",
         )
         .bind(before)
         .bind(i64::from(limit))
+        .bind(tenant)
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(job)
+        .map(rows::job)
         .collect()
     }
 
@@ -156,7 +144,7 @@ impl JobStore for PgDb {
         .bind(secs(lease))
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(job).transpose()
+        row.as_ref().map(rows::job).transpose()
     }
 
     async fn heartbeat(&self, lease: &Lease, duration: Duration) -> StoreResult<Fence> {
@@ -239,17 +227,18 @@ impl JobStore for PgDb {
         Ok(ended.is_some())
     }
 
-    async fn request_cancel(&self, id: Uuid) -> StoreResult<Option<JobRecord>> {
+    async fn request_cancel(&self, tenant: &str, id: Uuid) -> StoreResult<Option<JobRecord>> {
         sqlx::query(
             "UPDATE jobs SET cancel_requested = TRUE, updated_at = now(),
                     status = CASE WHEN status = 'queued' THEN 'canceled' ELSE status END,
                     finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END
-             WHERE id = $1 AND status IN ('queued', 'running')",
+             WHERE id = $1 AND tenant = $2 AND status IN ('queued', 'running')",
         )
         .bind(id)
+        .bind(tenant)
         .execute(&self.pool)
         .await?;
-        self.get_job(id).await
+        self.get_job(tenant, id).await
     }
 
     async fn rescue_expired(&self) -> StoreResult<Rescued> {
@@ -314,20 +303,12 @@ impl JobStore for PgDb {
     }
 
     async fn attempts(&self, id: Uuid) -> StoreResult<Vec<AttemptRecord>> {
-        let rows = sqlx::query("SELECT * FROM job_attempts WHERE job_id = $1 ORDER BY attempt")
+        sqlx::query("SELECT * FROM job_attempts WHERE job_id = $1 ORDER BY attempt")
             .bind(id)
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AttemptRecord {
-                    attempt: small(r.try_get("attempt")?),
-                    worker: r.try_get("worker")?,
-                    started_at: r.try_get("started_at")?,
-                    finished_at: r.try_get("finished_at")?,
-                    outcome: r.try_get("outcome")?,
-                })
-            })
+            .await?
+            .iter()
+            .map(rows::attempt)
             .collect()
     }
 

@@ -9,7 +9,10 @@
 //! a poll period).
 
 mod catalog;
+mod idempotency;
 mod jobs;
+mod keys;
+mod lock;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -17,14 +20,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
+use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Postgres, Row};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tracing::{debug, warn};
 
-use super::db::{Db, StoreError, StoreResult};
+use super::db::{Db, StoreResult};
+use super::lock::BlobLock;
+use super::rows::Columns;
 
 /// The migrations compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -44,13 +49,15 @@ pub struct PgDb {
     wake: Arc<Notify>,
     /// Whether the listener task was started (on the first [`Db::wait_for_work`]).
     listening: Arc<AtomicBool>,
+    /// Caps the connections parked by blob locks.
+    lock_holders: Arc<Semaphore>,
 }
 
 impl PgDb {
     /// Connect (without migrating).
     ///
     /// # Errors
-    /// [`StoreError::Database`] when the URL is malformed or the server cannot be reached.
+    /// [`StoreError::Database`](super::db::StoreError::Database) when the URL is malformed or the server cannot be reached.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("gmfuse");
         let pool = PgPoolOptions::new()
@@ -62,6 +69,7 @@ impl PgDb {
             pool,
             wake: Arc::new(Notify::new()),
             listening: Arc::new(AtomicBool::new(false)),
+            lock_holders: lock::holders(),
         })
     }
 
@@ -155,22 +163,15 @@ impl Db for PgDb {
     async fn close(&self) {
         self.pool.close().await;
     }
-}
 
-/// A JSONB column decoded into `T`; a document that does not fit is [`StoreError::Corrupt`].
-pub(crate) fn json<T: DeserializeOwned>(row: &PgRow, col: &str) -> StoreResult<T> {
-    let value: serde_json::Value = row.try_get(col)?;
-    serde_json::from_value(value).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+    async fn lock_blobs(&self, sha256s: &[&str]) -> StoreResult<BlobLock> {
+        self.advisory_lock(sha256s).await
+    }
 }
 
 /// A stored non-negative count.
 pub(crate) fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
-}
-
-/// A stored non-negative 32-bit number.
-pub(crate) fn small(v: i32) -> u32 {
-    u32::try_from(v).unwrap_or(0)
 }
 
 /// A count to store.
@@ -181,4 +182,39 @@ pub(crate) fn big(v: u64) -> i64 {
 /// An attempt number to store.
 pub(crate) fn int(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+impl Columns for PgRow {
+    fn text(&self, col: &str) -> StoreResult<String> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        Ok(self.try_get(col)?)
+    }
+    fn id(&self, col: &str) -> StoreResult<uuid::Uuid> {
+        Ok(self.try_get(col)?)
+    }
+    fn time(&self, col: &str) -> StoreResult<DateTime<Utc>> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(self.try_get(col)?)
+    }
+    fn count(&self, col: &str) -> StoreResult<u64> {
+        // BIGINT columns (sizes) and INTEGER ones (attempts).
+        let v = match self.try_get::<i64, _>(col) {
+            Ok(v) => v,
+            Err(_) => i64::from(self.try_get::<i32, _>(col)?),
+        };
+        Ok(count(v))
+    }
+    fn flag(&self, col: &str) -> StoreResult<bool> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_float(&self, col: &str) -> StoreResult<Option<f64>> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_json_value(&self, col: &str) -> StoreResult<Option<serde_json::Value>> {
+        Ok(self.try_get(col)?)
+    }
 }

@@ -1,71 +1,37 @@
-//! [`CatalogStore`] on SQLite: models, custom architectures and uploaded datasets.
+//! [`CatalogStore`] on SQLite: models, custom architectures and uploaded datasets, per tenant.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
-use super::{SqliteDb, count, now_ms, time, uuid};
+use super::{SqliteDb, now_ms, time};
 use crate::engine::arch::ArchSpec;
 use crate::store::db::{CatalogStore, StoreError, StoreResult};
-use crate::store::records::{
-    ArchitectureRecord, DatasetFormat, DatasetRecord, ModelRecord, NewModel,
-};
+use crate::store::records::{ArchitectureRecord, DatasetRecord, ModelRecord, NewModel};
+use crate::store::rows;
 
-fn model(row: &SqliteRow) -> StoreResult<ModelRecord> {
-    Ok(ModelRecord {
-        id: uuid(row.try_get("id")?)?,
-        name: row.try_get("name")?,
-        sha256: row.try_get("sha256")?,
-        size_bytes: count(row.try_get("size_bytes")?),
-        architecture: row.try_get("architecture")?,
-        tensors: serde_json::from_str(row.try_get("tensors")?)?,
-        created_at: time(row.try_get("created_at")?),
-    })
-}
-
-fn architecture(row: &SqliteRow) -> StoreResult<ArchitectureRecord> {
-    Ok(ArchitectureRecord {
-        spec: serde_json::from_str(row.try_get("spec")?)?,
-        created_at: time(row.try_get("created_at")?),
-    })
-}
-
-fn dataset(row: &SqliteRow) -> StoreResult<DatasetRecord> {
-    let format = match row.try_get::<&str, _>("format")? {
-        "idx" => DatasetFormat::Idx,
-        "safetensors" => DatasetFormat::Safetensors,
-        other => return Err(StoreError::Corrupt(format!("dataset format `{other}`"))),
-    };
-    Ok(DatasetRecord {
-        id: uuid(row.try_get("id")?)?,
-        name: row.try_get("name")?,
-        format,
-        blobs: serde_json::from_str(row.try_get("blobs")?)?,
-        samples: count(row.try_get("samples")?),
-        shape: serde_json::from_str(row.try_get("shape")?)?,
-        size_bytes: count(row.try_get("size_bytes")?),
-        created_at: time(row.try_get("created_at")?),
-    })
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+fn big(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 #[async_trait]
 impl CatalogStore for SqliteDb {
-    async fn insert_model(&self, m: NewModel) -> StoreResult<(ModelRecord, bool)> {
+    async fn insert_model(&self, tenant: &str, m: NewModel) -> StoreResult<(ModelRecord, bool)> {
         let id = Uuid::now_v7();
         let inserted = sqlx::query(
-            "INSERT INTO models (id, name, sha256, size_bytes, architecture, tensors, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (sha256) DO NOTHING",
+            "INSERT INTO models
+                (id, tenant, name, sha256, size_bytes, architecture, tensors, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (tenant, sha256) DO NOTHING",
         )
         .bind(id.to_string())
+        .bind(tenant)
         .bind(&m.name)
         .bind(&m.sha256)
-        .bind(i64::try_from(m.size_bytes).unwrap_or(i64::MAX))
+        .bind(big(m.size_bytes))
         .bind(&m.architecture)
         .bind(serde_json::to_string(&m.tensors)?)
         .bind(now_ms())
@@ -73,39 +39,53 @@ impl CatalogStore for SqliteDb {
         .await?
         .rows_affected()
             == 1;
-        let row = sqlx::query("SELECT * FROM models WHERE sha256 = ?")
+        let row = sqlx::query("SELECT * FROM models WHERE tenant = ? AND sha256 = ?")
+            .bind(tenant)
             .bind(&m.sha256)
             .fetch_one(&self.pool)
             .await?;
-        Ok((model(&row)?, inserted))
+        Ok((rows::model(&row)?, inserted))
     }
 
-    async fn get_model(&self, id: Uuid) -> StoreResult<Option<ModelRecord>> {
-        sqlx::query("SELECT * FROM models WHERE id = ?")
+    async fn get_model(&self, tenant: &str, id: Uuid) -> StoreResult<Option<ModelRecord>> {
+        sqlx::query("SELECT * FROM models WHERE tenant = ? AND id = ?")
+            .bind(tenant)
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(model)
+            .map(rows::model)
             .transpose()
     }
 
-    async fn list_models(&self) -> StoreResult<Vec<ModelRecord>> {
-        sqlx::query("SELECT * FROM models ORDER BY created_at DESC, id DESC")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(model)
-            .collect()
+    async fn list_models(
+        &self,
+        tenant: &str,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<ModelRecord>> {
+        sqlx::query(
+            "SELECT * FROM models WHERE tenant = ?1 AND (?2 IS NULL OR id < ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )
+        .bind(tenant)
+        .bind(before.map(|u| u.to_string()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::model)
+        .collect()
     }
 
-    async fn delete_model(&self, id: Uuid) -> StoreResult<Option<ModelRecord>> {
-        sqlx::query("DELETE FROM models WHERE id = ? RETURNING *")
+    async fn delete_model(&self, tenant: &str, id: Uuid) -> StoreResult<Option<ModelRecord>> {
+        sqlx::query("DELETE FROM models WHERE tenant = ? AND id = ? RETURNING *")
+            .bind(tenant)
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(model)
+            .map(rows::model)
             .transpose()
     }
 
@@ -124,15 +104,33 @@ impl CatalogStore for SqliteDb {
         Ok(n > 0)
     }
 
-    async fn insert_architecture(&self, spec: &ArchSpec) -> StoreResult<ArchitectureRecord> {
+    async fn blob_in_active_job(&self, tenant: &str, sha256: &str) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM job_blobs b JOIN jobs j ON j.id = b.job_id
+             WHERE b.sha256 = ? AND j.tenant = ? AND j.status IN ('queued', 'running')",
+        )
+        .bind(sha256)
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn insert_architecture(
+        &self,
+        tenant: &str,
+        spec: &ArchSpec,
+    ) -> StoreResult<ArchitectureRecord> {
         let now = now_ms();
-        let result =
-            sqlx::query("INSERT INTO architectures (name, spec, created_at) VALUES (?, ?, ?)")
-                .bind(&spec.name)
-                .bind(serde_json::to_string(spec)?)
-                .bind(now)
-                .execute(&self.pool)
-                .await;
+        let result = sqlx::query(
+            "INSERT INTO architectures (tenant, name, spec, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(tenant)
+        .bind(&spec.name)
+        .bind(serde_json::to_string(spec)?)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
         match result {
             Ok(_) => Ok(ArchitectureRecord {
                 spec: spec.clone(),
@@ -146,59 +144,69 @@ impl CatalogStore for SqliteDb {
         }
     }
 
-    async fn get_architecture(&self, name: &str) -> StoreResult<Option<ArchitectureRecord>> {
-        sqlx::query("SELECT * FROM architectures WHERE name = ?")
+    async fn get_architecture(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> StoreResult<Option<ArchitectureRecord>> {
+        sqlx::query("SELECT * FROM architectures WHERE tenant = ? AND name = ?")
+            .bind(tenant)
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(architecture)
+            .map(rows::architecture)
             .transpose()
     }
 
-    async fn list_architectures(&self) -> StoreResult<Vec<ArchitectureRecord>> {
-        sqlx::query("SELECT * FROM architectures ORDER BY name")
+    async fn list_architectures(&self, tenant: &str) -> StoreResult<Vec<ArchitectureRecord>> {
+        sqlx::query("SELECT * FROM architectures WHERE tenant = ? ORDER BY name")
+            .bind(tenant)
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(architecture)
+            .map(rows::architecture)
             .collect()
     }
 
-    async fn insert_dataset(&self, d: &DatasetRecord) -> StoreResult<()> {
+    async fn insert_dataset(&self, tenant: &str, d: &DatasetRecord) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO datasets (id, name, format, blobs, samples, shape, size_bytes, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO datasets
+                (id, tenant, name, format, blobs, samples, shape, size_bytes, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(d.id.to_string())
+        .bind(tenant)
         .bind(&d.name)
         .bind(d.format.as_str())
         .bind(serde_json::to_string(&d.blobs)?)
-        .bind(i64::try_from(d.samples).unwrap_or(i64::MAX))
+        .bind(big(d.samples))
         .bind(serde_json::to_string(&d.shape)?)
-        .bind(i64::try_from(d.size_bytes).unwrap_or(i64::MAX))
+        .bind(big(d.size_bytes))
         .bind(d.created_at.timestamp_millis())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    async fn get_dataset(&self, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
-        sqlx::query("SELECT * FROM datasets WHERE id = ?")
+    async fn get_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
+        sqlx::query("SELECT * FROM datasets WHERE tenant = ? AND id = ?")
+            .bind(tenant)
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(dataset)
+            .map(rows::dataset)
             .transpose()
     }
 
-    async fn list_datasets(&self) -> StoreResult<Vec<DatasetRecord>> {
-        sqlx::query("SELECT * FROM datasets ORDER BY created_at DESC, id DESC")
+    async fn list_datasets(&self, tenant: &str) -> StoreResult<Vec<DatasetRecord>> {
+        sqlx::query("SELECT * FROM datasets WHERE tenant = ? ORDER BY created_at DESC, id DESC")
+            .bind(tenant)
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(dataset)
+            .map(rows::dataset)
             .collect()
     }
 }

@@ -8,60 +8,17 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
-use super::{SqliteDb, count, millis, now_ms, time, uuid};
+use super::{SqliteDb, count, millis, now_ms};
 use crate::engine::pipeline::{MethodId, Stage};
-use crate::store::db::{JobStore, StoreError, StoreResult};
+use crate::store::db::{JobStore, StoreResult};
 use crate::store::records::{
-    AttemptRecord, DatasetSource, Fence, JobFailure, JobRecord, JobSpec, JobStatus, Lease, Outcome,
+    AttemptRecord, DatasetSource, Fence, JobRecord, JobSpec, JobStatus, Lease, Outcome,
     OutputRecord, Progress, Rescued, Timing,
 };
+use crate::store::rows;
 
 /// The condition every fenced write carries.
 const FENCE: &str = "id = ? AND attempt = ? AND lease_owner = ? AND status = 'running'";
-
-fn job(row: &SqliteRow) -> StoreResult<JobRecord> {
-    let status: &str = row.try_get("status")?;
-    let stage: Option<String> = row.try_get("progress_stage")?;
-    let progress = match stage {
-        Some(s) => Some(Progress {
-            stage: serde_json::from_value::<Stage>(serde_json::Value::String(s))?,
-            fraction: row
-                .try_get::<Option<f64>, _>("progress_fraction")?
-                .unwrap_or(0.0),
-        }),
-        None => None,
-    };
-    let report: Option<String> = row.try_get("report")?;
-    let error_code: Option<String> = row.try_get("error_code")?;
-    let opt_time =
-        |col: &str| -> StoreResult<_> { Ok(row.try_get::<Option<i64>, _>(col)?.map(time)) };
-    Ok(JobRecord {
-        id: uuid(row.try_get("id")?)?,
-        status: JobStatus::parse(status)
-            .ok_or_else(|| StoreError::Corrupt(format!("job status `{status}`")))?,
-        attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(0),
-        max_attempts: u32::try_from(row.try_get::<i64, _>("max_attempts")?).unwrap_or(0),
-        lease_owner: row.try_get("lease_owner")?,
-        lease_expires_at: opt_time("lease_expires_at")?,
-        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
-        progress,
-        timings: serde_json::from_str(row.try_get("timings")?)?,
-        spec: serde_json::from_str(row.try_get("spec")?)?,
-        report: report.as_deref().map(serde_json::from_str).transpose()?,
-        error: error_code.map(|code| JobFailure {
-            code,
-            message: row
-                .try_get::<Option<String>, _>("error_message")
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-        }),
-        created_at: time(row.try_get("created_at")?),
-        started_at: opt_time("started_at")?,
-        finished_at: opt_time("finished_at")?,
-        updated_at: time(row.try_get("updated_at")?),
-    })
-}
 
 fn fence(row: Option<SqliteRow>) -> StoreResult<Fence> {
     Ok(match row {
@@ -74,26 +31,55 @@ fn fence(row: Option<SqliteRow>) -> StoreResult<Fence> {
 
 #[async_trait]
 impl JobStore for SqliteDb {
-    async fn enqueue(&self, spec: &JobSpec, max_attempts: u32) -> StoreResult<JobRecord> {
+    async fn enqueue(
+        &self,
+        tenant: &str,
+        spec: &JobSpec,
+        max_attempts: u32,
+    ) -> StoreResult<JobRecord> {
         let id = Uuid::now_v7();
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO jobs (id, status, max_attempts, spec, created_at, updated_at)
-             VALUES (?, 'queued', ?, ?, ?, ?) RETURNING *",
+            "INSERT INTO jobs (id, tenant, status, max_attempts, spec, created_at, updated_at)
+             VALUES (?, ?, 'queued', ?, ?, ?, ?) RETURNING *",
         )
         .bind(id.to_string())
+        .bind(tenant)
         .bind(i64::from(max_attempts))
         .bind(serde_json::to_string(spec)?)
         .bind(now)
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        let mut blobs: Vec<&str> = spec.inputs.iter().map(String::as_str).collect();
-        if let DatasetSource::Uploaded(d) = &spec.dataset {
-            blobs.extend(d.blobs.iter().map(String::as_str));
+        // The insert took the write lock: what is read now stays true until the commit.
+        let mut found = Vec::new();
+        for m in &spec.models {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM models WHERE id = ? AND tenant = ?")
+                    .bind(m.to_string())
+                    .bind(tenant)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if n > 0 {
+                found.push(*m);
+            }
         }
-        for sha in blobs {
+        let dataset_found = match &spec.dataset {
+            DatasetSource::Uploaded(d) => {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM datasets WHERE id = ? AND tenant = ?",
+                )
+                .bind(d.id.to_string())
+                .bind(tenant)
+                .fetch_one(&mut *tx)
+                .await?
+                    > 0
+            }
+            DatasetSource::Builtin { .. } => true,
+        };
+        spec.check_inputs(&found, dataset_found)?;
+        for sha in spec.input_blobs() {
             sqlx::query("INSERT OR IGNORE INTO job_blobs (job_id, sha256) VALUES (?, ?)")
                 .bind(id.to_string())
                 .bind(sha)
@@ -101,28 +87,38 @@ impl JobStore for SqliteDb {
                 .await?;
         }
         tx.commit().await?;
-        job(&row)
+        rows::job(&row)
     }
 
-    async fn get_job(&self, id: Uuid) -> StoreResult<Option<JobRecord>> {
-        sqlx::query("SELECT * FROM jobs WHERE id = ?")
+    async fn get_job(&self, tenant: &str, id: Uuid) -> StoreResult<Option<JobRecord>> {
+        sqlx::query("SELECT * FROM jobs WHERE tenant = ? AND id = ?")
+            .bind(tenant)
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(job)
+            .map(rows::job)
             .transpose()
     }
 
-    async fn list_jobs(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<JobRecord>> {
-        sqlx::query("SELECT * FROM jobs WHERE ?1 IS NULL OR id < ?1 ORDER BY id DESC LIMIT ?2")
-            .bind(before.map(|u| u.to_string()))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(job)
-            .collect()
+    async fn list_jobs(
+        &self,
+        tenant: &str,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<JobRecord>> {
+        sqlx::query(
+            "SELECT * FROM jobs WHERE tenant = ?3 AND (?1 IS NULL OR id < ?1)
+             ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(before.map(|u| u.to_string()))
+        .bind(i64::from(limit))
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::job)
+        .collect()
     }
 
     async fn claim(&self, owner: &str, lease: Duration) -> StoreResult<Option<JobRecord>> {
@@ -145,7 +141,7 @@ impl JobStore for SqliteDb {
         let Some(row) = row else {
             return Ok(None);
         };
-        let record = job(&row)?;
+        let record = rows::job(&row)?;
         sqlx::query(
             "INSERT INTO job_attempts (job_id, attempt, worker, started_at) VALUES (?, ?, ?, ?)",
         )
@@ -245,19 +241,20 @@ impl JobStore for SqliteDb {
         Ok(done)
     }
 
-    async fn request_cancel(&self, id: Uuid) -> StoreResult<Option<JobRecord>> {
+    async fn request_cancel(&self, tenant: &str, id: Uuid) -> StoreResult<Option<JobRecord>> {
         let now = now_ms();
         sqlx::query(
             "UPDATE jobs SET cancel_requested = 1, updated_at = ?1,
                     status = CASE WHEN status = 'queued' THEN 'canceled' ELSE status END,
                     finished_at = CASE WHEN status = 'queued' THEN ?1 ELSE finished_at END
-             WHERE id = ?2 AND status IN ('queued', 'running')",
+             WHERE id = ?2 AND tenant = ?3 AND status IN ('queued', 'running')",
         )
         .bind(now)
         .bind(id.to_string())
+        .bind(tenant)
         .execute(&self.pool)
         .await?;
-        self.get_job(id).await
+        self.get_job(tenant, id).await
     }
 
     async fn rescue_expired(&self) -> StoreResult<Rescued> {
@@ -304,11 +301,11 @@ impl JobStore for SqliteDb {
     }
 
     async fn job_counts(&self) -> StoreResult<Vec<(JobStatus, u64)>> {
-        let rows = sqlx::query("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+        let found = sqlx::query("SELECT status, COUNT(*) FROM jobs GROUP BY status")
             .fetch_all(&self.pool)
             .await?;
         let mut counts: Vec<(JobStatus, u64)> = JobStatus::ALL.iter().map(|&s| (s, 0)).collect();
-        for row in rows {
+        for row in found {
             let status: &str = row.try_get(0)?;
             if let Some(entry) = counts.iter_mut().find(|(s, _)| s.as_str() == status) {
                 entry.1 = count(row.try_get(1)?);
@@ -318,20 +315,12 @@ impl JobStore for SqliteDb {
     }
 
     async fn attempts(&self, id: Uuid) -> StoreResult<Vec<AttemptRecord>> {
-        let rows = sqlx::query("SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt")
+        sqlx::query("SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt")
             .bind(id.to_string())
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AttemptRecord {
-                    attempt: u32::try_from(r.try_get::<i64, _>("attempt")?).unwrap_or(0),
-                    worker: r.try_get("worker")?,
-                    started_at: time(r.try_get("started_at")?),
-                    finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(time),
-                    outcome: r.try_get("outcome")?,
-                })
-            })
+            .await?
+            .iter()
+            .map(rows::attempt)
             .collect()
     }
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 use super::*;
 use crate::engine::arch::preset;
 use crate::engine::pipeline::FusionParams;
-use crate::store::db::Db;
+use crate::store::db::{CatalogStore, Db};
+use crate::store::records::{DEFAULT_TENANT, JobFailure, NewModel};
 
 async fn db() -> (tempfile::TempDir, SqliteDb) {
     let dir = tempfile::tempdir().unwrap();
@@ -15,10 +16,23 @@ async fn db() -> (tempfile::TempDir, SqliteDb) {
     (dir, db)
 }
 
-fn spec() -> JobSpec {
+/// A job spec over two models inserted into `db` (the queue checks that they exist).
+async fn spec(db: &SqliteDb) -> JobSpec {
+    let mut models = Vec::new();
+    for _ in 0..2 {
+        let sha = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+        let new = NewModel {
+            name: "m".into(),
+            sha256: sha,
+            size_bytes: 1,
+            architecture: None,
+            tensors: Vec::new(),
+        };
+        models.push(db.insert_model(DEFAULT_TENANT, new).await.unwrap().0);
+    }
     JobSpec {
-        models: [Uuid::now_v7(), Uuid::now_v7()],
-        inputs: ["a".repeat(64), "b".repeat(64)],
+        models: [models[0].id, models[1].id],
+        inputs: [models[0].sha256.clone(), models[1].sha256.clone()],
         architecture: preset("mnist-cnn").unwrap(),
         dataset: DatasetSource::Builtin {
             name: "mnist-test".into(),
@@ -39,7 +53,11 @@ fn lease(job: &JobRecord) -> Lease {
 #[tokio::test]
 async fn a_stale_attempt_cannot_write_once_a_newer_one_holds_the_job() {
     let (_dir, db) = db().await;
-    let id = db.enqueue(&spec(), 3).await.unwrap().id;
+    let id = db
+        .enqueue(DEFAULT_TENANT, &spec(&db).await, 3)
+        .await
+        .unwrap()
+        .id;
     let first = db
         .claim("w1", Duration::from_millis(1))
         .await
@@ -88,7 +106,7 @@ async fn a_stale_attempt_cannot_write_once_a_newer_one_holds_the_job() {
         message: "y".into(),
     };
     assert!(db.finish(&current, Outcome::Failed(failure)).await.unwrap());
-    let job = db.get_job(id).await.unwrap().unwrap();
+    let job = db.get_job(DEFAULT_TENANT, id).await.unwrap().unwrap();
     assert_eq!((job.status, job.attempt), (JobStatus::Failed, 2));
     let outcomes: Vec<_> = db
         .attempts(id)
@@ -106,7 +124,11 @@ async fn a_stale_attempt_cannot_write_once_a_newer_one_holds_the_job() {
 #[tokio::test]
 async fn a_job_that_loses_its_worker_too_often_fails() {
     let (_dir, db) = db().await;
-    let id = db.enqueue(&spec(), 2).await.unwrap().id;
+    let id = db
+        .enqueue(DEFAULT_TENANT, &spec(&db).await, 2)
+        .await
+        .unwrap()
+        .id;
     for _ in 0..2 {
         db.claim("w", Duration::from_millis(1))
             .await
@@ -115,7 +137,7 @@ async fn a_job_that_loses_its_worker_too_often_fails() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         db.rescue_expired().await.unwrap();
     }
-    let job = db.get_job(id).await.unwrap().unwrap();
+    let job = db.get_job(DEFAULT_TENANT, id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.error.unwrap().code, "attempts_exhausted");
     assert!(
@@ -129,8 +151,16 @@ async fn a_job_that_loses_its_worker_too_often_fails() {
 #[tokio::test]
 async fn cancel_flags_a_running_job_and_ends_a_queued_one() {
     let (_dir, db) = db().await;
-    let running = db.enqueue(&spec(), 3).await.unwrap().id;
-    let queued = db.enqueue(&spec(), 3).await.unwrap().id;
+    let running = db
+        .enqueue(DEFAULT_TENANT, &spec(&db).await, 3)
+        .await
+        .unwrap()
+        .id;
+    let queued = db
+        .enqueue(DEFAULT_TENANT, &spec(&db).await, 3)
+        .await
+        .unwrap()
+        .id;
     let job = db
         .claim("w", Duration::from_secs(60))
         .await
@@ -138,10 +168,18 @@ async fn cancel_flags_a_running_job_and_ends_a_queued_one() {
         .unwrap();
     assert_eq!(job.id, running, "the oldest job is claimed first");
     assert_eq!(
-        db.request_cancel(queued).await.unwrap().unwrap().status,
+        db.request_cancel(DEFAULT_TENANT, queued)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         JobStatus::Canceled
     );
-    let flagged = db.request_cancel(running).await.unwrap().unwrap();
+    let flagged = db
+        .request_cancel(DEFAULT_TENANT, running)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (flagged.status, flagged.cancel_requested),
         (JobStatus::Running, true)
@@ -163,7 +201,11 @@ async fn cancel_flags_a_running_job_and_ends_a_queued_one() {
 #[tokio::test]
 async fn a_requeue_after_the_last_attempt_fails_the_job() {
     let (_dir, db) = db().await;
-    let id = db.enqueue(&spec(), 1).await.unwrap().id;
+    let id = db
+        .enqueue(DEFAULT_TENANT, &spec(&db).await, 1)
+        .await
+        .unwrap()
+        .id;
     let job = db
         .claim("w", Duration::from_secs(60))
         .await
@@ -178,7 +220,7 @@ async fn a_requeue_after_the_last_attempt_fails_the_job() {
             .await
             .unwrap()
     );
-    let job = db.get_job(id).await.unwrap().unwrap();
+    let job = db.get_job(DEFAULT_TENANT, id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Failed);
     assert!(job.finished_at.is_some());
 }

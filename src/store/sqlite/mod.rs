@@ -1,12 +1,16 @@
 //! The SQLite backend: one database file in WAL mode, migrations from `migrations/sqlite/`.
 //!
-//! Times are stored as Unix milliseconds and JSON as text. The queue claims with a single
+//! Times are stored as Unix milliseconds and JSON as text ([`Columns`] reads them for the
+//! shared row mapping of [`super::rows`]). The queue claims with a single
 //! `UPDATE … WHERE id IN (SELECT … LIMIT 1) RETURNING`, which SQLite runs atomically.
 
 mod catalog;
+mod idempotency;
 mod jobs;
+mod keys;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,11 +18,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::Row;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use uuid::Uuid;
 
 use super::db::{Db, StoreError, StoreResult};
+use super::lock::{BlobLock, StripedLocks};
+use super::rows::Columns;
 
 /// The migrations compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -27,6 +34,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
     pool: SqlitePool,
+    /// Blob locks (one process owns a SQLite file).
+    locks: Arc<StripedLocks>,
 }
 
 impl SqliteDb {
@@ -46,7 +55,10 @@ impl SqliteDb {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(SqliteDb { pool })
+        Ok(SqliteDb {
+            pool,
+            locks: Arc::default(),
+        })
     }
 
     /// The connection pool (tests count rows with it).
@@ -84,6 +96,10 @@ impl Db for SqliteDb {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    async fn lock_blobs(&self, sha256s: &[&str]) -> StoreResult<BlobLock> {
+        Ok(self.locks.lock(sha256s).await)
+    }
 }
 
 /// Now, in Unix milliseconds.
@@ -109,4 +125,35 @@ pub(crate) fn uuid(s: &str) -> StoreResult<Uuid> {
 /// A stored non-negative count.
 pub(crate) fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
+}
+
+impl Columns for SqliteRow {
+    fn text(&self, col: &str) -> StoreResult<String> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        Ok(self.try_get(col)?)
+    }
+    fn id(&self, col: &str) -> StoreResult<Uuid> {
+        uuid(self.try_get(col)?)
+    }
+    fn time(&self, col: &str) -> StoreResult<DateTime<Utc>> {
+        Ok(time(self.try_get(col)?))
+    }
+    fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(self.try_get::<Option<i64>, _>(col)?.map(time))
+    }
+    fn count(&self, col: &str) -> StoreResult<u64> {
+        Ok(count(self.try_get(col)?))
+    }
+    fn flag(&self, col: &str) -> StoreResult<bool> {
+        Ok(self.try_get::<i64, _>(col)? != 0)
+    }
+    fn opt_float(&self, col: &str) -> StoreResult<Option<f64>> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_json_value(&self, col: &str) -> StoreResult<Option<serde_json::Value>> {
+        let text: Option<&str> = self.try_get(col)?;
+        Ok(text.map(serde_json::from_str).transpose()?)
+    }
 }

@@ -1,0 +1,52 @@
+//! Deleting from the catalog: a model row goes, and its blob with it unless another row (a
+//! model, a dataset, a job, a fused output) still names the bytes. The check and the removal
+//! run under the blob's lock, so an upload of the same bytes or a job submission that races
+//! the delete never ends with a row whose blob is gone. A model that a queued or running job
+//! reads is not deleted ([`StoreError::InUse`]).
+//!
+//! Blobs are shared by content across tenants; a blob goes only when no row of any tenant
+//! names it.
+
+use uuid::Uuid;
+
+use crate::store::{BlobError, BlobStore, Db, ModelRecord, StoreError};
+
+/// Why a delete did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+}
+
+/// Delete `tenant`'s model `id` (and its blob when nothing else names it); `None` when the
+/// tenant has no such model.
+///
+/// # Errors
+/// [`StoreError::InUse`] when a queued or running job reads the model; storage failures.
+pub async fn delete_model(
+    db: &dyn Db,
+    blobs: &dyn BlobStore,
+    tenant: &str,
+    id: Uuid,
+) -> Result<Option<ModelRecord>, RemoveError> {
+    let Some(model) = db.get_model(tenant, id).await? else {
+        return Ok(None);
+    };
+    let _lock = db.lock_blobs(&[&model.sha256]).await?;
+    if db.blob_in_active_job(tenant, &model.sha256).await? {
+        return Err(StoreError::InUse {
+            what: "model",
+            id: id.to_string(),
+        }
+        .into());
+    }
+    let Some(model) = db.delete_model(tenant, id).await? else {
+        return Ok(None);
+    };
+    if !db.blob_in_use(&model.sha256).await? {
+        blobs.delete(&model.sha256).await?;
+    }
+    Ok(Some(model))
+}

@@ -157,10 +157,11 @@ impl JobService {
             .await?;
         // Labels the architecture cannot output fail the job before any compute.
         if let Some(&max_label) = data.labels.iter().max() {
-            let header = crate::engine::weights::inspect(&bytes[0]).map_err(|e| RunError::Model {
-                index: 1,
-                message: e.to_string(),
-            })?;
+            let header =
+                crate::engine::weights::inspect(&bytes[0]).map_err(|e| RunError::Model {
+                    index: 1,
+                    message: e.to_string(),
+                })?;
             let tensors = super::catalog::shapes_of(&header);
             preflight::check_labels(&spec.architecture, &tensors, &data.name, max_label)
                 .map_err(|m| RunError::Load(LoadError::Invalid(m)))?;
@@ -276,12 +277,18 @@ mod tests {
     #[test]
     fn a_caught_panic_and_an_over_budget_job_fail_for_good_with_their_codes() {
         let panicked = RunError::Compute(ComputeError::Panicked("index out of bounds".into()));
-        assert_eq!((panicked.code(), panicked.retryable()), ("internal_panic", false));
+        assert_eq!(
+            (panicked.code(), panicked.retryable()),
+            ("internal_panic", false)
+        );
         let over = RunError::OverBudget("the job needs 160 GiB".into());
         assert_eq!((over.code(), over.retryable()), ("job_over_budget", false));
         let blip = RunError::Load(LoadError::Blob(BlobError::Io(std::io::Error::other("x"))));
         assert_eq!((blip.code(), blip.retryable()), ("storage_error", true));
         let labels = RunError::Load(LoadError::Invalid("labels up to 9".into()));
-        assert_eq!((labels.code(), labels.retryable()), ("invalid_dataset", false));
+        assert_eq!(
+            (labels.code(), labels.retryable()),
+            ("invalid_dataset", false)
+        );
     }
 }

@@ -1,5 +1,7 @@
-//! `gmfuse bench`: times the engine's stages on the seed models (or the demo models) and
-//! prints medians, with the peak memory of the matching stage.
+//! `gmfuse bench`: times the engine's stages on the seed models (or the demo models) — GAMF's
+//! matching in both conventions, weight matching, one evaluation, a whole run — and weight
+//! matching on two random 4 × 1024 MLPs, and prints medians, with the peak memory of GAMF's
+//! matching stage.
 //!
 //! Peak memory is the process's resident high-water mark (`VmHWM`), reset before each stage
 //! through `/proc/self/clear_refs` (Linux); elsewhere it is not reported.
@@ -10,12 +12,14 @@ use std::time::Instant;
 use anyhow::bail;
 
 use super::inputs::{demo_models, load_dataset, load_model, seed_models_dir};
-use crate::engine::arch::preset;
+use crate::engine::arch::{ArchSpec, preset};
 use crate::engine::eval::evaluate;
 use crate::engine::forward::Network;
 use crate::engine::matching::{Convention, match_models};
+use crate::engine::methods::weight_matching::{WmParams, weight_matching};
 use crate::engine::pipeline::{self, Compat, FusionParams, Quiet};
 use crate::engine::solvers::SmParams;
+use crate::engine::weights::{DType, Tensor, WeightSet};
 
 /// Arguments of `gmfuse bench`.
 #[derive(clap::Args, Debug)]
@@ -115,6 +119,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
     }
 
+    let (wm, sweeps) = time_weight_matching(&spec, [&models[0], &models[1]], repeat)?;
+    println!("weight matching: {:.1} ms ({sweeps} sweeps)", wm * 1e3);
+    let widths = [784, 1024, 1024, 1024, 1024, 10];
+    let (mlp, a, b) = (
+        random_mlp(&widths),
+        random_weights(&widths, 1),
+        random_weights(&widths, 2),
+    );
+    let (wm, sweeps) = time_weight_matching(&mlp, [&a, &b], repeat)?;
+    println!(
+        "weight matching, two random 4 x 1024 MLPs (784-1024x4-10): {wm:.3} s ({sweeps} sweeps)"
+    );
+
     let data = load_dataset("mnist-test")?;
     let net = Network::new(&spec, &models[0])?;
     let mut evals = Vec::new();
@@ -150,7 +167,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let stages: Vec<String> = r
             .timings
             .iter()
-            .map(|(s, t)| format!("{s:?} {t:.2}s"))
+            .map(|(s, t)| format!("{s} {t:.2}s"))
             .collect();
         println!("  stages: {}", stages.join(", "));
     }
@@ -158,4 +175,70 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         println!("process peak RSS since the last reset: {p:.1} MiB");
     }
     Ok(())
+}
+
+/// Median seconds of weight matching `models` (and the sweeps it took).
+fn time_weight_matching(
+    spec: &ArchSpec,
+    models: [&WeightSet; 2],
+    repeat: usize,
+) -> anyhow::Result<(f64, usize)> {
+    let structure = spec.validate(models[0])?;
+    let mut times = Vec::new();
+    let mut sweeps = 0;
+    for _ in 0..repeat {
+        let t = Instant::now();
+        let r = weight_matching(&structure, models, &WmParams::default(), &|_| false)?;
+        times.push(t.elapsed().as_secs_f64());
+        sweeps = r.objectives.len();
+    }
+    Ok((median(times), sweeps))
+}
+
+/// A `widths[0] → … → widths[last]` MLP with biases (`fc1, fc2, …`, ReLU between), input
+/// `[1, 1, widths[0]]`.
+fn random_mlp(widths: &[usize]) -> ArchSpec {
+    let mut ops = vec![serde_json::json!({"op": "flatten"})];
+    for k in 1..widths.len() {
+        if k > 1 {
+            ops.push(serde_json::json!({"op": "relu"}));
+        }
+        ops.push(
+            serde_json::json!({"op": "linear", "weight": format!("fc{k}.weight"),
+                                    "bias": format!("fc{k}.bias")}),
+        );
+    }
+    serde_json::from_value(serde_json::json!({
+        "name": "random-mlp", "input": [1, 1, widths[0]], "ops": ops
+    }))
+    .expect("a valid spec")
+}
+
+/// Weights for [`random_mlp`], uniform in ±1/√fan-in from an LCG seeded with `seed`.
+fn random_weights(widths: &[usize], seed: u64) -> WeightSet {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    };
+    let mut w = WeightSet::default();
+    for k in 1..widths.len() {
+        let scale = 1.0 / (widths[k - 1] as f64).sqrt();
+        for (name, shape) in [
+            (format!("fc{k}.weight"), vec![widths[k], widths[k - 1]]),
+            (format!("fc{k}.bias"), vec![widths[k]]),
+        ] {
+            let data = ndarray::ArrayD::from_shape_simple_fn(shape, || next() * scale);
+            w.tensors.insert(
+                name,
+                Tensor {
+                    dtype: DType::F32,
+                    data,
+                },
+            );
+        }
+    }
+    w
 }

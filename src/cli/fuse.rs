@@ -9,25 +9,32 @@ use anyhow::{Context, bail};
 use super::inputs::{load_arch, load_dataset, parse_model, read_model};
 use crate::config::default_job_bytes;
 use crate::engine::pipeline::{
-    self, Compat, FusionParams, FusionReport, Method, Observer, Stage, fused_weights,
+    self, Compat, FusionParams, FusionReport, MethodId, Observer, Stage, fused_weights,
 };
 use crate::jobs::preflight::{self, PreflightError};
 
 /// Arguments of `gmfuse fuse`.
 #[derive(clap::Args, Debug)]
 pub struct FuseArgs {
-    /// Architecture: a preset name or an ArchSpec JSON file.
+    /// Architecture: a preset (`mnist-cnn`; `mlp`, read from model A's tensors) or an ArchSpec
+    /// JSON file.
     #[arg(long, default_value = "mnist-cnn")]
     pub arch: String,
     /// Evaluation set: `mnist-test`, DATA.safetensors, or IMAGES,LABELS (IDX, gz or raw).
     #[arg(long, default_value = "mnist-test")]
     pub dataset: String,
-    /// `gamf` (graph matching, reported beside vanilla averaging) or `none` (averaging only).
-    #[arg(long, value_enum, default_value = "gamf")]
-    pub method: MethodArg,
-    /// Reproduce another implementation's conventions, bugs included.
+    /// Methods to run, in order (repeat the flag or list them with commas); plain averaging
+    /// (`none`) is always reported as the baseline.
+    #[arg(
+        long = "method",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "gamf"
+    )]
+    pub methods: Vec<MethodId>,
+    /// GAMF: reproduce another implementation's conventions, bugs included.
     #[arg(long, value_enum)]
-    pub compat: Option<CompatArg>,
+    pub compat: Option<Compat>,
     /// Proportions α of model B: `START:STOP:STEP` (inclusive) or a comma list.
     #[arg(long, default_value = "0:1:0.1")]
     pub alphas: String,
@@ -37,13 +44,19 @@ pub struct FuseArgs {
     /// Spectral matching: convergence tolerance.
     #[arg(long, default_value_t = 1e-5)]
     pub tol: f64,
+    /// Weight matching: sweeps at most (it stops after a sweep that changes nothing).
+    #[arg(long, default_value_t = 100)]
+    pub max_sweeps: usize,
+    /// Weight matching: visit the groups in a random order from this seed (default: layer order).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Evaluate on the first N samples only.
     #[arg(long)]
     pub eval_limit: Option<usize>,
     /// Write the JSON report here.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Write the fused weights for every proportion into this directory.
+    /// Write the fused weights of the first method for every proportion into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Peak memory the fusion may need by its pre-flight estimate, bytes; defaults to a quarter
@@ -64,17 +77,6 @@ pub struct FuseArgs {
     pub model_a: PathBuf,
     /// Model 2, safetensors.
     pub model_b: PathBuf,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum MethodArg {
-    Gamf,
-    None,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum CompatArg {
-    PygmtoolsExample,
 }
 
 /// Parse `START:STOP:STEP` (inclusive, rounded to 1e-9) or `a,b,c`.
@@ -114,12 +116,13 @@ struct Progress(bool);
 impl Observer for Progress {
     fn progress(&self, stage: Stage, fraction: f64) {
         if self.0 {
-            eprintln!("  {stage:?} {:.0}%", fraction * 100.0);
+            eprintln!("  {stage} {:.0}%", fraction * 100.0);
         }
     }
 }
 
-/// The accuracy tables, in the format of the pygmtools example's output.
+/// The accuracy tables, in the format of the pygmtools example's output: one per method, in the
+/// report's order (`none` last).
 pub fn format_tables(report: &FusionReport) -> String {
     let mut out = String::new();
     let acc = |i: usize| report.inputs.get(i).map_or(f64::NAN, |r| r.accuracy);
@@ -129,14 +132,9 @@ pub fn format_tables(report: &FusionReport) -> String {
         acc(0),
         acc(1)
     );
-    let curves = [
-        ("Graph Matching Fusion", report.curves.gamf.as_deref()),
-        ("No Matching Fusion", Some(&report.curves.none[..])),
-    ];
-    for (title, points) in curves {
-        let Some(points) = points else { continue };
-        let _ = writeln!(out, "{title}");
-        for p in points {
+    for curve in &report.curves {
+        let _ = writeln!(out, "{}", curve.method.title());
+        for p in &curve.points {
             let _ = writeln!(
                 out,
                 "{:.2} model1 + {:.2} model2 -> fused model accuracy: {:.2}%",
@@ -188,29 +186,26 @@ fn check_budget(
 
 /// Run `gmfuse fuse`.
 pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
-    let spec = load_arch(&args.arch)?;
+    let files = [read_model(&args.model_a)?, read_model(&args.model_b)?];
+    let models = [
+        parse_model(&args.model_a, &files[0])?,
+        parse_model(&args.model_b, &files[1])?,
+    ];
+    let spec = load_arch(&args.arch, &models[0])?;
     let mut data = load_dataset(&args.dataset)?;
     if let Some(n) = args.eval_limit {
         data = data.head(n);
     }
     let params = FusionParams {
-        method: match args.method {
-            MethodArg::Gamf => Method::Gamf,
-            MethodArg::None => Method::None,
-        },
-        compat: args
-            .compat
-            .map(|CompatArg::PygmtoolsExample| Compat::PygmtoolsExample),
+        methods: args.methods.clone(),
+        compat: args.compat,
         proportions: parse_alphas(&args.alphas)?,
         max_iter: args.max_iter,
         tol: args.tol,
+        max_sweeps: args.max_sweeps,
+        seed: args.seed,
     };
-    let files = [read_model(&args.model_a)?, read_model(&args.model_b)?];
     check_budget(args, &spec, &params, &files, data.len())?;
-    let models = [
-        parse_model(&args.model_a, &files[0])?,
-        parse_model(&args.model_b, &files[1])?,
-    ];
     let observer = Progress(args.verbose);
     let report = pipeline::run(&spec, [&models[0], &models[1]], &data, &params, &observer)?;
     if let Some(path) = &args.report {
@@ -219,13 +214,11 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
     }
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let perms = report.matching.as_ref().map(|m| &m.permutations[..]);
+        let method: MethodId = params.primary();
+        let perms = report.matching(method).map(|m| &m.permutations[..]);
         for &alpha in &report.alphas {
             let mut w = fused_weights(&spec, [&models[0], &models[1]], perms, alpha)?;
-            w.metadata.insert(
-                "method".into(),
-                format!("{:?}", params.method).to_lowercase(),
-            );
+            w.metadata.insert("method".into(), method.to_string());
             w.metadata.insert("proportion".into(), alpha.to_string());
             let name = format!("fused-{alpha:.2}.safetensors");
             write_atomic(&dir.join(name), &w.to_bytes()?)?;
@@ -242,9 +235,15 @@ pub fn run(args: &FuseArgs) -> anyhow::Result<()> {
     let stages: Vec<String> = report
         .timings
         .iter()
-        .map(|(s, t)| format!("{s:?} {t:.3}s"))
+        .map(|(s, t)| format!("{s} {t:.3}s"))
         .collect();
     eprintln!("timings: {} (total {total:.2}s)", stages.join(", "));
+    for m in &report.matchings {
+        eprintln!(
+            "{}: objective {:.6e} after {} iterations, {:.3}s",
+            m.method, m.objective, m.iterations, m.seconds
+        );
+    }
     Ok(())
 }
 

@@ -5,18 +5,27 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::engine::arch::{ArchSpec, preset};
+use crate::engine::arch::{ArchSpec, SHAPE_DRIVEN, preset, preset_for};
 use crate::engine::eval::Dataset;
 use crate::engine::weights::WeightSet;
 
-/// A preset name (`mnist-cnn`) or the path of an ArchSpec JSON file.
-pub fn load_arch(arg: &str) -> anyhow::Result<ArchSpec> {
+/// A preset name (`mnist-cnn`, or `mlp`, read from `model`'s tensors) or the path of an
+/// ArchSpec JSON file.
+pub fn load_arch(arg: &str, model: &WeightSet) -> anyhow::Result<ArchSpec> {
+    if SHAPE_DRIVEN.contains(&arg) {
+        let shapes = model
+            .tensors
+            .iter()
+            .map(|(k, t)| (k.clone(), t.data.shape().to_vec()))
+            .collect();
+        return Ok(preset_for(arg, &shapes)?);
+    }
     if let Ok(spec) = preset(arg) {
         return Ok(spec);
     }
     let path = Path::new(arg);
     if !path.exists() {
-        bail!("unknown architecture `{arg}`: not a preset (mnist-cnn) and no such file");
+        bail!("unknown architecture `{arg}`: not a preset (mnist-cnn, mlp) and no such file");
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {arg}"))?;
     serde_json::from_str(&text).with_context(|| format!("parsing architecture {arg}"))

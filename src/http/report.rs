@@ -1,13 +1,14 @@
 //! The report as the API shows it ([`ReportView`]): the engine's
-//! [`FusionReport`](crate::engine::pipeline::FusionReport) plus the job's inputs and request,
-//! in types that carry their OpenAPI schema.
+//! [`FusionReport`](crate::engine::pipeline::FusionReport) plus the job's inputs and request.
+//! The curves, matchings and best model are the engine's own types, which carry their OpenAPI
+//! schema (the engine's `utoipa` feature).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::routes::jobs::{CompatDoc, MethodDoc, TimingView, stage_name};
-use crate::engine::pipeline::{Compat, CurvePoint, FusionReport};
+use super::routes::jobs::{TimingView, stage_name};
+use crate::engine::pipeline::{Best, Compat, Curve, FusionReport, MatchingReport, MethodId};
 use crate::store::JobRecord;
 
 /// One input model's accuracy and loss on the dataset.
@@ -23,67 +24,6 @@ pub struct InputView {
     pub loss: f64,
 }
 
-/// Accuracy and loss of the fused model at one proportion α.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct CurvePointView {
-    #[schema(example = 0.5)]
-    pub proportion: f64,
-    #[schema(example = 83.9)]
-    pub accuracy: f64,
-    #[schema(example = 0.55)]
-    pub loss: f64,
-}
-
-fn points(c: &[CurvePoint]) -> Vec<CurvePointView> {
-    c.iter()
-        .map(|p| CurvePointView {
-            proportion: p.proportion,
-            accuracy: p.accuracy,
-            loss: p.loss,
-        })
-        .collect()
-}
-
-/// Accuracy per proportion for each method.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct CurvesView {
-    /// Graph-matching fusion (absent when the job ran `none` only).
-    pub gamf: Option<Vec<CurvePointView>>,
-    /// Plain interpolation without alignment.
-    pub none: Vec<CurvePointView>,
-}
-
-/// The best fused model found.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct BestView {
-    pub method: MethodDoc,
-    #[schema(example = 0.2)]
-    pub proportion: f64,
-    #[schema(example = 85.21)]
-    pub accuracy: f64,
-}
-
-/// The permutation of one hidden layer: `perm[i] = j` puts model 1's channel `i` at model 2's
-/// channel `j`.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct PermutationView {
-    #[schema(example = "conv1.weight")]
-    pub layer: String,
-    pub perm: Vec<usize>,
-}
-
-/// The matching's outcome.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct MatchingView {
-    /// `vᵀ K v` of the final normalised eigenvector estimate.
-    pub objective: f64,
-    pub iterations: usize,
-    pub permutations: Vec<PermutationView>,
-    /// Nodes per group (input, hidden…, output): the blocks of the matching matrix.
-    #[schema(example = json!([1, 32, 64, 32, 10]))]
-    pub group_sizes: Vec<usize>,
-}
-
 /// A succeeded job's report.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct ReportView {
@@ -95,14 +35,17 @@ pub struct ReportView {
     /// Samples evaluated.
     #[schema(example = 10000)]
     pub samples: usize,
-    pub method: MethodDoc,
-    pub compat: Option<CompatDoc>,
+    /// The methods asked for, in order.
+    pub methods: Vec<MethodId>,
+    pub compat: Option<Compat>,
     /// Model 1, then model 2.
     pub inputs: Vec<InputView>,
     pub proportions: Vec<f64>,
-    pub curves: CurvesView,
-    pub best: BestView,
-    pub matching: Option<MatchingView>,
+    /// One curve per method, in the order asked, then the `none` baseline.
+    pub curves: Vec<Curve>,
+    pub best: Best,
+    /// One entry per aligning method: its permutations, objective per iteration and time.
+    pub matchings: Vec<MatchingReport>,
     /// Seconds per stage, as measured by the engine.
     pub timings: Vec<TimingView>,
     /// The request as submitted.
@@ -118,11 +61,8 @@ impl ReportView {
             architecture: report.architecture.clone(),
             dataset: report.dataset.clone(),
             samples: report.inputs.first().map_or(0, |r| r.samples),
-            method: report.params.method.into(),
-            compat: report
-                .params
-                .compat
-                .map(|Compat::PygmtoolsExample| CompatDoc::PygmtoolsExample),
+            methods: report.params.methods.clone(),
+            compat: report.params.compat,
             inputs: report
                 .inputs
                 .iter()
@@ -135,28 +75,9 @@ impl ReportView {
                 })
                 .collect(),
             proportions: report.alphas.clone(),
-            curves: CurvesView {
-                gamf: report.curves.gamf.as_deref().map(points),
-                none: points(&report.curves.none),
-            },
-            best: BestView {
-                method: report.best.method.into(),
-                proportion: report.best.proportion,
-                accuracy: report.best.accuracy,
-            },
-            matching: report.matching.as_ref().map(|m| MatchingView {
-                objective: m.objective,
-                iterations: m.iterations,
-                permutations: m
-                    .permutations
-                    .iter()
-                    .map(|p| PermutationView {
-                        layer: p.layer.clone(),
-                        perm: p.perm.clone(),
-                    })
-                    .collect(),
-                group_sizes: m.group_sizes.clone(),
-            }),
+            curves: report.curves.clone(),
+            best: report.best.clone(),
+            matchings: report.matchings.clone(),
             timings: report
                 .timings
                 .iter()

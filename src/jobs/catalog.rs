@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::engine::arch::{ArchSpec, preset, presets};
+use crate::engine::arch::{ArchError, ArchSpec, SHAPE_DRIVEN, preset, preset_for, presets};
 use crate::engine::eval::Dataset;
 use crate::engine::weights::TensorInfo;
 use crate::store::{BlobError, BlobStore, DatasetFormat, DatasetSource, Db, StoreResult};
@@ -55,7 +55,24 @@ pub async fn architecture(db: &dyn Db, name: &str) -> StoreResult<Option<ArchSpe
     Ok(db.get_architecture(name).await?.map(|r| r.spec))
 }
 
-/// The first architecture (presets first, then custom ones by name) the tensors fit.
+/// The architecture called `name` for a model with these tensor shapes: a shape-driven preset
+/// (`mlp`) is built from them (or refused with the reason), anything else is [`architecture`].
+///
+/// # Errors
+/// Database errors.
+pub async fn architecture_for(
+    db: &dyn Db,
+    name: &str,
+    shapes: &BTreeMap<String, Vec<usize>>,
+) -> StoreResult<Option<Result<ArchSpec, ArchError>>> {
+    if SHAPE_DRIVEN.contains(&name) {
+        return Ok(Some(preset_for(name, shapes)));
+    }
+    Ok(architecture(db, name).await?.map(Ok))
+}
+
+/// The first architecture (fixed presets, then shape-driven ones, then custom ones by name)
+/// the tensors fit.
 ///
 /// # Errors
 /// Database errors.
@@ -65,8 +82,12 @@ pub async fn detect_architecture(
 ) -> StoreResult<Option<String>> {
     let shapes = shapes_of(tensors);
     let custom = db.list_architectures().await?.into_iter().map(|r| r.spec);
+    let shape_driven = SHAPE_DRIVEN
+        .iter()
+        .filter_map(|name| preset_for(name, &shapes).ok());
     Ok(presets()
         .into_iter()
+        .chain(shape_driven)
         .chain(custom)
         .find(|spec| spec.check_shapes(&shapes).is_ok())
         .map(|spec| spec.name))

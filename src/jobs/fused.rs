@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::JobService;
 use super::compute::ComputeError;
-use crate::engine::pipeline::{self, Method, PipelineError};
+use crate::engine::pipeline::{self, MethodId, PipelineError};
 use crate::engine::weights::{WeightSet, WeightsError};
 use crate::store::{BlobError, JobRecord, OutputRecord, StoreError};
 
@@ -16,9 +16,9 @@ pub enum FusedError {
     /// The job has no report (not succeeded).
     #[error("job {0} has not succeeded")]
     NotSucceeded(Uuid),
-    /// `gamf` weights asked of a job that ran without matching.
-    #[error("job {0} has no matching to apply (it ran with method `none`)")]
-    NoMatching(Uuid),
+    /// Weights of an aligning method the job did not run.
+    #[error("job {0} did not run method `{1}`")]
+    NoMatching(Uuid, MethodId),
     #[error(transparent)]
     Blob(#[from] BlobError),
     #[error(transparent)]
@@ -40,13 +40,6 @@ pub mod keys {
     pub const INPUT_SHA256: &str = "gmfuse.input_sha256";
 }
 
-fn method_name(m: Method) -> &'static str {
-    match m {
-        Method::Gamf => "gamf",
-        Method::None => "none",
-    }
-}
-
 impl JobService {
     /// The fused weights of `job` for `method` at `proportion`, computed once and then served
     /// from the blob store.
@@ -56,7 +49,7 @@ impl JobService {
     pub async fn fused(
         &self,
         job: &JobRecord,
-        method: Method,
+        method: MethodId,
         proportion: f64,
     ) -> Result<OutputRecord, FusedError> {
         let report = job
@@ -67,15 +60,14 @@ impl JobService {
             return Ok(o);
         }
         let permutations = match method {
-            Method::Gamf => Some(
+            MethodId::None => None,
+            m => Some(
                 report
-                    .matching
-                    .as_ref()
-                    .ok_or(FusedError::NoMatching(job.id))?
+                    .matching(m)
+                    .ok_or(FusedError::NoMatching(job.id, m))?
                     .permutations
                     .clone(),
             ),
-            Method::None => None,
         };
         let spec = &job.spec;
         let mut inputs = Vec::with_capacity(2);
@@ -85,7 +77,7 @@ impl JobService {
         let arch = spec.architecture.clone();
         let metadata = [
             (keys::JOB_ID, job.id.to_string()),
-            (keys::METHOD, method_name(method).to_string()),
+            (keys::METHOD, method.to_string()),
             (keys::PROPORTION, proportion.to_string()),
             (keys::INPUT_SHA256, spec.inputs.join(",")),
         ];

@@ -86,10 +86,11 @@ async fn check_model(
     let tensors = super::scan::scan_model(blobs, staged).await?;
     let architecture = match architecture {
         Some(name) => {
-            let spec = catalog::architecture(db, &name)
+            let shapes = catalog::shapes_of(&tensors);
+            catalog::architecture_for(db, &name, &shapes)
                 .await?
-                .ok_or_else(|| IngestError::ArchitectureNotFound(name.clone()))?;
-            spec.check_shapes(&catalog::shapes_of(&tensors))
+                .ok_or_else(|| IngestError::ArchitectureNotFound(name.clone()))?
+                .and_then(|spec| spec.check_shapes(&shapes))
                 .map_err(|source| IngestError::Shapes {
                     architecture: name.clone(),
                     source,

@@ -121,9 +121,15 @@ pub async fn validate(
             )));
         }
     };
-    let spec = catalog::architecture(db, &name)
+    // A shape-driven preset (`mlp`) is read from model 1's tensors; model 2 must fit it too.
+    let spec = catalog::architecture_for(db, &name, &catalog::shapes_of(&m1.tensors))
         .await?
-        .ok_or_else(|| SubmitError::ArchitectureNotFound(name.clone()))?;
+        .ok_or_else(|| SubmitError::ArchitectureNotFound(name.clone()))?
+        .map_err(|source| SubmitError::Shapes {
+            model: m1.id,
+            architecture: name.clone(),
+            source,
+        })?;
     for m in [&m1, &m2] {
         spec.check_shapes(&catalog::shapes_of(&m.tensors))
             .map_err(|source| SubmitError::Shapes {

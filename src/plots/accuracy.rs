@@ -9,16 +9,22 @@ use plotters::series::{DashedLineSeries, LineSeries};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{FAMILY, ensure_font, tick_label};
-use crate::engine::pipeline::{CurvePoint, FusionReport};
+use crate::engine::pipeline::{CurvePoint, FusionReport, MethodId};
 
 /// Figure size in pixels, and the strip on the right that holds the legend.
 const WIDTH: u32 = 880;
 const HEIGHT: u32 = 540;
 const LEGEND_WIDTH: u32 = 230;
 
-/// matplotlib's `r`, `b`, `gray` and `brown`, as in the example.
+/// matplotlib's `r`, `b`, `gray` and `brown`, as in the example; `g`, `orange` and `purple`
+/// for the methods the example does not have.
 const GAMF_COLOR: RGBColor = RGBColor(0xFF, 0x00, 0x00);
 const NONE_COLOR: RGBColor = RGBColor(0x00, 0x00, 0xFF);
+const OTHER_COLORS: [RGBColor; 3] = [
+    RGBColor(0x00, 0x80, 0x00),
+    RGBColor(0xFF, 0xA5, 0x00),
+    RGBColor(0x80, 0x00, 0x80),
+];
 const MODEL1_COLOR: RGBColor = RGBColor(0x80, 0x80, 0x80);
 const MODEL2_COLOR: RGBColor = RGBColor(0xA5, 0x2A, 0x2A);
 
@@ -42,8 +48,9 @@ enum Kind {
 
 /// The accuracy of every fused model against its fusion proportion, as an SVG document.
 ///
-/// Red line with stars: Graph Matching Fusion (`curves.gamf`, when present); blue: No Matching
-/// Fusion (`curves.none`); dashed gray and brown lines: the accuracies of model 1 and model 2
+/// One line with stars per curve, titled by its method: red for Graph Matching Fusion (`gamf`),
+/// blue for No Matching Fusion (`none`), green, orange and purple for the other methods in
+/// the order they come; dashed gray and brown lines: the accuracies of model 1 and model 2
 /// (`inputs[0]`, `inputs[1]`, when present). The y range follows the data with a small margin
 /// (within 0–100 %). Points with a non-finite proportion or accuracy are left out.
 #[must_use]
@@ -70,18 +77,19 @@ fn collect(report: &FusionReport) -> Vec<Series> {
             .collect()
     };
     let mut series = Vec::new();
-    if let Some(gamf) = &report.curves.gamf {
+    let mut others = OTHER_COLORS.iter().cycle();
+    for c in &report.curves {
+        let color = match c.method {
+            MethodId::Gamf => GAMF_COLOR,
+            MethodId::None => NONE_COLOR,
+            _ => *others.next().expect("a cycle never ends"),
+        };
         series.push(Series {
-            label: "Graph Matching Fusion",
-            color: GAMF_COLOR,
-            kind: Kind::Curve(points(gamf)),
+            label: c.method.title(),
+            color,
+            kind: Kind::Curve(points(&c.points)),
         });
     }
-    series.push(Series {
-        label: "No Matching Fusion",
-        color: NONE_COLOR,
-        kind: Kind::Curve(points(&report.curves.none)),
-    });
     let levels = [
         ("Model 1 Accuracy", MODEL1_COLOR),
         ("Model 2 Accuracy", MODEL2_COLOR),
@@ -257,7 +265,10 @@ fn draw<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::accuracy_svg;
-    use crate::plots::fixtures::{GAMF, curve, example_report, parse, save, texts, with_attr};
+    use crate::engine::pipeline::{Curve, MethodId};
+    use crate::plots::fixtures::{
+        GAMF, NONE, curve, example_report, parse, save, texts, with_attr,
+    };
 
     /// The numeric tick labels above 1.5: the y axis (the x axis runs over 0..1).
     fn y_ticks(svg: &str) -> Vec<f64> {
@@ -347,8 +358,7 @@ mod tests {
         // A flat curve (84.0 … 85.5 %) gets a tight range, not one from 70.
         let mut flat = example_report();
         let acc: Vec<f64> = (0..=10).map(|k| 84.0 + 0.15 * f64::from(k)).collect();
-        flat.curves.gamf = Some(curve(&acc));
-        flat.curves.none = curve(&acc);
+        flat.curves.iter_mut().for_each(|c| c.points = curve(&acc));
         let svg = accuracy_svg(&flat);
         save("accuracy-flat.svg", &svg);
         let ticks = y_ticks(&svg);
@@ -362,7 +372,7 @@ mod tests {
     #[test]
     fn a_report_without_gamf_or_inputs_draws_only_the_no_matching_curve() {
         let mut report = example_report();
-        report.curves.gamf = None;
+        report.curves.retain(|c| c.method != MethodId::Gamf);
         report.inputs.clear();
         let svg = accuracy_svg(&report);
         let doc = parse(&svg);
@@ -385,7 +395,7 @@ mod tests {
         let mut acc = GAMF;
         acc[3] = f64::NAN;
         acc[4] = f64::INFINITY;
-        report.curves.gamf = Some(curve(&acc));
+        report.curves[0].points = curve(&acc);
         report.inputs[1].accuracy = f64::NAN;
         let doc_svg = accuracy_svg(&report);
         let doc = parse(&doc_svg);
@@ -393,8 +403,7 @@ mod tests {
         assert_eq!(with_attr(&doc, "polygon", "fill", "#FF0000").count(), 10);
         assert!(!texts(&doc).iter().any(|t| t == "Model 2 Accuracy"));
 
-        report.curves.gamf = Some(Vec::new());
-        report.curves.none = Vec::new();
+        report.curves.iter_mut().for_each(|c| c.points.clear());
         report.inputs.clear();
         let empty = accuracy_svg(&report);
         let doc = parse(&empty);
@@ -404,5 +413,35 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    #[test]
+    fn every_method_of_the_report_gets_its_own_titled_curve() {
+        let mut report = example_report();
+        let wm: Vec<f64> = NONE.iter().map(|a| (a + 5.0).min(99.0)).collect();
+        report.curves.insert(
+            1,
+            Curve {
+                method: MethodId::WeightMatching,
+                points: curve(&wm),
+            },
+        );
+        let doc_svg = accuracy_svg(&report);
+        let doc = parse(&doc_svg);
+        let texts = texts(&doc);
+        for title in [
+            "Graph Matching Fusion",
+            "Weight Matching Fusion",
+            "No Matching Fusion",
+        ] {
+            assert!(texts.iter().any(|t| t == title), "{title} missing");
+        }
+        for colour in ["#FF0000", "#008000", "#0000FF"] {
+            assert_eq!(
+                with_attr(&doc, "polygon", "fill", colour).count(),
+                12,
+                "{colour}"
+            );
+        }
     }
 }

@@ -302,8 +302,11 @@ mod tests {
     #[test]
     fn a_wide_layer_gets_at_least_one_pixel_per_cell() {
         let m = MatchingReport {
+            method: crate::engine::pipeline::MethodId::WeightMatching,
             objective: 0.0,
+            objectives: vec![0.0],
             iterations: 1,
+            seconds: 0.0,
             permutations: vec![LayerPermutation {
                 layer: "fc.weight".to_owned(),
                 perm: (0..3000).rev().collect(),

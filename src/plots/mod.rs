@@ -55,8 +55,8 @@ pub(crate) mod fixtures {
 
     use crate::engine::eval::EvalResult;
     use crate::engine::pipeline::{
-        Best, CurvePoint, Curves, FusionParams, FusionReport, LayerPermutation, MatchingReport,
-        Method,
+        Best, Curve, CurvePoint, FusionParams, FusionReport, LayerPermutation, MatchingReport,
+        MethodId,
     };
 
     /// The example's accuracies (%) at α = 0.0, 0.1, …, 1.0.
@@ -92,8 +92,11 @@ pub(crate) mod fixtures {
             perm: (0..size).map(|i| (a * i + b) % size).collect(),
         };
         MatchingReport {
+            method: MethodId::Gamf,
             objective: 1.0,
+            objectives: Vec::new(),
             iterations: 50,
+            seconds: 0.0,
             permutations: vec![
                 shuffle("conv1.weight", 32, 7, 3),
                 shuffle("conv2.weight", 64, 5, 11),
@@ -116,16 +119,22 @@ pub(crate) mod fixtures {
             samples: 10_000,
             inputs: vec![input(84.18), input(83.81)],
             alphas: alphas(),
-            curves: Curves {
-                gamf: Some(curve(&GAMF)),
-                none: curve(&NONE),
-            },
+            curves: vec![
+                Curve {
+                    method: MethodId::Gamf,
+                    points: curve(&GAMF),
+                },
+                Curve {
+                    method: MethodId::None,
+                    points: curve(&NONE),
+                },
+            ],
             best: Best {
-                method: Method::Gamf,
+                method: MethodId::Gamf,
                 proportion: 0.2,
                 accuracy: 85.21,
             },
-            matching: Some(example_matching()),
+            matchings: vec![example_matching()],
             timings: Default::default(),
         }
     }

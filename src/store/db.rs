@@ -14,7 +14,7 @@ use super::records::{
     ModelRecord, NewModel, Outcome, OutputRecord, Progress, Rescued, Timing,
 };
 use crate::engine::arch::ArchSpec;
-use crate::engine::pipeline::Method;
+use crate::engine::pipeline::MethodId;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +106,7 @@ pub trait JobStore: Send + Sync {
     async fn get_output(
         &self,
         job_id: Uuid,
-        method: Method,
+        method: MethodId,
         proportion: f64,
     ) -> StoreResult<Option<OutputRecord>>;
     async fn put_output(&self, output: &OutputRecord) -> StoreResult<()>;

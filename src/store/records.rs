@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::engine::arch::ArchSpec;
-use crate::engine::pipeline::{FusionParams, FusionReport, Method, Stage};
+use crate::engine::pipeline::{FusionParams, FusionReport, MethodId, Stage};
 use crate::engine::weights::TensorInfo;
 
 /// An uploaded model (its bytes are the blob `sha256`).
@@ -261,7 +261,7 @@ pub struct Rescued {
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutputRecord {
     pub job_id: Uuid,
-    pub method: Method,
+    pub method: MethodId,
     pub proportion: f64,
     pub sha256: String,
     pub size_bytes: u64,

@@ -69,6 +69,23 @@ impl Backend {
         }
     }
 
+    /// Run one SQL statement on the service's database (SQLite: the file in `data_dir`).
+    pub async fn execute(&self, data_dir: &Path, sql: &str) {
+        match self {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", data_dir.join("gmfuse.db").display());
+                let pool = sqlx::SqlitePool::connect(&url).await.expect("open SQLite");
+                pool.execute(sql).await.expect("execute");
+                pool.close().await;
+            }
+            Backend::Postgres(db) => {
+                let mut conn = PgConnection::connect(&db.url).await.expect("connect");
+                conn.execute(sql).await.expect("execute");
+                let _ = conn.close().await;
+            }
+        }
+    }
+
     /// Rows in `table` of the service's database (SQLite: the file in `data_dir`).
     pub async fn count_rows(&self, data_dir: &Path, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");

@@ -225,7 +225,7 @@ async fn a_job_whose_affinity_would_not_fit_is_422_job_over_budget_naming_what_t
     for needle in [
         "over the budget of 4.00 GiB (GMFUSE_MAX_JOB_BYTES)",
         "the GAMF affinity alone stores 6.87e10 entries (512.",
-        "use method `none`",
+        "use method `weight_matching` or `none`",
     ] {
         assert!(detail.contains(needle), "`{detail}` lacks `{needle}`");
     }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::backend::{Backend, both_backends};
 use crate::fixtures::{job_request, mnist_cnn_model, raw_safetensors, values};
-use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, assert_problem, curve, spawn_app, spawn_app_with};
 
 /// IDX images `[n, h, w]` (magic 2051) and labels (magic 2049), raw.
 fn idx(n: usize, h: usize, w: usize) -> (Vec<u8>, Vec<u8>) {
@@ -81,7 +81,7 @@ async fn an_idx_pair_is_stored_and_a_job_evaluates_on_it(db: Backend) {
     assert_eq!(done["dataset"], id);
     let report = app.get_json(&format!("/v1/jobs/{job}/report")).await;
     assert_eq!(report["samples"], 20);
-    assert_eq!(report["curves"]["none"].as_array().unwrap().len(), 3);
+    assert_eq!(curve(&report, "none").as_array().unwrap().len(), 3);
     app.stop().await;
 }
 

@@ -225,3 +225,21 @@ pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
     );
     body
 }
+
+/// The points of `method`'s curve in a report (`curves: [{method, points}, …]`); panics
+/// naming the methods present when it is missing.
+pub fn curve<'a>(report: &'a Value, method: &str) -> &'a Value {
+    let curves = report["curves"].as_array().expect("curves is a list");
+    &curves
+        .iter()
+        .find(|c| c["method"] == method)
+        .unwrap_or_else(|| panic!("no `{method}` curve in {curves:?}"))["points"]
+}
+
+/// `method`'s entry of a report's `matchings`.
+pub fn matching<'a>(report: &'a Value, method: &str) -> &'a Value {
+    let all = report["matchings"].as_array().expect("matchings is a list");
+    all.iter()
+        .find(|m| m["method"] == method)
+        .unwrap_or_else(|| panic!("no `{method}` matching in {all:?}"))
+}

@@ -23,5 +23,6 @@ mod restart;
 mod s3;
 mod scaleout;
 mod script;
+mod stored;
 mod submit;
 mod walkthrough;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use gmfuse::engine::arch::preset;
 use gmfuse::engine::eval::EvalResult;
-use gmfuse::engine::pipeline::{Best, Curves, FusionParams, FusionReport, Method, Stage};
+use gmfuse::engine::pipeline::{Best, FusionParams, FusionReport, MethodId, Stage};
 use gmfuse::store::{
     DatasetSource, Db, Fence, JobFailure, JobSpec, JobStatus, Lease, Outcome, Progress, Rescued,
     Timing,
@@ -62,16 +62,13 @@ fn report(samples: usize) -> Box<FusionReport> {
         samples,
         inputs: vec![eval, eval],
         alphas: vec![0.0, 1.0],
-        curves: Curves {
-            gamf: None,
-            none: Vec::new(),
-        },
+        curves: Vec::new(),
         best: Best {
-            method: Method::None,
+            method: MethodId::None,
             proportion: 0.0,
             accuracy: 0.5,
         },
-        matching: None,
+        matchings: Vec::new(),
         timings: BTreeMap::from([(Stage::Validate, 0.25)]),
     })
 }
@@ -204,7 +201,7 @@ async fn a_stale_worker_cannot_mark_the_job_succeeded(db: Backend) {
     // Worker 1 wakes up: every write it tries is refused and changes nothing.
     assert_eq!(store.heartbeat(&stale, LONG).await.unwrap(), Fence::Lost);
     let progress = Progress {
-        stage: Stage::EvaluateGamf,
+        stage: Stage::Evaluate(MethodId::Gamf),
         fraction: 0.9,
     };
     let timings = [Timing {

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::backend::{Backend, both_backends};
 use crate::fixtures::require_models;
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{TestApp, assert_problem, curve, matching, spawn_app};
 
 /// Evaluation subset the test service uses (GMFUSE_EVAL_LIMIT).
 const EVAL_LIMIT: usize = 1000;
@@ -90,8 +90,8 @@ async fn the_walkthrough_fuses_the_demo_models_end_to_end(db: Backend) {
     let report = app.get_json(&format!("/v1/jobs/{id}/report")).await;
     let alphas: Vec<f64> = (0..=10).map(|k| f64::from(k) / 10.0).collect();
     assert_eq!(report["proportions"], json!(alphas));
-    check_curve(&report["curves"]["gamf"], &alphas);
-    check_curve(&report["curves"]["none"], &alphas);
+    check_curve(curve(&report, "gamf"), &alphas);
+    check_curve(curve(&report, "none"), &alphas);
     assert_eq!(report["samples"], EVAL_LIMIT);
     let (bytes_a, bytes_b) = (models.a.clone(), models.b.clone());
     let (ea, eb) =
@@ -118,16 +118,16 @@ async fn the_walkthrough_fuses_the_demo_models_end_to_end(db: Backend) {
         assert_eq!(input["sha256"], sha);
     }
     // α = 0 is model 1 (unaligned for `none`), α = 1 is model 2, for both curves.
-    let none = &report["curves"]["none"];
+    let none = curve(&report, "none");
     assert_eq!(none[0]["accuracy"].as_f64().unwrap(), ea.0);
     assert_eq!(none[10]["accuracy"].as_f64().unwrap(), eb.0);
     assert_eq!(
-        report["curves"]["gamf"][10]["accuracy"].as_f64().unwrap(),
+        curve(&report, "gamf")[10]["accuracy"].as_f64().unwrap(),
         eb.0
     );
     let best = report["best"]["accuracy"].as_f64().unwrap();
     assert!(best >= ea.0.max(eb.0) - 1e-9, "best {best} below an input");
-    let matching = &report["matching"];
+    let matching = matching(&report, "gamf");
     assert_eq!(matching["group_sizes"], json!([1, 32, 64, 32, 10]));
     for (layer, n) in matching["permutations"]
         .as_array()

@@ -63,7 +63,13 @@ pub fn permute(
     Ok(out)
 }
 
-fn permute_group(w: &mut WeightSet, group: &PermGroup, perm: &[usize]) -> Result<(), FusionError> {
+/// Apply `perm` to every axis of `group` in `w`, in place (`perm` must be a permutation of
+/// `0..group.size`).
+pub(crate) fn permute_group(
+    w: &mut WeightSet,
+    group: &PermGroup,
+    perm: &[usize],
+) -> Result<(), FusionError> {
     for axis in &group.axes {
         let t = w
             .tensors

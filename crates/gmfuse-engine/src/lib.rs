@@ -3,7 +3,8 @@
 //! Stages, in the order a fusion job runs them:
 //! [`weights`] (strict safetensors) → [`arch`] (architecture spec, validation, permutation
 //! structure) → [`affinity`] (GAMF edge affinity, never dense) → [`solvers`] (spectral matching,
-//! Hungarian) → [`fusion`] (align and interpolate) → [`forward`] / [`eval`] (inference and accuracy)
+//! Hungarian) → [`methods`] (one permutation per group: GAMF, weight matching, none) →
+//! [`fusion`] (align and interpolate) → [`forward`] / [`eval`] (inference and accuracy)
 //! — all tied together by [`pipeline`].
 
 pub mod affinity;
@@ -13,6 +14,7 @@ pub mod eval;
 pub mod forward;
 pub mod fusion;
 pub mod matching;
+pub mod methods;
 pub mod pipeline;
 pub mod solvers;
 pub mod weights;

@@ -34,6 +34,8 @@ pub struct Matching {
     pub perms: Vec<Vec<usize>>,
     /// `vᵀKv` of the final eigenvector estimate.
     pub objective: f64,
+    /// `vᵀKv` of the iterate each power step started from.
+    pub objectives: Vec<f64>,
     pub iterations: usize,
     /// Node count per group (input, hidden…, output).
     pub group_sizes: Vec<usize>,
@@ -89,6 +91,7 @@ pub fn match_models(
     Ok(Matching {
         perms,
         objective: result.objective,
+        objectives: result.objectives,
         iterations: result.iterations,
         group_sizes: sizes,
         affinity_nnz: k.nnz(),

@@ -6,46 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::engine::pipeline::{Compat, FusionParams, Method};
+use crate::engine::pipeline::{Compat, FusionParams, MethodId, Stage};
 use crate::jobs::JobRequest;
 use crate::store::{AttemptRecord, JobRecord, JobStatus};
-
-/// Which fusion to run; the vanilla `none` curve is always reported beside `gamf`.
-#[derive(Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum MethodDoc {
-    /// Align model 1 onto model 2 by graph matching, then interpolate.
-    #[default]
-    Gamf,
-    /// Interpolate without alignment.
-    None,
-}
-
-impl From<MethodDoc> for Method {
-    fn from(m: MethodDoc) -> Self {
-        match m {
-            MethodDoc::Gamf => Method::Gamf,
-            MethodDoc::None => Method::None,
-        }
-    }
-}
-
-impl From<Method> for MethodDoc {
-    fn from(m: Method) -> Self {
-        match m {
-            Method::Gamf => MethodDoc::Gamf,
-            Method::None => MethodDoc::None,
-        }
-    }
-}
-
-/// Reproduce a known implementation's conventions instead of gmfuse's own.
-#[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum CompatDoc {
-    /// pygmtools' "Model Fusion by Graph Matching" example, its bug included.
-    PygmtoolsExample,
-}
 
 /// Spectral matching options.
 #[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -59,6 +22,19 @@ pub struct SolverOptions {
     pub tol: Option<f64>,
 }
 
+/// Weight matching options.
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeightMatchingOptions {
+    /// Sweeps over the groups at most (1..=10000, default 100); it stops earlier after a sweep
+    /// that changed no permutation.
+    #[schema(example = 100, minimum = 1, maximum = 10000)]
+    pub max_sweeps: Option<usize>,
+    /// Visit the groups in a random order drawn from this seed each sweep (default: layer
+    /// order).
+    pub seed: Option<u64>,
+}
+
 /// A fusion job to run.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -66,7 +42,7 @@ pub struct SolverOptions {
     "models": ["0192d4e2-7a4b-7cc1-8e0c-3f5a1b2c3d4e", "0192d4e2-7b10-7f00-9a11-22b3c4d5e6f7"],
     "architecture": "mnist-cnn",
     "dataset": "mnist-test",
-    "method": "gamf",
+    "methods": ["gamf", "weight_matching"],
     "proportions": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 }))]
 pub struct NewJob {
@@ -77,14 +53,22 @@ pub struct NewJob {
     pub architecture: Option<String>,
     /// `mnist-test` (default) or an uploaded dataset's id.
     pub dataset: Option<String>,
-    #[serde(default)]
-    pub method: MethodDoc,
-    pub compat: Option<CompatDoc>,
+    /// The methods to run, in order (default `["gamf"]`). Every report also has the `none`
+    /// curve (plain averaging) as the baseline.
+    #[schema(min_items = 1)]
+    pub methods: Option<Vec<MethodId>>,
+    /// One method: the older spelling of `methods: [method]` (ignored when `methods` is given).
+    pub method: Option<MethodId>,
+    /// GAMF only.
+    pub compat: Option<Compat>,
     /// Proportions α in [0, 1] to evaluate (1 to 101 of them; default 0, 0.1, …, 1).
     #[schema(min_items = 1, max_items = 101)]
     pub proportions: Option<Vec<f64>>,
+    /// GAMF's spectral matching.
     #[serde(default)]
     pub solver: SolverOptions,
+    #[serde(default)]
+    pub weight_matching: WeightMatchingOptions,
 }
 
 impl NewJob {
@@ -95,13 +79,19 @@ impl NewJob {
             architecture: self.architecture,
             dataset: self.dataset.unwrap_or_else(|| "mnist-test".into()),
             params: FusionParams {
-                method: self.method.into(),
-                compat: self
-                    .compat
-                    .map(|CompatDoc::PygmtoolsExample| Compat::PygmtoolsExample),
+                methods: self
+                    .methods
+                    .or(self.method.map(|m| vec![m]))
+                    .unwrap_or(defaults.methods),
+                compat: self.compat,
                 proportions: self.proportions.unwrap_or(defaults.proportions),
                 max_iter: self.solver.max_iter.unwrap_or(defaults.max_iter),
                 tol: self.solver.tol.unwrap_or(defaults.tol),
+                max_sweeps: self
+                    .weight_matching
+                    .max_sweeps
+                    .unwrap_or(defaults.max_sweeps),
+                seed: self.weight_matching.seed,
             },
             raw,
         }
@@ -134,7 +124,8 @@ impl From<JobStatus> for JobStatusDoc {
 /// The stage a running job is in.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProgressView {
-    /// `validate`, `affinity`, `matching`, `evaluate_inputs`, `evaluate_gamf` or `evaluate_none`.
+    /// `validate`, GAMF's `affinity`, `matching` and `assignment`, `align_<method>` for the
+    /// other methods, `evaluate_inputs`, `evaluate_<method>`.
     #[schema(example = "matching")]
     pub stage: String,
     /// Share of the stage done, 0..=1.
@@ -191,7 +182,10 @@ pub struct JobView {
     pub architecture: String,
     #[schema(example = "mnist-test")]
     pub dataset: String,
-    pub method: MethodDoc,
+    /// The first method asked for.
+    pub method: MethodId,
+    /// Every method asked for, in order.
+    pub methods: Vec<MethodId>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -199,11 +193,8 @@ pub struct JobView {
 }
 
 /// The name the API shows for an engine stage.
-pub fn stage_name(stage: crate::engine::pipeline::Stage) -> String {
-    match serde_json::to_value(stage) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{stage:?}"),
-    }
+pub fn stage_name(stage: Stage) -> String {
+    stage.to_string()
 }
 
 impl From<JobRecord> for JobView {
@@ -245,7 +236,8 @@ impl From<JobRecord> for JobView {
             models: j.spec.models,
             architecture: j.spec.architecture.name.clone(),
             dataset: j.spec.dataset.id(),
-            method: j.spec.params.method.into(),
+            method: j.spec.params.primary(),
+            methods: j.spec.params.methods.clone(),
             created_at: j.created_at,
             started_at: j.started_at,
             finished_at: j.finished_at,

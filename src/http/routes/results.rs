@@ -9,8 +9,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::jobs::MethodDoc;
-use crate::engine::pipeline::{FusionReport, Method};
+use crate::engine::pipeline::{FusionReport, MethodId};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::report::ReportView;
@@ -35,8 +34,9 @@ async fn succeeded(app: &AppState, id: Uuid) -> Result<(JobRecord, FusionReport)
     }
 }
 
-/// The report: input accuracies, both curves (accuracy and loss per α), the best α, the
-/// matching (objective, permutations), stage timings, input sha256s and the request.
+/// The report: input accuracies, one curve per method plus the `none` baseline (accuracy and
+/// loss per α), the best method and α, one matching per aligning method (objective per
+/// iteration, permutations, seconds), stage timings, input sha256s and the request.
 #[utoipa::path(get, path = "/v1/jobs/{id}/report", tag = "results", operation_id = "get_job_report",
     params(("id" = Uuid, Path, description = "Job id")),
     responses(
@@ -64,8 +64,8 @@ fn svg(body: String) -> Response {
         .into_response()
 }
 
-/// Accuracy against proportion α for `gamf` and `none`, with the two input models as dashed
-/// lines.
+/// Accuracy against proportion α for every method of the job and `none`, with the two input
+/// models as dashed lines.
 #[utoipa::path(get, path = "/v1/jobs/{id}/report.svg", tag = "results", operation_id = "get_job_report_svg",
     params(("id" = Uuid, Path, description = "Job id")),
     responses(
@@ -82,9 +82,17 @@ pub async fn get_job_report_svg(
     Ok(svg(crate::http::plots::accuracy(&report)?))
 }
 
+/// Which method's matching to draw.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MatchingQuery {
+    /// An aligning method the job ran; defaults to the first.
+    pub method: Option<MethodId>,
+}
+
 /// The matching matrix between the two models' channels, block by layer.
 #[utoipa::path(get, path = "/v1/jobs/{id}/matching.svg", tag = "results", operation_id = "get_job_matching_svg",
-    params(("id" = Uuid, Path, description = "Job id")),
+    params(("id" = Uuid, Path, description = "Job id"), MatchingQuery),
     responses(
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "SVG plot", content_type = "image/svg+xml", body = String),
@@ -94,11 +102,19 @@ pub async fn get_job_report_svg(
 pub async fn get_job_matching_svg(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<MatchingQuery>,
 ) -> Result<Response, ApiError> {
     let (_, report) = succeeded(&app, id).await?;
-    let matching = report.matching.as_ref().ok_or_else(|| ApiError::Conflict {
+    let matching = match q.method {
+        Some(m) => report.matching(m),
+        None => report.matchings.first(),
+    };
+    let matching = matching.ok_or_else(|| ApiError::Conflict {
         code: "no_matching",
-        detail: format!("job {id} ran with method `none`: there is no matching"),
+        detail: match q.method {
+            Some(m) => format!("job {id} did not run the aligning method `{m}`"),
+            None => format!("job {id} ran with method `none` only: there is no matching"),
+        },
     })?;
     Ok(svg(crate::http::plots::matching(matching)?))
 }
@@ -110,8 +126,8 @@ pub struct FusedQuery {
     /// Model 2's share α in [0, 1]; defaults to the report's best proportion.
     #[param(example = 0.2)]
     pub proportion: Option<f64>,
-    /// Defaults to the job's method.
-    pub method: Option<MethodDoc>,
+    /// Defaults to the job's first method.
+    pub method: Option<MethodId>,
 }
 
 /// Fused weights as safetensors: the inputs' tensor names and dtypes, `__metadata__` with
@@ -141,20 +157,8 @@ pub async fn get_job_fused(
             "proportion {proportion} is outside [0, 1]"
         )));
     }
-    let method: Method = q.method.map_or(job.spec.params.method, Method::from);
+    let method = q.method.unwrap_or(job.spec.params.primary());
     let output = app.jobs.fused(&job, method, proportion).await?;
-    let filename = format!(
-        "fused-{id}-{}-{proportion}.safetensors",
-        MethodDoc::from(method).name()
-    );
+    let filename = format!("fused-{id}-{method}-{proportion}.safetensors");
     super::serve_blob(&app, &headers, &output.sha256, &filename).await
-}
-
-impl MethodDoc {
-    fn name(self) -> &'static str {
-        match self {
-            MethodDoc::Gamf => "gamf",
-            MethodDoc::None => "none",
-        }
-    }
 }

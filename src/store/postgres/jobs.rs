@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{PgDb, big, count, int, json, notify, small};
-use crate::engine::pipeline::{FusionReport, Method, Stage};
+use crate::engine::pipeline::{FusionReport, MethodId, Stage};
 use crate::store::db::{JobStore, StoreError, StoreResult};
 use crate::store::records::{
     AttemptRecord, DatasetSource, Fence, JobFailure, JobRecord, JobSpec, JobStatus, Lease, Outcome,
@@ -61,20 +61,6 @@ fn job(row: &PgRow) -> StoreResult<JobRecord> {
         finished_at: row.try_get("finished_at")?,
         updated_at: row.try_get("updated_at")?,
     })
-}
-
-fn stage_name(stage: Stage) -> String {
-    match serde_json::to_value(stage) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{stage:?}"),
-    }
-}
-
-fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Gamf => "gamf",
-        Method::None => "none",
-    }
 }
 
 fn fence(row: Option<PgRow>) -> StoreResult<Fence> {
@@ -202,7 +188,7 @@ impl JobStore for PgDb {
         .bind(lease.job_id)
         .bind(int(lease.attempt))
         .bind(&lease.owner)
-        .bind(stage_name(progress.stage))
+        .bind(progress.stage.to_string())
         .bind(progress.fraction)
         .bind(Json(timings))
         .fetch_optional(&self.pool)
@@ -348,7 +334,7 @@ impl JobStore for PgDb {
     async fn get_output(
         &self,
         job_id: Uuid,
-        method: Method,
+        method: MethodId,
         proportion: f64,
     ) -> StoreResult<Option<OutputRecord>> {
         let row = sqlx::query(
@@ -356,7 +342,7 @@ impl JobStore for PgDb {
              WHERE job_id = $1 AND method = $2 AND proportion = $3",
         )
         .bind(job_id)
-        .bind(method_name(method))
+        .bind(method.as_str())
         .bind(proportion)
         .fetch_optional(&self.pool)
         .await?;
@@ -379,7 +365,7 @@ impl JobStore for PgDb {
              ON CONFLICT DO NOTHING",
         )
         .bind(o.job_id)
-        .bind(method_name(o.method))
+        .bind(o.method.as_str())
         .bind(o.proportion)
         .bind(&o.sha256)
         .bind(big(o.size_bytes))

@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 use super::{SqliteDb, count, millis, now_ms, time, uuid};
-use crate::engine::pipeline::{Method, Stage};
+use crate::engine::pipeline::{MethodId, Stage};
 use crate::store::db::{JobStore, StoreError, StoreResult};
 use crate::store::records::{
     AttemptRecord, DatasetSource, Fence, JobFailure, JobRecord, JobSpec, JobStatus, Lease, Outcome,
@@ -61,20 +61,6 @@ fn job(row: &SqliteRow) -> StoreResult<JobRecord> {
         finished_at: opt_time("finished_at")?,
         updated_at: time(row.try_get("updated_at")?),
     })
-}
-
-fn stage_name(stage: Stage) -> String {
-    match serde_json::to_value(stage) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{stage:?}"),
-    }
-}
-
-fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Gamf => "gamf",
-        Method::None => "none",
-    }
 }
 
 fn fence(row: Option<SqliteRow>) -> StoreResult<Fence> {
@@ -199,7 +185,7 @@ impl JobStore for SqliteDb {
             "UPDATE jobs SET progress_stage = ?, progress_fraction = ?, timings = ?, updated_at = ?
              WHERE {FENCE} RETURNING cancel_requested"
         ))
-        .bind(stage_name(progress.stage))
+        .bind(progress.stage.to_string())
         .bind(progress.fraction)
         .bind(serde_json::to_string(timings)?)
         .bind(now_ms())
@@ -352,7 +338,7 @@ impl JobStore for SqliteDb {
     async fn get_output(
         &self,
         job_id: Uuid,
-        method: Method,
+        method: MethodId,
         proportion: f64,
     ) -> StoreResult<Option<OutputRecord>> {
         let row = sqlx::query(
@@ -360,7 +346,7 @@ impl JobStore for SqliteDb {
              WHERE job_id = ? AND method = ? AND proportion = ?",
         )
         .bind(job_id.to_string())
-        .bind(method_name(method))
+        .bind(method.as_str())
         .bind(proportion)
         .fetch_optional(&self.pool)
         .await?;
@@ -383,7 +369,7 @@ impl JobStore for SqliteDb {
              VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(o.job_id.to_string())
-        .bind(method_name(o.method))
+        .bind(o.method.as_str())
         .bind(o.proportion)
         .bind(&o.sha256)
         .bind(i64::try_from(o.size_bytes).unwrap_or(i64::MAX))

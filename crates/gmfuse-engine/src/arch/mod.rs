@@ -1,5 +1,5 @@
 //! Architecture specs: an [`ArchSpec`] JSON document (input shape + a sequential list of ops),
-//! the built-in presets, validation against a [`WeightSet`](crate::weights::WeightSet),
+//! the built-in presets (fixed, and `mlp` read from a model's tensors), validation against a [`WeightSet`](crate::weights::WeightSet),
 //! and the permutation structure derived from it.
 //!
 //! ```
@@ -10,8 +10,10 @@
 
 pub mod bounds;
 mod perm;
+mod presets;
 mod spec;
 mod validate;
 
 pub use perm::{AxisRef, GraphLayer, LayerKind, NodeGroup, PermGroup, PermStructure};
-pub use spec::{ArchError, ArchSpec, Op, PadMode, Shape, preset, presets};
+pub use presets::{SHAPE_DRIVEN, mlp, preset, preset_for, presets};
+pub use spec::{ArchError, ArchSpec, Op, PadMode, Shape};

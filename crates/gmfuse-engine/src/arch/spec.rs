@@ -1,4 +1,4 @@
-//! The [`ArchSpec`] document, its ops, shape inference and the presets.
+//! The [`ArchSpec`] document, its ops and shape inference.
 
 use serde::{Deserialize, Serialize};
 
@@ -90,6 +90,10 @@ pub enum Shape {
 pub enum ArchError {
     #[error("unknown architecture preset `{0}`")]
     UnknownPreset(String),
+    #[error("preset `{0}` is read from a model's tensors: resolve it with `preset_for`")]
+    ShapeDriven(String),
+    #[error("preset `{preset}` does not fit these tensors: {reason}")]
+    PresetMismatch { preset: String, reason: String },
     #[error("op {index} ({op}): {reason}")]
     BadOp {
         index: usize,
@@ -295,65 +299,5 @@ impl ArchSpec {
             }
         }
         names
-    }
-}
-
-/// The names of the built-in presets.
-pub fn presets() -> Vec<ArchSpec> {
-    vec![mnist_cnn()]
-}
-
-/// A built-in spec by name.
-///
-/// # Errors
-/// [`ArchError::UnknownPreset`] for any name but those of [`presets`].
-pub fn preset(name: &str) -> Result<ArchSpec, ArchError> {
-    presets()
-        .into_iter()
-        .find(|s| s.name == name)
-        .ok_or_else(|| ArchError::UnknownPreset(name.to_string()))
-}
-
-/// The pygmtools example's `SimpleNet`: ReplicationPad2d(1) → conv 5×5 (1→32) → ReLU →
-/// MaxPool2d(2, padding=1), twice (32→64), flatten (64·7·7 = 3136), fc1 (→32), fc2 (→10);
-/// no biases, no ReLU between fc1 and fc2.
-fn mnist_cnn() -> ArchSpec {
-    let conv = |w: &str| Op::Conv2d {
-        weight: w.into(),
-        bias: None,
-        stride: 1,
-        padding: 0,
-    };
-    let pad = Op::Pad2d {
-        mode: PadMode::Replicate,
-        padding: 1,
-    };
-    let pool = Op::Maxpool2d {
-        kernel: 2,
-        stride: Some(2),
-        padding: 1,
-    };
-    ArchSpec {
-        name: "mnist-cnn".into(),
-        input: [1, 28, 28],
-        ops: vec![
-            pad.clone(),
-            conv("conv1.weight"),
-            Op::Relu,
-            pool.clone(),
-            pad,
-            conv("conv2.weight"),
-            Op::Relu,
-            pool,
-            Op::Flatten,
-            Op::Linear {
-                weight: "fc1.weight".into(),
-                bias: None,
-            },
-            Op::Linear {
-                weight: "fc2.weight".into(),
-                bias: None,
-            },
-        ],
     }
 }

@@ -50,6 +50,8 @@ pub struct SmResult {
     pub iterations: usize,
     /// `vᵀ K v`.
     pub objective: f64,
+    /// `vᵀ K v` of the normalised iterate each step started from (free: `K v` is the step).
+    pub objectives: Vec<f64>,
 }
 
 /// Power iteration on `k`. The full pair space has `full_dim ≥ k.dim()` entries: those outside
@@ -82,6 +84,7 @@ pub fn sm(
     let mut ku = vec![0.0; n];
     let mut v = vec![0.0; n];
     let mut iterations = 0;
+    let mut objectives = Vec::with_capacity(params.max_iter);
     for it in 1..=params.max_iter {
         if stop() {
             return Err(SolveError::Canceled);
@@ -92,6 +95,8 @@ pub fn sm(
         if !(norm > 0.0 && norm.is_finite()) {
             return Err(SolveError::ZeroVector);
         }
+        let uu: f64 = u.iter().map(|x| x * x).sum();
+        objectives.push(u.iter().zip(&ku).map(|(a, b)| a * b).sum::<f64>() / uu);
         let inv = 1.0 / norm;
         for (vi, x) in v.iter_mut().zip(&ku) {
             *vi = x * inv;
@@ -126,6 +131,7 @@ pub fn sm(
         v: last,
         iterations,
         objective,
+        objectives,
     })
 }
 

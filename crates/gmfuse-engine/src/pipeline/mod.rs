@@ -1,0 +1,287 @@
+//! A fusion job from start to end: validate → align (every requested method) → evaluate each
+//! method's curve and the `none` baseline, with progress reports, per-stage timings and
+//! cancellation between (and inside) stages.
+
+mod params;
+mod report;
+mod stage;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::arch::{ArchError, ArchSpec, PermStructure};
+use crate::eval::{Dataset, EvalError, EvalResult, evaluate};
+use crate::forward::Network;
+use crate::fusion::{FusionError, interpolate, permute};
+use crate::methods::{MethodError, MethodInput, method};
+use crate::weights::WeightSet;
+
+pub use crate::methods::MethodId;
+pub use params::{Compat, FusionParams, MAX_ITER, MAX_PROPORTIONS, MAX_SWEEPS, ParamError};
+pub use report::{Best, Curve, CurvePoint, FusionReport, LayerPermutation, MatchingReport};
+pub use stage::{Stage, UnknownStage};
+
+/// Receives progress and answers whether to stop. Implementations must be cheap: kernels call
+/// `should_stop` between batches.
+pub trait Observer: Sync {
+    /// `fraction` of `stage` is done (0..=1).
+    fn progress(&self, _stage: Stage, _fraction: f64) {}
+    /// True when the job was canceled.
+    fn should_stop(&self) -> bool {
+        false
+    }
+}
+
+/// An observer that reports nowhere and never stops.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// Why a fusion failed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Params(#[from] ParamError),
+    #[error("model {index}: {source}")]
+    Arch { index: usize, source: ArchError },
+    #[error("models do not share one architecture: {0}")]
+    Mismatch(String),
+    #[error("dataset samples are {got:?}, the architecture takes {expected:?}")]
+    DatasetShape {
+        expected: [usize; 3],
+        got: [usize; 3],
+    },
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    #[error("method `{method}`: {message}")]
+    Method { method: MethodId, message: String },
+    #[error("canceled")]
+    Canceled,
+}
+
+impl From<FusionError> for PipelineError {
+    fn from(e: FusionError) -> Self {
+        PipelineError::Mismatch(e.to_string())
+    }
+}
+
+/// Validate both models against `spec` and each other; returns their shared structure.
+fn validate(spec: &ArchSpec, models: [&WeightSet; 2]) -> Result<PermStructure, PipelineError> {
+    let s0 = spec
+        .validate(models[0])
+        .map_err(|source| PipelineError::Arch { index: 0, source })?;
+    let s1 = spec
+        .validate(models[1])
+        .map_err(|source| PipelineError::Arch { index: 1, source })?;
+    if s0 != s1 {
+        return Err(PipelineError::Mismatch(
+            "the two models' layer sizes differ".into(),
+        ));
+    }
+    Ok(s0)
+}
+
+/// Per-stage timings, taken as laps.
+struct Stopwatch {
+    clock: Instant,
+    timings: BTreeMap<Stage, f64>,
+}
+
+impl Stopwatch {
+    fn lap(&mut self, stage: Stage) {
+        let now = Instant::now();
+        self.timings.insert(stage, (now - self.clock).as_secs_f64());
+        self.clock = now;
+    }
+}
+
+/// Evaluations already done, so that bit-identical fused models (α = 0 and 1 of the vanilla
+/// curve, α = 1 of the GAMF curve) are not evaluated twice.
+struct EvalCache<'a> {
+    spec: &'a ArchSpec,
+    data: &'a Dataset,
+    done: Vec<(WeightSet, EvalResult)>,
+}
+
+impl EvalCache<'_> {
+    fn eval(
+        &mut self,
+        w: &WeightSet,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<EvalResult, PipelineError> {
+        if let Some((_, r)) = self.done.iter().find(|(d, _)| d.tensors == w.tensors) {
+            return Ok(*r);
+        }
+        let net = Network::new(self.spec, w)
+            .map_err(|source| PipelineError::Arch { index: 0, source })?;
+        let r = evaluate(&net, self.data, stop).map_err(|e| match e {
+            EvalError::Canceled => PipelineError::Canceled,
+            other => PipelineError::Eval(other),
+        })?;
+        self.done.push((w.clone(), r));
+        Ok(r)
+    }
+}
+
+/// Run a whole fusion of `models[0]` onto `models[1]` and evaluate every fused model.
+///
+/// # Errors
+/// Any [`PipelineError`]; [`PipelineError::Canceled`] when `observer.should_stop()`.
+pub fn run(
+    spec: &ArchSpec,
+    models: [&WeightSet; 2],
+    data: &Dataset,
+    params: &FusionParams,
+    observer: &dyn Observer,
+) -> Result<FusionReport, PipelineError> {
+    let mut watch = Stopwatch {
+        clock: Instant::now(),
+        timings: BTreeMap::new(),
+    };
+    let stop = || observer.should_stop();
+    observer.progress(Stage::Validate, 0.0);
+    params.check()?;
+    let structure = validate(spec, models)?;
+    if data.shape != spec.input {
+        return Err(PipelineError::DatasetShape {
+            expected: spec.input,
+            got: data.shape,
+        });
+    }
+    watch.lap(Stage::Validate);
+
+    let mut matchings = Vec::new();
+    let mut aligned = Vec::new();
+    for id in params.aligning() {
+        let input = MethodInput {
+            spec,
+            structure: &structure,
+            models,
+            calibration: None,
+            params,
+            observer,
+        };
+        let started = Instant::now();
+        let a = method(id).align(&input).map_err(|e| match e {
+            MethodError::Canceled => PipelineError::Canceled,
+            other => PipelineError::Method {
+                method: id,
+                message: other.to_string(),
+            },
+        })?;
+        let seconds = started.elapsed().as_secs_f64();
+        if a.stages.is_empty() {
+            watch.timings.insert(Stage::Align(id), seconds);
+        }
+        watch.timings.extend(a.stages.iter().copied());
+        watch.clock = Instant::now();
+        aligned.push((id, permute(&structure, models[0], &a.perms)?));
+        matchings.push(MatchingReport {
+            method: id,
+            objective: a.objective,
+            objectives: a.objectives,
+            iterations: a.iterations,
+            seconds,
+            permutations: structure
+                .hidden
+                .iter()
+                .zip(a.perms)
+                .map(|(g, perm)| LayerPermutation {
+                    layer: structure.layers[g.producer].weight.clone(),
+                    perm,
+                })
+                .collect(),
+            group_sizes: group_sizes(&structure),
+        });
+    }
+
+    let mut cache = EvalCache {
+        spec,
+        data,
+        done: Vec::new(),
+    };
+    let mut inputs = Vec::new();
+    for (i, m) in models.iter().enumerate() {
+        observer.progress(Stage::EvaluateInputs, i as f64 / 2.0);
+        inputs.push(cache.eval(m, &stop)?);
+    }
+    watch.lap(Stage::EvaluateInputs);
+
+    aligned.push((MethodId::None, models[0].clone()));
+    let mut curves = Vec::with_capacity(aligned.len());
+    for (id, a) in &aligned {
+        let stage = Stage::Evaluate(*id);
+        let mut points = Vec::new();
+        for (k, &alpha) in params.proportions.iter().enumerate() {
+            observer.progress(stage, k as f64 / params.proportions.len() as f64);
+            let fused = interpolate(a, models[1], alpha)?;
+            let r = cache.eval(&fused, &stop)?;
+            points.push(CurvePoint {
+                proportion: alpha,
+                accuracy: r.accuracy,
+                loss: r.loss,
+            });
+        }
+        watch.lap(stage);
+        curves.push(Curve {
+            method: *id,
+            points,
+        });
+    }
+
+    // The first maximum in curve order (methods as asked, then `none`) wins.
+    let best = curves
+        .iter()
+        .flat_map(|c| c.points.iter().map(move |p| (c.method, p)))
+        .fold(None::<Best>, |best, (method, p)| match best {
+            Some(b) if b.accuracy >= p.accuracy => Some(b),
+            _ => Some(Best {
+                method,
+                proportion: p.proportion,
+                accuracy: p.accuracy,
+            }),
+        })
+        .expect("at least one proportion");
+    Ok(FusionReport {
+        architecture: spec.name.clone(),
+        dataset: data.name.clone(),
+        params: params.clone(),
+        samples: data.labels.len(),
+        inputs,
+        alphas: params.proportions.clone(),
+        curves,
+        best,
+        matchings,
+        timings: watch.timings,
+    })
+}
+
+/// Node count per group: input channels, each hidden group, the outputs.
+fn group_sizes(s: &PermStructure) -> Vec<usize> {
+    std::iter::once(s.n_input)
+        .chain(s.hidden.iter().map(|g| g.size))
+        .chain(s.layers.last().map(|l| l.n_out))
+        .collect()
+}
+
+/// The fused weights for one proportion, given a report's permutations (identity for `none`).
+/// Names and dtypes are those of model 2.
+///
+/// # Errors
+/// [`PipelineError::Arch`] when the models do not fit `spec`; [`PipelineError::Mismatch`] for
+/// permutations that do not fit its hidden layers or a proportion outside [0, 1].
+pub fn fused_weights(
+    spec: &ArchSpec,
+    models: [&WeightSet; 2],
+    permutations: Option<&[LayerPermutation]>,
+    proportion: f64,
+) -> Result<WeightSet, PipelineError> {
+    let structure = validate(spec, models)?;
+    let aligned = match permutations {
+        None => models[0].clone(),
+        Some(p) => {
+            let perms: Vec<Vec<usize>> = p.iter().map(|l| l.perm.clone()).collect();
+            permute(&structure, models[0], &perms)?
+        }
+    };
+    Ok(interpolate(&aligned, models[1], proportion)?)
+}

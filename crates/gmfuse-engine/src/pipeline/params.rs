@@ -1,0 +1,243 @@
+//! What a caller asks a job for ([`FusionParams`]), its ranges ([`FusionParams::check`]), and
+//! how rows written before `methods` existed still read (`method: "gamf"` → `methods: [gamf]`,
+//! defaults for every newer field).
+
+use serde::{Deserialize, Serialize};
+
+use crate::methods::MethodId;
+
+/// Most proportions one job may ask for.
+pub const MAX_PROPORTIONS: usize = 101;
+/// Most power iterations one job may ask for.
+pub const MAX_ITER: usize = 10_000;
+/// Most weight-matching sweeps one job may ask for.
+pub const MAX_SWEEPS: usize = 10_000;
+
+/// Reproduce a known implementation's conventions instead of gmfuse's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Compat {
+    /// pygmtools' "Model Fusion by Graph Matching" example, bug included: row-major affinity,
+    /// column-major read-back (so the inverse permutation is applied), one-directional affinity.
+    PygmtoolsExample,
+}
+
+/// What a caller asks for. Check it with [`FusionParams::check`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ParamsWire")]
+pub struct FusionParams {
+    /// The methods to run, in order. `none` (plain averaging) is evaluated in every job as the
+    /// baseline, whether listed or not.
+    pub methods: Vec<MethodId>,
+    /// GAMF only.
+    pub compat: Option<Compat>,
+    /// Interpolation weights α of model 2: fused = (1-α)·aligned(model 1) + α·model 2.
+    pub proportions: Vec<f64>,
+    /// GAMF's spectral matching: maximum power iterations.
+    pub max_iter: usize,
+    /// GAMF's spectral matching: stop when `||v - v_last||₂ < tol`.
+    pub tol: f64,
+    /// Weight matching: sweeps at most.
+    pub max_sweeps: usize,
+    /// Weight matching: visit the groups in a random order drawn from this seed (default:
+    /// layer order).
+    pub seed: Option<u64>,
+}
+
+fn default_max_iter() -> usize {
+    50
+}
+fn default_tol() -> f64 {
+    1e-5
+}
+fn default_max_sweeps() -> usize {
+    100
+}
+fn default_proportions() -> Vec<f64> {
+    (0..=10).map(|k| f64::from(k) / 10.0).collect()
+}
+
+/// The stored form, old and new: `method` (one name, rows written before `methods`) or
+/// `methods`; every field added since has a default.
+#[derive(Deserialize)]
+struct ParamsWire {
+    #[serde(default)]
+    method: Option<MethodId>,
+    #[serde(default)]
+    methods: Option<Vec<MethodId>>,
+    #[serde(default)]
+    compat: Option<Compat>,
+    #[serde(default = "default_proportions")]
+    proportions: Vec<f64>,
+    #[serde(default = "default_max_iter")]
+    max_iter: usize,
+    #[serde(default = "default_tol")]
+    tol: f64,
+    #[serde(default = "default_max_sweeps")]
+    max_sweeps: usize,
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+impl From<ParamsWire> for FusionParams {
+    fn from(w: ParamsWire) -> Self {
+        FusionParams {
+            methods: w
+                .methods
+                .or(w.method.map(|m| vec![m]))
+                .unwrap_or_else(|| vec![MethodId::Gamf]),
+            compat: w.compat,
+            proportions: w.proportions,
+            max_iter: w.max_iter,
+            tol: w.tol,
+            max_sweeps: w.max_sweeps,
+            seed: w.seed,
+        }
+    }
+}
+
+impl Default for FusionParams {
+    fn default() -> Self {
+        FusionParams {
+            methods: vec![MethodId::Gamf],
+            compat: None,
+            proportions: default_proportions(),
+            max_iter: default_max_iter(),
+            tol: default_tol(),
+            max_sweeps: default_max_sweeps(),
+            seed: None,
+        }
+    }
+}
+
+impl FusionParams {
+    /// The default parameters with `methods` instead of `[gamf]`.
+    pub fn with_methods(methods: &[MethodId]) -> Self {
+        FusionParams {
+            methods: methods.to_vec(),
+            ..FusionParams::default()
+        }
+    }
+
+    /// The methods that align (all but `none`), in the order asked, each once.
+    pub fn aligning(&self) -> Vec<MethodId> {
+        let mut out: Vec<MethodId> = Vec::new();
+        for &m in &self.methods {
+            if m.aligns() && !out.contains(&m) {
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    /// The method a job is known by: the first one asked for.
+    pub fn primary(&self) -> MethodId {
+        self.methods.first().copied().unwrap_or(MethodId::None)
+    }
+
+    /// Check the ranges: at least one method, 1..=[`MAX_PROPORTIONS`] proportions in [0, 1],
+    /// 1..=[`MAX_ITER`] iterations, a positive finite tolerance, 1..=[`MAX_SWEEPS`] sweeps.
+    ///
+    /// # Errors
+    /// The first [`ParamError`] found.
+    pub fn check(&self) -> Result<(), ParamError> {
+        if self.methods.is_empty() {
+            return Err(ParamError::NoMethods);
+        }
+        if self.proportions.is_empty() {
+            return Err(ParamError::NoProportions);
+        }
+        if self.proportions.len() > MAX_PROPORTIONS {
+            return Err(ParamError::TooManyProportions {
+                max: MAX_PROPORTIONS,
+                got: self.proportions.len(),
+            });
+        }
+        if let Some(&p) = self.proportions.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+            return Err(ParamError::ProportionOutOfRange(p));
+        }
+        if !(1..=MAX_ITER).contains(&self.max_iter) {
+            return Err(ParamError::MaxIter {
+                max: MAX_ITER,
+                got: self.max_iter,
+            });
+        }
+        if !(self.tol > 0.0 && self.tol.is_finite()) {
+            return Err(ParamError::Tol(self.tol));
+        }
+        if !(1..=MAX_SWEEPS).contains(&self.max_sweeps) {
+            return Err(ParamError::MaxSweeps {
+                max: MAX_SWEEPS,
+                got: self.max_sweeps,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why parameters were refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParamError {
+    #[error("methods must not be empty")]
+    NoMethods,
+    #[error("proportions must not be empty")]
+    NoProportions,
+    #[error("at most {max} proportions are allowed, got {got}")]
+    TooManyProportions { max: usize, got: usize },
+    #[error("proportion {0} is outside [0, 1]")]
+    ProportionOutOfRange(f64),
+    #[error("max_iter must be between 1 and {max}, got {got}")]
+    MaxIter { max: usize, got: usize },
+    #[error("tol must be a positive finite number, got {0}")]
+    Tol(f64),
+    #[error("max_sweeps must be between 1 and {max}, got {got}")]
+    MaxSweeps { max: usize, got: usize },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_stored_before_methods_existed_still_read() {
+        // What gmfuse wrote before `methods` (src/store/records.rs JobSpec.params).
+        let old = r#"{"method":"none","compat":"pygmtools-example","proportions":[0.0,0.5],
+                      "max_iter":7,"tol":0.001}"#;
+        let p: FusionParams = serde_json::from_str(old).unwrap();
+        assert_eq!(p.methods, [MethodId::None]);
+        assert_eq!(p.compat, Some(Compat::PygmtoolsExample));
+        assert_eq!(
+            (p.max_iter, p.tol, p.max_sweeps, p.seed),
+            (7, 1e-3, 100, None)
+        );
+        // The new form round-trips.
+        let new = FusionParams::with_methods(&[MethodId::WeightMatching, MethodId::Gamf]);
+        let json = serde_json::to_string(&new).unwrap();
+        assert!(
+            json.contains(r#""methods":["weight_matching","gamf"]"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<FusionParams>(&json).unwrap(), new);
+        assert_eq!(new.aligning(), [MethodId::WeightMatching, MethodId::Gamf]);
+    }
+
+    #[test]
+    fn out_of_range_sweeps_and_empty_methods_are_refused() {
+        let mut p = FusionParams {
+            max_sweeps: 0,
+            ..FusionParams::default()
+        };
+        assert_eq!(
+            p.check(),
+            Err(ParamError::MaxSweeps {
+                max: MAX_SWEEPS,
+                got: 0
+            })
+        );
+        p.max_sweeps = 1;
+        p.methods.clear();
+        assert_eq!(p.check(), Err(ParamError::NoMethods));
+    }
+}

@@ -1,0 +1,166 @@
+//! What a job reports ([`FusionReport`]): the inputs' accuracy, one curve per method (the
+//! `none` baseline always last), one matching per aligning method, the best fused model and
+//! the timings — and how reports stored before several methods existed still read
+//! (`curves: {gamf: [...], none: [...]}` and one `matching` object).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::params::FusionParams;
+use super::stage::Stage;
+use crate::eval::EvalResult;
+use crate::methods::MethodId;
+
+/// The permutation found for one hidden layer: `perm[i] = j` puts model 1's channel `i` at
+/// model 2's channel `j`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct LayerPermutation {
+    /// The weight tensor that produces the layer's channels.
+    #[cfg_attr(feature = "utoipa", schema(example = "conv1.weight"))]
+    pub layer: String,
+    pub perm: Vec<usize>,
+}
+
+fn gamf() -> MethodId {
+    MethodId::Gamf
+}
+
+/// One aligning method's outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct MatchingReport {
+    /// The method (reports stored before `method` existed are GAMF's).
+    #[serde(default = "gamf")]
+    pub method: MethodId,
+    /// The method's final objective: `vᵀ K v` of the normalised eigenvector for GAMF,
+    /// `Σ ⟨W_B, π(W_A)⟩` over the permuted tensors for weight matching.
+    pub objective: f64,
+    /// The objective per iteration (GAMF: per power step) or sweep (weight matching).
+    #[serde(default)]
+    pub objectives: Vec<f64>,
+    /// Iterations or sweeps run.
+    pub iterations: usize,
+    /// Seconds the method took.
+    #[serde(default)]
+    pub seconds: f64,
+    pub permutations: Vec<LayerPermutation>,
+    /// Node count of each group (input, hidden…, output): the block sizes of the matching matrix.
+    #[cfg_attr(feature = "utoipa", schema(example = json!([1, 32, 64, 32, 10])))]
+    pub group_sizes: Vec<usize>,
+}
+
+/// One point of an accuracy curve.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct CurvePoint {
+    #[cfg_attr(feature = "utoipa", schema(example = 0.5))]
+    pub proportion: f64,
+    /// Percent of samples classified correctly.
+    #[cfg_attr(feature = "utoipa", schema(example = 83.9))]
+    pub accuracy: f64,
+    /// Mean negative log-likelihood.
+    #[cfg_attr(feature = "utoipa", schema(example = 0.55))]
+    pub loss: f64,
+}
+
+/// Accuracy per proportion of one method.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct Curve {
+    pub method: MethodId,
+    pub points: Vec<CurvePoint>,
+}
+
+/// The best fused model found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct Best {
+    pub method: MethodId,
+    #[cfg_attr(feature = "utoipa", schema(example = 0.2))]
+    pub proportion: f64,
+    #[cfg_attr(feature = "utoipa", schema(example = 85.21))]
+    pub accuracy: f64,
+}
+
+/// Everything a fusion job produces except the fused weights (recomputed on demand with
+/// [`super::fused_weights`] from the permutations).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FusionReport {
+    pub architecture: String,
+    pub dataset: String,
+    pub params: FusionParams,
+    /// Evaluation samples used.
+    pub samples: usize,
+    pub inputs: Vec<EvalResult>,
+    pub alphas: Vec<f64>,
+    /// One curve per method run, in the order asked, then `none`.
+    #[serde(deserialize_with = "curves")]
+    pub curves: Vec<Curve>,
+    pub best: Best,
+    /// One entry per aligning method, in the order run.
+    #[serde(default, alias = "matching", deserialize_with = "matchings")]
+    pub matchings: Vec<MatchingReport>,
+    /// Seconds per stage.
+    pub timings: BTreeMap<Stage, f64>,
+}
+
+impl FusionReport {
+    /// The curve of `method`, if it ran.
+    pub fn curve(&self, method: MethodId) -> Option<&[CurvePoint]> {
+        self.curves
+            .iter()
+            .find(|c| c.method == method)
+            .map(|c| &c.points[..])
+    }
+
+    /// The matching of `method`, if it ran (and aligns).
+    pub fn matching(&self, method: MethodId) -> Option<&MatchingReport> {
+        self.matchings.iter().find(|m| m.method == method)
+    }
+}
+
+/// `curves` as a list, or as the object `{gamf?, none}` reports were stored with before.
+fn curves<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Curve>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        List(Vec<Curve>),
+        Legacy {
+            #[serde(default)]
+            gamf: Option<Vec<CurvePoint>>,
+            none: Vec<CurvePoint>,
+        },
+    }
+    Ok(match Wire::deserialize(d)? {
+        Wire::List(c) => c,
+        Wire::Legacy { gamf, none } => gamf
+            .map(|points| Curve {
+                method: MethodId::Gamf,
+                points,
+            })
+            .into_iter()
+            .chain([Curve {
+                method: MethodId::None,
+                points: none,
+            }])
+            .collect(),
+    })
+}
+
+/// `matchings` as a list, or the single `matching` object (or `null`) stored before.
+fn matchings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<MatchingReport>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        List(Vec<MatchingReport>),
+        One(Box<MatchingReport>),
+        Null(()),
+    }
+    Ok(match Wire::deserialize(d)? {
+        Wire::List(m) => m,
+        Wire::One(m) => vec![*m],
+        Wire::Null(()) => Vec::new(),
+    })
+}

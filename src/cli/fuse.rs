@@ -186,7 +186,11 @@ fn check_budget(
 
 /// Run `gmfuse fuse`.
 pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
-    let models = [load_model(&args.model_a)?, load_model(&args.model_b)?];
+    let files = [read_model(&args.model_a)?, read_model(&args.model_b)?];
+    let models = [
+        parse_model(&args.model_a, &files[0])?,
+        parse_model(&args.model_b, &files[1])?,
+    ];
     let spec = load_arch(&args.arch, &models[0])?;
     let mut data = load_dataset(&args.dataset)?;
     if let Some(n) = args.eval_limit {
@@ -201,12 +205,7 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
         max_sweeps: args.max_sweeps,
         seed: args.seed,
     };
-    let files = [read_model(&args.model_a)?, read_model(&args.model_b)?];
     check_budget(args, &spec, &params, &files, data.len())?;
-    let models = [
-        parse_model(&args.model_a, &files[0])?,
-        parse_model(&args.model_b, &files[1])?,
-    ];
     let observer = Progress(args.verbose);
     let report = pipeline::run(&spec, [&models[0], &models[1]], &data, &params, &observer)?;
     if let Some(path) = &args.report {

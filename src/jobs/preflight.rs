@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use super::catalog::builtin_dataset;
 use crate::engine::arch::{ArchError, ArchSpec};
 use crate::engine::estimate::{Estimate, Workload, estimate};
-use crate::engine::pipeline::{FusionParams, Method};
+use crate::engine::methods::MethodId;
+use crate::engine::pipeline::FusionParams;
 use crate::store::DatasetSource;
 
 /// The budgets one job must fit.
@@ -152,21 +153,22 @@ pub fn check(
 
 fn memory_detail(e: &Estimate, params: &FusionParams, budget: u64) -> String {
     let affinity_dominates = e.matching_bytes >= e.evaluation_bytes;
-    let advice = match params.method {
-        Method::Gamf if affinity_dominates => format!(
-            "the GAMF affinity alone stores {} entries ({}): use method `none` (no matching), \
-             or a narrower architecture (the affinity grows with the square of each layer's \
-             in × out channels)",
+    let advice = if params.methods.contains(&MethodId::Gamf) && affinity_dominates {
+        format!(
+            "the GAMF affinity alone stores {} entries ({}): use method `weight_matching` or \
+             `none` (no affinity), or a narrower architecture (the affinity grows with the \
+             square of each layer's in × out channels)",
             human_count(e.affinity_entries),
             human_bytes(e.affinity_bytes)
-        ),
-        Method::Gamf | Method::None => format!(
+        )
+    } else {
+        format!(
             "activations take {} and weight copies the rest of the evaluation's {}: use a \
              smaller architecture (narrower layers, smaller inputs), fewer proportions, or \
              fewer compute threads (GMFUSE_COMPUTE_THREADS)",
             human_bytes(e.activation_bytes),
             human_bytes(e.evaluation_bytes)
-        ),
+        )
     };
     format!(
         "the job needs an estimated {} of memory at its peak (models and dataset {}, matching {}, \
@@ -249,7 +251,7 @@ mod tests {
             msg.contains("over the budget of 10.00 MiB (GMFUSE_MAX_JOB_BYTES)"),
             "{msg}"
         );
-        assert!(msg.contains("method `none`"), "{msg}");
+        assert!(msg.contains("method `weight_matching`"), "{msg}");
         let slow = Budgets {
             max_job_bytes: u64::MAX,
             max_eval_macs: 1_000_000_000,

@@ -229,7 +229,7 @@ async fn a_job_whose_affinity_would_not_fit_is_422_job_over_budget_naming_what_t
     for needle in [
         "over the budget of 4.00 GiB (GMFUSE_MAX_JOB_BYTES)",
         "the GAMF affinity alone stores 6.87e10 entries (512.",
-        "use method `none`",
+        "use method `weight_matching` or `none`",
     ] {
         assert!(detail.contains(needle), "`{detail}` lacks `{needle}`");
     }
@@ -377,7 +377,10 @@ fn gmfuse_fuse_refuses_an_over_budget_fusion_with_one_line_and_exit_status_1() {
     let (spec, m1, m2) = wide_mlp();
     let spec_path = dir.path().join("wide.json");
     std::fs::write(&spec_path, spec.to_string()).unwrap();
-    let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+    let (a, b) = (
+        dir.path().join("a.safetensors"),
+        dir.path().join("b.safetensors"),
+    );
     std::fs::write(&a, m1).unwrap();
     std::fs::write(&b, m2).unwrap();
     let t = Instant::now();
@@ -395,7 +398,10 @@ fn gmfuse_fuse_refuses_an_over_budget_fusion_with_one_line_and_exit_status_1() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("gmfuse: refused: the job needs an estimated"), "{stderr}");
+    assert!(
+        stderr.starts_with("gmfuse: refused: the job needs an estimated"),
+        "{stderr}"
+    );
     assert!(stderr.contains("over the budget of 4.00 GiB"), "{stderr}");
     eprintln!("gmfuse fuse refused in {took:?}");
 }

@@ -309,7 +309,7 @@ fn arch(name: &str, input: Value, ops: Value) -> Value {
 
 /// Malformed architecture documents, as raw JSON text.
 pub fn architecture_cases() -> Vec<(String, String)> {
-    let tail = vec![
+    let tail = [
         json!({"op": "flatten"}),
         json!({"op": "linear", "weight": "l.w"}),
     ];

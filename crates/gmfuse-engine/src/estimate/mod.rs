@@ -24,7 +24,8 @@ use serde::Serialize;
 use crate::arch::{ArchError, ArchSpec, NodeGroup, Op, PermStructure, Shape};
 use crate::eval::EVAL_BATCH;
 use crate::forward::{CHUNK_BYTES, COLS_BUDGET, LANES, MAX_CHUNK};
-use crate::pipeline::{Compat, FusionParams, Method};
+use crate::methods::MethodId;
+use crate::pipeline::{Compat, FusionParams};
 
 /// What a job will run, as known before its weights are read.
 #[derive(Clone, Debug)]
@@ -218,10 +219,19 @@ pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
     ]);
 
     let proportions = work.params.proportions.len() as u64;
-    let (curves, affinity) = match work.params.method {
-        Method::Gamf => (2, Some(affinity_costs(&structure, work.params))),
-        Method::None => (1, None),
-    };
+    // The `none` baseline is always evaluated, plus one curve per other method.
+    let aligned = work
+        .params
+        .methods
+        .iter()
+        .filter(|m| **m != MethodId::None)
+        .count();
+    let curves = 1 + aligned as u64;
+    let affinity = work
+        .params
+        .methods
+        .contains(&MethodId::Gamf)
+        .then(|| affinity_costs(&structure, work.params));
     let (affinity_entries, affinity_bytes, affinity_transient, matching_macs) =
         affinity.unwrap_or_default();
     let evaluations = sum([2, prod([curves, proportions])]);

@@ -74,7 +74,7 @@ fn method_none_has_no_affinity_and_half_the_evaluations() {
     let spec = preset("mnist-cnn").unwrap();
     let tensors = mnist_shapes();
     let params = FusionParams {
-        method: Method::None,
+        methods: vec![MethodId::None],
         ..FusionParams::default()
     };
     let e = estimate(&work(&spec, &tensors, &params)).unwrap();
@@ -105,7 +105,7 @@ fn a_wide_hidden_layer_makes_the_affinity_gigabytes() {
     assert_eq!(e.affinity_entries, 4096 * 4096 + 40_960 * 40_960 + 11);
     assert!(e.peak_bytes > 13_500_000_000, "{}", e.peak_bytes);
     let none = FusionParams {
-        method: Method::None,
+        methods: vec![MethodId::None],
         ..FusionParams::default()
     };
     let e = estimate(&work(&spec, &tensors, &none)).unwrap();

@@ -73,8 +73,8 @@ pub async fn architecture_for(
     Ok(architecture(db, tenant, name).await?.map(Ok))
 }
 
-/// The first architecture (fixed presets, then shape-driven ones, then the tenant's custom
-/// ones by name) the tensors fit.
+/// The first architecture the tensors fit: fixed presets, then the tenant's custom ones by
+/// name, then the generic shape-driven presets (`mlp`) as the last resort.
 ///
 /// # Errors
 /// Database errors.
@@ -94,8 +94,8 @@ pub async fn detect_architecture(
         .filter_map(|name| preset_for(name, &shapes).ok());
     Ok(presets()
         .into_iter()
-        .chain(shape_driven)
         .chain(custom)
+        .chain(shape_driven)
         .find(|spec| spec.check_shapes(&shapes).is_ok())
         .map(|spec| spec.name))
 }

@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{PgDb, big, count, int, notify};
-use crate::engine::pipeline::{FusionReport, MethodId, Stage};
+use crate::engine::pipeline::{FusionReport, MethodId};
 use crate::store::db::{JobStore, StoreResult};
 use crate::store::records::{
     AttemptRecord, DatasetSource, Fence, JobRecord, JobSpec, JobStatus, Lease, Outcome,

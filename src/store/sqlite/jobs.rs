@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 use super::{SqliteDb, count, millis, now_ms};
-use crate::engine::pipeline::{MethodId, Stage};
+use crate::engine::pipeline::MethodId;
 use crate::store::db::{JobStore, StoreResult};
 use crate::store::records::{
     AttemptRecord, DatasetSource, Fence, JobRecord, JobSpec, JobStatus, Lease, Outcome,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::engine::arch::preset;
-use crate::engine::pipeline::FusionParams;
+use crate::engine::pipeline::{FusionParams, Stage};
 use crate::store::db::{CatalogStore, Db};
 use crate::store::records::{DEFAULT_TENANT, JobFailure, NewModel};
 

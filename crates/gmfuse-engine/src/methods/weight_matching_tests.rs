@@ -145,7 +145,7 @@ fn one_group_is_solved_to_the_brute_force_optimum() {
     // Every permutation of 5 units (Heap's algorithm).
     let mut best = f64::NEG_INFINITY;
     let mut p: Vec<usize> = (0..5).collect();
-    let mut c = vec![0; 5];
+    let mut c = [0; 5];
     best = best.max(score(&p));
     let mut i = 0;
     while i < 5 {

@@ -223,7 +223,7 @@ mod tests {
     fn a_linear_before_flatten_is_refused() {
         let mut spec = preset("mnist-cnn").unwrap();
         spec.name = "broken".into();
-        spec.ops.retain(|op| !matches!(op, Op::Flatten));
+        spec.ops.retain(|op| !matches!(op, Op::Flatten {}));
         let err = check_architecture(&spec).unwrap_err();
         assert!(err.contains("flatten"), "{err}");
     }

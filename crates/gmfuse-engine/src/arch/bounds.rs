@@ -115,7 +115,7 @@ pub(crate) fn check_op_params(index: usize, op: &Op) -> Result<(), ArchError> {
             at_most(index, kind, "stride", stride.unwrap_or(*kernel), MAX_STRIDE)?;
             at_most(index, kind, "padding", *padding, MAX_PADDING)
         }
-        Op::Linear { .. } | Op::Relu | Op::Flatten => Ok(()),
+        Op::Linear { .. } | Op::Relu {} | Op::Flatten {} => Ok(()),
     }
 }
 

@@ -113,7 +113,7 @@ impl PermStructure {
         let mut block = 1;
         for (i, op) in spec.ops.iter().enumerate() {
             match (op, shapes[i]) {
-                (Op::Flatten, Shape::Chw(_, h, w)) => block *= h * w,
+                (Op::Flatten {}, Shape::Chw(_, h, w)) => block *= h * w,
                 (Op::Conv2d { weight, bias, .. } | Op::Linear { weight, bias }, before) => {
                     let (kind, feat) = match (op, before) {
                         (Op::Conv2d { .. }, Shape::Chw(..)) => {

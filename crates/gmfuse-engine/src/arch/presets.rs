@@ -100,10 +100,10 @@ pub fn mlp(tensors: &BTreeMap<String, Vec<usize>>) -> Result<ArchSpec, ArchError
         [_, n] => n,
         ref s => return Err(bad(format!("`{first}.weight` is {s:?}, not 2-D"))),
     };
-    let mut ops = vec![Op::Flatten];
+    let mut ops = vec![Op::Flatten {}];
     for (k, prefix) in layers.values().enumerate() {
         if k > 0 {
-            ops.push(Op::Relu);
+            ops.push(Op::Relu {});
         }
         let bias = format!("{prefix}.bias");
         ops.push(Op::Linear {
@@ -147,13 +147,13 @@ fn mnist_cnn() -> ArchSpec {
         ops: vec![
             pad.clone(),
             conv("conv1.weight"),
-            Op::Relu,
+            Op::Relu {},
             pool.clone(),
             pad,
             conv("conv2.weight"),
-            Op::Relu,
+            Op::Relu {},
             pool,
-            Op::Flatten,
+            Op::Flatten {},
             Op::Linear {
                 weight: "fc1.weight".into(),
                 bias: None,

@@ -23,10 +23,7 @@ fn one() -> usize {
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Op {
     /// Pad height and width by `padding` on every side.
-    Pad2d {
-        mode: PadMode,
-        padding: usize,
-    },
+    Pad2d { mode: PadMode, padding: usize },
     /// 2-D cross-correlation; `weight` is `[out, in, kh, kw]`, `bias` is `[out]`.
     Conv2d {
         weight: String,
@@ -44,7 +41,8 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bias: Option<String>,
     },
-    Relu,
+    /// `max(x, 0)`. An empty struct variant, so that unknown fields are refused like any other op's.
+    Relu {},
     /// Max pooling; padding counts as −∞ (PyTorch semantics, floor mode).
     Maxpool2d {
         kernel: usize,
@@ -63,7 +61,7 @@ pub enum Op {
         padding: usize,
     },
     /// `(C, H, W)` → `C·H·W`, channel-major.
-    Flatten,
+    Flatten {},
 }
 
 /// A network: the shape of one input sample `[C, H, W]` and its ops in order.
@@ -134,10 +132,10 @@ impl Op {
             Op::Pad2d { .. } => "pad2d",
             Op::Conv2d { .. } => "conv2d",
             Op::Linear { .. } => "linear",
-            Op::Relu => "relu",
+            Op::Relu {} => "relu",
             Op::Maxpool2d { .. } => "maxpool2d",
             Op::Avgpool2d { .. } => "avgpool2d",
-            Op::Flatten => "flatten",
+            Op::Flatten {} => "flatten",
         }
     }
 }
@@ -226,7 +224,7 @@ impl ArchSpec {
                     bounds::check_linear_weight(index, &ws)?;
                     Shape::Flat(ws[0])
                 }
-                (Op::Relu, s) => s,
+                (Op::Relu {}, s) => s,
                 (
                     Op::Maxpool2d {
                         kernel,
@@ -258,14 +256,14 @@ impl ArchSpec {
                         }
                     }
                 }
-                (Op::Flatten, Shape::Chw(c, h, w)) => Shape::Flat(bounds::elems(
+                (Op::Flatten {}, Shape::Chw(c, h, w)) => Shape::Flat(bounds::elems(
                     index,
                     "flatten",
                     "values per sample",
                     &[c, h, w],
                     bounds::MAX_ACTIVATION_ELEMS,
                 )?),
-                (Op::Flatten, Shape::Flat(n)) => Shape::Flat(n),
+                (Op::Flatten {}, Shape::Flat(n)) => Shape::Flat(n),
                 (Op::Linear { .. }, Shape::Chw(..)) => {
                     return Err(bad(format!(
                         "needs a flat input, got {cur:?}: add a flatten op"

@@ -224,5 +224,13 @@ mod tests {
         assert_eq!(serde_json::from_str::<ArchSpec>(&json).unwrap(), spec);
         let bad = r#"{"name":"x","input":[1,2,2],"ops":[{"op":"softmax"}]}"#;
         assert!(serde_json::from_str::<ArchSpec>(bad).is_err());
+        // Field-less ops refuse unknown fields too, and still read without any.
+        for op in ["relu", "flatten"] {
+            let extra =
+                format!(r#"{{"name":"x","input":[1,2,2],"ops":[{{"op":"{op}","inplace":true}}]}}"#);
+            assert!(serde_json::from_str::<ArchSpec>(&extra).is_err(), "{op}");
+            let plain = format!(r#"{{"name":"x","input":[1,2,2],"ops":[{{"op":"{op}"}}]}}"#);
+            assert!(serde_json::from_str::<ArchSpec>(&plain).is_ok(), "{op}");
+        }
     }
 }

@@ -199,7 +199,7 @@ pub(super) fn compile(spec: &ArchSpec, weights: &WeightSet, shapes: &[Shape]) ->
                     relu: false,
                 }));
             }
-            Op::Relu => match steps.last_mut() {
+            Op::Relu {} => match steps.last_mut() {
                 Some(Step::Conv(k)) if !k.relu => k.relu = true,
                 Some(Step::Linear(l)) if !l.relu => l.relu = true,
                 _ => steps.push(Step::Relu {
@@ -239,8 +239,8 @@ pub(super) fn compile(spec: &ArchSpec, weights: &WeightSet, shapes: &[Shape]) ->
                 });
             }
             // Flattening a flat vector is the identity.
-            Op::Flatten if matches!(cur, Shape::Flat(_)) => {}
-            Op::Flatten => steps.push(Step::Flatten { h, w, c }),
+            Op::Flatten {} if matches!(cur, Shape::Flat(_)) => {}
+            Op::Flatten {} => steps.push(Step::Flatten { h, w, c }),
         }
     }
     steps

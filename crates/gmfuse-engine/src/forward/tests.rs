@@ -105,7 +105,7 @@ fn reference(spec: &ArchSpec, ws: &WeightSet, x: &[f32]) -> Vec<f64> {
                 }
                 (v, c, h, w) = (o, co, oh, ow);
             }
-            Op::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
+            Op::Relu {} => v.iter_mut().for_each(|x| *x = x.max(0.0)),
             Op::Maxpool2d {
                 kernel,
                 stride,
@@ -139,7 +139,7 @@ fn reference(spec: &ArchSpec, ws: &WeightSet, x: &[f32]) -> Vec<f64> {
                 }
                 (v, h, w) = (o, oh, ow);
             }
-            Op::Flatten => (c, h, w) = (c * h * w, 1, 1),
+            Op::Flatten {} => (c, h, w) = (c * h * w, 1, 1),
             Op::Linear { weight, bias } => {
                 let wt = t(weight);
                 let o = (0..wt.shape()[0])

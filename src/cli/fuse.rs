@@ -10,7 +10,9 @@ use super::inputs::{load_arch, load_dataset, parse_model, read_model};
 use crate::config::default_job_bytes;
 use crate::engine::pipeline::{
     self, Compat, FusionParams, FusionReport, MethodId, Observer, Stage, fused_weights,
+    fused_weights_many,
 };
+use crate::engine::weights::WeightSet;
 use crate::jobs::preflight::{self, PreflightError};
 
 /// Arguments of `gmfuse fuse`.
@@ -70,13 +72,21 @@ pub struct FuseArgs {
         default_value_t = 50_000_000_000_000
     )]
     pub max_eval_macs: u64,
+    /// Three or more models: align every model onto this one (0-based; default the most
+    /// accurate, and MergeMany for weight matching).
+    #[arg(long)]
+    pub anchor: Option<usize>,
+    /// Three or more models: averaging weights, one per model, comma-separated (default
+    /// uniform).
+    #[arg(long, value_delimiter = ',')]
+    pub weights: Option<Vec<f64>>,
     /// Print progress to stderr.
     #[arg(long, short)]
     pub verbose: bool,
-    /// Model 1 (aligned onto model 2), safetensors.
-    pub model_a: PathBuf,
-    /// Model 2, safetensors.
-    pub model_b: PathBuf,
+    /// The models, safetensors: two (model 1 is aligned onto model 2 and the proportions are
+    /// swept) or up to eight (aligned into one frame and averaged).
+    #[arg(required = true, num_args = 2..=8, value_name = "MODEL")]
+    pub models: Vec<PathBuf>,
 }
 
 /// Parse `START:STOP:STEP` (inclusive, rounded to 1e-9) or `a,b,c`.
@@ -126,6 +136,21 @@ impl Observer for Progress {
 pub fn format_tables(report: &FusionReport) -> String {
     let mut out = String::new();
     let acc = |i: usize| report.inputs.get(i).map_or(f64::NAN, |r| r.accuracy);
+    if report.inputs.len() > 2 {
+        for (i, r) in report.inputs.iter().enumerate() {
+            let _ = writeln!(out, "model{} accuracy = {:.2}%", i + 1, r.accuracy);
+        }
+        for m in &report.merged {
+            let _ = writeln!(
+                out,
+                "{}: weighted average of {} models -> fused model accuracy: {:.2}%",
+                m.method.title(),
+                report.inputs.len(),
+                m.accuracy
+            );
+        }
+        return out;
+    }
     let _ = writeln!(
         out,
         "model1 accuracy = {:.2}%, model2 accuracy = {:.2}%",
@@ -159,15 +184,16 @@ fn check_budget(
     args: &FuseArgs,
     spec: &crate::engine::arch::ArchSpec,
     params: &FusionParams,
-    files: &[Vec<u8>; 2],
+    files: &[Vec<u8>],
     samples: usize,
 ) -> anyhow::Result<()> {
     let header = crate::engine::weights::inspect(&files[0])
-        .with_context(|| format!("loading {}", args.model_a.display()))?;
+        .with_context(|| format!("loading {}", args.models[0].display()))?;
     let tensors = crate::jobs::catalog::shapes_of(&header);
+    let file_bytes: Vec<u64> = files.iter().map(|f| f.len() as u64).collect();
     let inputs = preflight::Inputs {
         tensors: &tensors,
-        file_bytes: [files[0].len() as u64, files[1].len() as u64],
+        file_bytes: &file_bytes,
         dataset_samples: samples as u64,
         eval_limit: None,
         threads: rayon::current_num_threads(),
@@ -180,17 +206,23 @@ fn check_budget(
         Ok(_) => Ok(()),
         Err(PreflightError::OverBudget(detail)) => bail!("refused: {detail}"),
         Err(PreflightError::Arch(e)) => Err(e)
-            .with_context(|| format!("{} does not fit the architecture", args.model_a.display())),
+            .with_context(|| format!("{} does not fit the architecture", args.models[0].display())),
     }
 }
 
 /// Run `gmfuse fuse`.
 pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
-    let files = [read_model(&args.model_a)?, read_model(&args.model_b)?];
-    let models = [
-        parse_model(&args.model_a, &files[0])?,
-        parse_model(&args.model_b, &files[1])?,
-    ];
+    let files = args
+        .models
+        .iter()
+        .map(|p| read_model(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let models = args
+        .models
+        .iter()
+        .zip(&files)
+        .map(|(p, f)| parse_model(p, f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let spec = load_arch(&args.arch, &models[0])?;
     let mut data = load_dataset(&args.dataset)?;
     if let Some(n) = args.eval_limit {
@@ -204,10 +236,13 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
         tol: args.tol,
         max_sweeps: args.max_sweeps,
         seed: args.seed,
+        anchor: args.anchor,
+        weights: args.weights.clone(),
     };
     check_budget(args, &spec, &params, &files, data.len())?;
     let observer = Progress(args.verbose);
-    let report = pipeline::run(&spec, [&models[0], &models[1]], &data, &params, &observer)?;
+    let refs: Vec<&WeightSet> = models.iter().collect();
+    let report = pipeline::run_many(&spec, &refs, &data, &params, &observer)?;
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(&report)?;
         write_atomic(path, &json)?;
@@ -215,6 +250,12 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let method: MethodId = params.primary();
+        if refs.len() > 2 {
+            let perms = report.matching(method).map(|m| &m.models[..]);
+            let mut w = fused_weights_many(&spec, &refs, perms, &report.weights)?;
+            w.metadata.insert("method".into(), method.to_string());
+            write_atomic(&dir.join("fused-average.safetensors"), &w.to_bytes()?)?;
+        }
         let perms = report.matching(method).map(|m| &m.permutations[..]);
         for &alpha in &report.alphas {
             let mut w = fused_weights(&spec, [&models[0], &models[1]], perms, alpha)?;

@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::routes::jobs::{TimingView, stage_name};
-use crate::engine::pipeline::{Best, Compat, Curve, FusionReport, MatchingReport, MethodId};
+use crate::engine::pipeline::{
+    Best, Compat, Curve, FusionReport, MatchingReport, Merged, MethodId,
+};
 use crate::store::JobRecord;
 
 /// One input model's accuracy and loss on the dataset.
@@ -38,11 +40,21 @@ pub struct ReportView {
     /// The methods asked for, in order.
     pub methods: Vec<MethodId>,
     pub compat: Option<Compat>,
-    /// Model 1, then model 2.
+    /// Every input model, in the job's order.
     pub inputs: Vec<InputView>,
+    /// Two-model jobs: the proportions evaluated (empty for three or more models).
     pub proportions: Vec<f64>,
-    /// One curve per method, in the order asked, then the `none` baseline.
+    /// Two-model jobs: one curve per method, in the order asked, then the `none` baseline
+    /// (empty for three or more models).
     pub curves: Vec<Curve>,
+    /// Jobs of three or more models: each method's fused model (`Σ wᵢ·aligned(modelᵢ)`), in the
+    /// order asked, then `none` (plain weighted averaging). Empty for two models.
+    pub merged: Vec<Merged>,
+    /// Jobs of three or more models: the model the anchor-based methods aligned onto (absent
+    /// when only MergeMany ran).
+    pub anchor: Option<usize>,
+    /// Jobs of three or more models: the normalised averaging weights (empty for two).
+    pub weights: Vec<f64>,
     pub best: Best,
     /// One entry per aligning method: its permutations, objective per iteration and time.
     pub matchings: Vec<MatchingReport>,
@@ -76,6 +88,9 @@ impl ReportView {
                 .collect(),
             proportions: report.alphas.clone(),
             curves: report.curves.clone(),
+            merged: report.merged.clone(),
+            anchor: report.anchor,
+            weights: report.weights.clone(),
             best: report.best.clone(),
             matchings: report.matchings.clone(),
             timings: report

@@ -36,13 +36,20 @@ pub mod keys {
     pub const JOB_ID: &str = "gmfuse.job_id";
     pub const METHOD: &str = "gmfuse.method";
     pub const PROPORTION: &str = "gmfuse.proportion";
-    /// `<sha256 of model 1>,<sha256 of model 2>`.
+    /// `<sha256 of model 1>,<sha256 of model 2>[,…]`.
     pub const INPUT_SHA256: &str = "gmfuse.input_sha256";
+    /// Jobs of three or more models: the normalised averaging weights, comma-separated.
+    pub const WEIGHTS: &str = "gmfuse.weights";
 }
 
+/// The `proportion` under which the fused model of a job of three or more models (a weighted
+/// average, which has no proportion) is cached in `job_outputs`.
+pub const WEIGHTED_AVERAGE: f64 = -1.0;
+
 impl JobService {
-    /// The fused weights of `job` for `method` at `proportion`, computed once and then served
-    /// from the blob store.
+    /// The fused weights of `job` for `method` at `proportion` (two-model jobs) or as the
+    /// weighted average of a job of three or more models ([`WEIGHTED_AVERAGE`]), computed once
+    /// and then served from the blob store.
     ///
     /// # Errors
     /// Any [`FusedError`].
@@ -59,39 +66,57 @@ impl JobService {
         if let Some(o) = self.db.get_output(job.id, method, proportion).await? {
             return Ok(o);
         }
-        let permutations = match method {
+        let matching = match method {
             MethodId::None => None,
             m => Some(
                 report
                     .matching(m)
                     .ok_or(FusedError::NoMatching(job.id, m))?
-                    .permutations
                     .clone(),
             ),
         };
         let spec = &job.spec;
-        let mut inputs = Vec::with_capacity(2);
+        let mut inputs = Vec::with_capacity(spec.inputs.len());
         for sha in &spec.inputs {
             inputs.push(self.blobs.get(sha).await?);
         }
         let arch = spec.architecture.clone();
-        let metadata = [
+        let weights = report.weights.clone();
+        let mut metadata = vec![
             (keys::JOB_ID, job.id.to_string()),
             (keys::METHOD, method.to_string()),
-            (keys::PROPORTION, proportion.to_string()),
             (keys::INPUT_SHA256, spec.inputs.join(",")),
         ];
+        if weights.is_empty() {
+            metadata.push((keys::PROPORTION, proportion.to_string()));
+        } else {
+            let w: Vec<String> = weights.iter().map(f64::to_string).collect();
+            metadata.push((keys::WEIGHTS, w.join(",")));
+        }
         let bytes = self
             .compute
             .run(move || -> Result<Vec<u8>, FusedError> {
-                let m1 = WeightSet::from_bytes(&inputs[0])?;
-                let m2 = WeightSet::from_bytes(&inputs[1])?;
-                let mut fused = pipeline::fused_weights(
-                    &arch,
-                    [&m1, &m2],
-                    permutations.as_deref(),
-                    proportion,
-                )?;
+                let models = inputs
+                    .iter()
+                    .map(|b| WeightSet::from_bytes(b))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut fused = match &models[..] {
+                    [m1, m2] => pipeline::fused_weights(
+                        &arch,
+                        [m1, m2],
+                        matching.as_ref().map(|m| &m.permutations[..]),
+                        proportion,
+                    )?,
+                    _ => {
+                        let refs: Vec<&WeightSet> = models.iter().collect();
+                        pipeline::fused_weights_many(
+                            &arch,
+                            &refs,
+                            matching.as_ref().map(|m| &m.models[..]),
+                            &weights,
+                        )?
+                    }
+                };
                 fused.metadata = metadata
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v))

@@ -35,7 +35,7 @@ pub enum PreflightError {
 #[derive(Clone, Copy, Debug)]
 pub struct Inputs<'a> {
     pub tensors: &'a BTreeMap<String, Vec<usize>>,
-    pub file_bytes: [u64; 2],
+    pub file_bytes: &'a [u64],
     pub dataset_samples: u64,
     /// The process's evaluation limit (`GMFUSE_EVAL_LIMIT`).
     pub eval_limit: Option<usize>,
@@ -218,7 +218,7 @@ mod tests {
     fn inputs(t: &BTreeMap<String, Vec<usize>>) -> Inputs<'_> {
         Inputs {
             tensors: t,
-            file_bytes: [611_000, 611_000],
+            file_bytes: &[611_000, 611_000],
             dataset_samples: 10_000,
             eval_limit: None,
             threads: 2,

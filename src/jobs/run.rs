@@ -147,7 +147,7 @@ impl JobService {
         tracker: Arc<Tracker>,
     ) -> Result<FusionReport, RunError> {
         let spec = &job.spec;
-        let mut bytes = Vec::with_capacity(2);
+        let mut bytes = Vec::with_capacity(spec.inputs.len());
         for sha in &spec.inputs {
             bytes.push(self.blobs.get(sha).await.map_err(LoadError::from)?);
         }
@@ -190,9 +190,10 @@ impl JobService {
                     }
                     _ => data.as_ref(),
                 };
-                Ok(pipeline::run(
+                let refs: Vec<&WeightSet> = models.iter().collect();
+                Ok(pipeline::run_many(
                     &arch,
-                    [&models[0], &models[1]],
+                    &refs,
                     data,
                     &params,
                     tracker.as_ref(),
@@ -208,9 +209,10 @@ impl JobService {
             message: e.to_string(),
         })?;
         let tensors = super::catalog::shapes_of(&header);
+        let file_bytes: Vec<u64> = bytes.iter().map(|b| b.len() as u64).collect();
         let inputs = preflight::Inputs {
             tensors: &tensors,
-            file_bytes: [bytes[0].len() as u64, bytes[1].len() as u64],
+            file_bytes: &file_bytes,
             dataset_samples: preflight::dataset_samples(&spec.dataset),
             eval_limit: self.settings.eval_limit,
             threads: self.compute.threads(),

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::catalog;
 use super::preflight::{self, Budgets, PreflightError};
 use crate::engine::arch::ArchError;
-use crate::engine::pipeline::{FusionParams, ParamError};
+use crate::engine::pipeline::{FusionParams, MAX_MODELS, ParamError};
 use crate::store::{Db, JobRecord, JobSpec, JobStatus, ModelRecord, StoreError};
 
 /// What this process admits: the job budgets and the queue depth.
@@ -38,7 +38,7 @@ pub struct JobRequest {
 /// Why a job was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
-    #[error("a job fuses exactly 2 models, got {0}")]
+    #[error("a job fuses 2 to {max} models, got {0}", max = MAX_MODELS)]
     ModelCount(usize),
     #[error("model {0} does not exist")]
     ModelNotFound(Uuid),
@@ -119,22 +119,20 @@ pub async fn validate(
     admission: &Admission,
 ) -> Result<JobSpec, SubmitError> {
     req.params.check()?;
-    let [id1, id2] = <[Uuid; 2]>::try_from(req.models.as_slice())
-        .map_err(|_| SubmitError::ModelCount(req.models.len()))?;
-    let m1 = model(db, tenant, id1).await?;
-    let m2 = model(db, tenant, id2).await?;
-    let name = match (&req.architecture, &m1.architecture, &m2.architecture) {
-        (Some(a), _, _) => a.clone(),
-        (None, Some(a), Some(b)) if a == b => a.clone(),
-        (None, a, b) => {
-            return Err(SubmitError::ArchitectureMismatch(format!(
-                "model {id1} is {}, model {id2} is {}",
-                a.as_deref().unwrap_or("of no known architecture"),
-                b.as_deref().unwrap_or("of no known architecture"),
-            )));
-        }
+    if !(2..=MAX_MODELS).contains(&req.models.len()) {
+        return Err(SubmitError::ModelCount(req.models.len()));
+    }
+    req.params.check_models(req.models.len())?;
+    let mut models = Vec::with_capacity(req.models.len());
+    for &id in &req.models {
+        models.push(model(db, tenant, id).await?);
+    }
+    let m1 = &models[0];
+    let name = match &req.architecture {
+        Some(a) => a.clone(),
+        None => recorded_architecture(&models)?,
     };
-    // A shape-driven preset (`mlp`) is read from model 1's tensors; model 2 must fit it too.
+    // A shape-driven preset (`mlp`) is read from model 1's tensors; the others must fit it too.
     let spec = catalog::architecture_for(db, tenant, &name, &catalog::shapes_of(&m1.tensors))
         .await?
         .ok_or_else(|| SubmitError::ArchitectureNotFound(name.clone()))?
@@ -143,15 +141,15 @@ pub async fn validate(
             architecture: name.clone(),
             source,
         })?;
-    for m in [&m1, &m2] {
+    for m in &models {
         spec.check_shapes(&catalog::shapes_of(&m.tensors))
             .map_err(|source| SubmitError::Shapes {
                 model: m.id,
                 architecture: name.clone(),
                 source,
             })?;
+        same_shapes(m1, m)?;
     }
-    same_shapes(&m1, &m2)?;
     let (dataset, shape) = catalog::dataset_source(db, tenant, &req.dataset)
         .await?
         .ok_or_else(|| SubmitError::DatasetNotFound(req.dataset.clone()))?;
@@ -167,9 +165,10 @@ pub async fn validate(
         preflight::check_labels(&spec, &tensors, &req.dataset, max_label)
             .map_err(SubmitError::DatasetLabels)?;
     }
+    let file_bytes: Vec<u64> = models.iter().map(|m| m.size_bytes).collect();
     let inputs = preflight::Inputs {
         tensors: &tensors,
-        file_bytes: [m1.size_bytes, m2.size_bytes],
+        file_bytes: &file_bytes,
         dataset_samples: preflight::dataset_samples(&dataset),
         eval_limit: admission.eval_limit,
         threads: admission.threads,
@@ -183,13 +182,35 @@ pub async fn validate(
         },
     })?;
     Ok(JobSpec {
-        models: [id1, id2],
-        inputs: [m1.sha256, m2.sha256],
+        models: models.iter().map(|m| m.id).collect(),
+        inputs: models.into_iter().map(|m| m.sha256).collect(),
         architecture: spec,
         dataset,
         params: req.params,
         request: req.raw,
     })
+}
+
+/// The architecture every model was uploaded as, when they agree.
+fn recorded_architecture(models: &[ModelRecord]) -> Result<String, SubmitError> {
+    let first = &models[0];
+    for m in models {
+        if m.architecture.is_none() || m.architecture != first.architecture {
+            return Err(SubmitError::ArchitectureMismatch(format!(
+                "model {} is {}, model {} is {}",
+                first.id,
+                first
+                    .architecture
+                    .as_deref()
+                    .unwrap_or("of no known architecture"),
+                m.id,
+                m.architecture
+                    .as_deref()
+                    .unwrap_or("of no known architecture"),
+            )));
+        }
+    }
+    Ok(first.architecture.clone().expect("checked above"))
 }
 
 /// Both models must have the very same tensors: two models may each fit the architecture with

@@ -311,6 +311,7 @@ mod tests {
                 layer: "fc.weight".to_owned(),
                 perm: (0..3000).rev().collect(),
             }],
+            models: Vec::new(),
             group_sizes: vec![1, 3000, 10],
         };
         let svg = matching_svg(&m);

@@ -102,6 +102,7 @@ pub(crate) mod fixtures {
                 shuffle("conv2.weight", 64, 5, 11),
                 shuffle("fc1.weight", 32, 3, 0),
             ],
+            models: Vec::new(),
             group_sizes: vec![1, 32, 64, 32, 10],
         }
     }
@@ -131,9 +132,12 @@ pub(crate) mod fixtures {
             ],
             best: Best {
                 method: MethodId::Gamf,
-                proportion: 0.2,
+                proportion: Some(0.2),
                 accuracy: 85.21,
             },
+            merged: Vec::new(),
+            anchor: None,
+            weights: Vec::new(),
             matchings: vec![example_matching()],
             timings: Default::default(),
         }

@@ -98,10 +98,10 @@ impl DatasetSource {
 /// (a deleted model, a new architecture) cannot change what the job computes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
-    /// Model ids, `[model 1, model 2]`: model 1 is aligned onto model 2.
-    pub models: [Uuid; 2],
+    /// Model ids, 2 to `MAX_MODELS` of them: with two, model 1 is aligned onto model 2.
+    pub models: Vec<Uuid>,
     /// The models' blob hashes, same order.
-    pub inputs: [String; 2],
+    pub inputs: Vec<String>,
     pub architecture: ArchSpec,
     pub dataset: DatasetSource,
     pub params: FusionParams,
@@ -110,7 +110,7 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// Every blob the job reads: its two models, then its uploaded dataset's parts.
+    /// Every blob the job reads: its models, then its uploaded dataset's parts.
     pub fn input_blobs(&self) -> Vec<&str> {
         let mut blobs: Vec<&str> = self.inputs.iter().map(String::as_str).collect();
         if let DatasetSource::Uploaded(d) = &self.dataset {

@@ -190,7 +190,7 @@ fn fuzz_archspec_parser_validator_and_estimate_never_panic() {
         let work = Workload {
             spec: &spec,
             tensors: &tensors,
-            file_bytes: [1000, 1000],
+            file_bytes: &[1000, 1000],
             params: &params,
             dataset_samples: 10_000,
             eval_samples: 1000,

@@ -37,8 +37,8 @@ async fn open(backend: &Backend, dir: &std::path::Path) -> Arc<dyn Db> {
 /// A job spec; `n` tells jobs apart (it is the request body).
 fn spec(n: u32) -> JobSpec {
     JobSpec {
-        models: [Uuid::now_v7(), Uuid::now_v7()],
-        inputs: [format!("{:064x}", 2 * n), format!("{:064x}", 2 * n + 1)],
+        models: vec![Uuid::now_v7(), Uuid::now_v7()],
+        inputs: vec![format!("{:064x}", 2 * n), format!("{:064x}", 2 * n + 1)],
         architecture: preset("mnist-cnn").unwrap(),
         dataset: DatasetSource::Builtin {
             name: "mnist-test".into(),
@@ -84,9 +84,12 @@ fn report(samples: usize) -> Box<FusionReport> {
         inputs: vec![eval, eval],
         alphas: vec![0.0, 1.0],
         curves: Vec::new(),
+        merged: Vec::new(),
+        anchor: None,
+        weights: Vec::new(),
         best: Best {
             method: MethodId::None,
-            proportion: 0.0,
+            proportion: Some(0.0),
             accuracy: 0.5,
         },
         matchings: Vec::new(),

@@ -27,6 +27,10 @@ pub enum FusionError {
     },
     #[error("proportion {0} is outside [0, 1]")]
     Proportion(f64),
+    #[error(
+        "averaging {models} models needs one finite, non-negative weight each with a positive sum, got {weights:?}"
+    )]
+    Weights { models: usize, weights: Vec<f64> },
 }
 
 fn is_permutation(p: &[usize]) -> bool {
@@ -127,6 +131,62 @@ pub fn interpolate(a: &WeightSet, b: &WeightSet, alpha: f64) -> Result<WeightSet
     Ok(out)
 }
 
+/// `Σ wᵢ·modelᵢ / Σ wᵢ` tensor by tensor, with the last model's names and dtypes (computed in
+/// `f64`). The k-model counterpart of [`interpolate`].
+///
+/// # Errors
+/// [`FusionError::Weights`] unless there is one finite, non-negative weight per model with a
+/// positive sum; [`FusionError::Missing`] or [`FusionError::ShapeMismatch`] when the models
+/// differ in tensors.
+pub fn average(models: &[&WeightSet], weights: &[f64]) -> Result<WeightSet, FusionError> {
+    let total: f64 = weights.iter().sum();
+    if models.is_empty()
+        || weights.len() != models.len()
+        || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+        || !(total > 0.0 && total.is_finite())
+    {
+        return Err(FusionError::Weights {
+            models: models.len(),
+            weights: weights.to_vec(),
+        });
+    }
+    let last = models[models.len() - 1];
+    let mut out = WeightSet {
+        tensors: Default::default(),
+        metadata: Default::default(),
+    };
+    for (name, tl) in &last.tensors {
+        let mut data = ndarray::ArrayD::<f64>::zeros(tl.data.raw_dim());
+        for (m, &w) in models.iter().zip(weights) {
+            let t = m
+                .tensors
+                .get(name)
+                .ok_or_else(|| FusionError::Missing(name.clone()))?;
+            if t.data.shape() != tl.data.shape() {
+                return Err(FusionError::ShapeMismatch {
+                    name: name.clone(),
+                    a: t.data.shape().to_vec(),
+                    b: tl.data.shape().to_vec(),
+                });
+            }
+            data.scaled_add(w / total, &t.data);
+        }
+        out.tensors.insert(
+            name.clone(),
+            Tensor {
+                dtype: tl.dtype,
+                data,
+            },
+        );
+    }
+    for m in models {
+        if let Some(extra) = m.tensors.keys().find(|k| !last.tensors.contains_key(*k)) {
+            return Err(FusionError::Missing(extra.clone()));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +242,25 @@ mod tests {
         let want = (&a.tensors["l1.w"].data + &b.tensors["l1.w"].data) / 2.0;
         assert_eq!(mid.tensors["l1.w"].data, want);
         assert_eq!(interpolate(&a, &b, 1.5), Err(FusionError::Proportion(1.5)));
+    }
+
+    #[test]
+    fn weighted_average_of_two_equals_the_interpolation() {
+        let (_, a, b) = tiny();
+        let avg = average(&[&a, &b], &[3.0, 1.0]).unwrap();
+        let want = interpolate(&a, &b, 0.25).unwrap();
+        for (name, t) in &want.tensors {
+            for (x, y) in t.data.iter().zip(&avg.tensors[name].data) {
+                approx::assert_relative_eq!(*x, *y, max_relative = 1e-12);
+            }
+        }
+        assert!(matches!(
+            average(&[&a, &b], &[1.0, -1.0]),
+            Err(FusionError::Weights { .. })
+        ));
+        assert!(matches!(
+            average(&[&a], &[]),
+            Err(FusionError::Weights { .. })
+        ));
     }
 }

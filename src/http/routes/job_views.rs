@@ -46,8 +46,11 @@ pub struct WeightMatchingOptions {
     "proportions": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 }))]
 pub struct NewJob {
-    /// Two model ids; model 1 is aligned onto model 2, and proportion α is model 2's share.
-    #[schema(min_items = 2, max_items = 2)]
+    /// 2 to 8 model ids. Two: model 1 is aligned onto model 2, and proportion α is model 2's
+    /// share. Three or more: every model is aligned into one frame (onto `anchor`, or by
+    /// weight matching's MergeMany) and averaged with `weights`; the report has `merged`
+    /// instead of `curves`.
+    #[schema(min_items = 2, max_items = 8)]
     pub models: Vec<Uuid>,
     /// Defaults to the architecture recorded for both models.
     pub architecture: Option<String>,
@@ -69,6 +72,14 @@ pub struct NewJob {
     pub solver: SolverOptions,
     #[serde(default)]
     pub weight_matching: WeightMatchingOptions,
+    /// Three or more models: the index of the model every other one is aligned onto, by every
+    /// method (default: the most accurate input, and MergeMany for weight matching).
+    #[schema(minimum = 0, maximum = 7)]
+    pub anchor: Option<usize>,
+    /// Three or more models: one averaging weight per model, finite and non-negative
+    /// (normalised by their sum; default uniform).
+    #[schema(min_items = 3, max_items = 8)]
+    pub weights: Option<Vec<f64>>,
 }
 
 impl NewJob {
@@ -92,6 +103,8 @@ impl NewJob {
                     .max_sweeps
                     .unwrap_or(defaults.max_sweeps),
                 seed: self.weight_matching.seed,
+                anchor: self.anchor,
+                weights: self.weights,
             },
             raw,
         }
@@ -177,7 +190,7 @@ pub struct JobView {
     /// succeeded.
     pub timings: Vec<TimingView>,
     pub error: Option<JobErrorView>,
-    pub models: [Uuid; 2],
+    pub models: Vec<Uuid>,
     #[schema(example = "mnist-cnn")]
     pub architecture: String,
     #[schema(example = "mnist-test")]

@@ -15,6 +15,7 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::report::ReportView;
 use crate::http::state::AppState;
+use crate::jobs::fused::WEIGHTED_AVERAGE;
 use crate::store::{JobRecord, JobStatus};
 
 async fn succeeded(
@@ -131,7 +132,8 @@ pub async fn get_job_matching_svg(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FusedQuery {
-    /// Model 2's share α in [0, 1]; defaults to the report's best proportion.
+    /// Model 2's share α in [0, 1]; defaults to the report's best proportion. Jobs of three or
+    /// more models have no proportion (their fused model is the weighted average): leave it out.
     #[param(example = 0.2)]
     pub proportion: Option<f64>,
     /// Defaults to the job's first method.
@@ -150,7 +152,7 @@ pub struct FusedQuery {
         (status = 400, description = "Bad query, or the id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not succeeded", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Proportion outside [0, 1]", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Proportion outside [0, 1], or a proportion for a job of three or more models", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_job_fused(
     State(app): State<AppState>,
@@ -160,14 +162,26 @@ pub async fn get_job_fused(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (job, report) = succeeded(&app, &tenant, id).await?;
-    let proportion = q.proportion.unwrap_or(report.best.proportion);
-    if !(0.0..=1.0).contains(&proportion) {
-        return Err(ApiError::InvalidParameters(format!(
-            "proportion {proportion} is outside [0, 1]"
-        )));
-    }
     let method = q.method.unwrap_or(job.spec.params.primary());
+    let (proportion, label) = match (report.best.proportion, q.proportion) {
+        (None, Some(_)) => {
+            return Err(ApiError::InvalidParameters(format!(
+                "job {id} fuses {} models into their weighted average: it has no proportion",
+                job.spec.models.len()
+            )));
+        }
+        (None, None) => (WEIGHTED_AVERAGE, "average".to_string()),
+        (Some(best), asked) => {
+            let p = asked.unwrap_or(best);
+            if !(0.0..=1.0).contains(&p) {
+                return Err(ApiError::InvalidParameters(format!(
+                    "proportion {p} is outside [0, 1]"
+                )));
+            }
+            (p, p.to_string())
+        }
+    };
     let output = app.jobs.fused(&job, method, proportion).await?;
-    let filename = format!("fused-{id}-{method}-{proportion}.safetensors");
+    let filename = format!("fused-{id}-{method}-{label}.safetensors");
     super::serve_blob(&app, &headers, &output.sha256, &filename).await
 }

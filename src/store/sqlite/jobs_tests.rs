@@ -31,8 +31,8 @@ async fn spec(db: &SqliteDb) -> JobSpec {
         models.push(db.insert_model(DEFAULT_TENANT, new).await.unwrap().0);
     }
     JobSpec {
-        models: [models[0].id, models[1].id],
-        inputs: [models[0].sha256.clone(), models[1].sha256.clone()],
+        models: vec![models[0].id, models[1].id],
+        inputs: vec![models[0].sha256.clone(), models[1].sha256.clone()],
         architecture: preset("mnist-cnn").unwrap(),
         dataset: DatasetSource::Builtin {
             name: "mnist-test".into(),

@@ -33,8 +33,8 @@ pub struct Workload<'a> {
     pub spec: &'a ArchSpec,
     /// The models' tensor shapes by name (as in their safetensors headers).
     pub tensors: &'a BTreeMap<String, Vec<usize>>,
-    /// Size of each model file, bytes.
-    pub file_bytes: [u64; 2],
+    /// Size of each model file, bytes (one per model: 2, or k ≥ 3 for a k-model job).
+    pub file_bytes: &'a [u64],
     pub params: &'a FusionParams,
     /// Samples of the dataset as loaded, and samples evaluated (after any evaluation limit).
     pub dataset_samples: u64,
@@ -67,7 +67,8 @@ pub struct Estimate {
     pub activation_bytes: u64,
     /// One forward pass of one sample.
     pub macs_per_sample: u64,
-    /// Models evaluated: the two inputs plus one per proportion and curve.
+    /// Models evaluated: the inputs plus one per proportion and curve (k ≥ 3 models: one
+    /// fused model per curve).
     pub evaluations: u64,
     /// `macs_per_sample × eval_samples × evaluations`.
     pub eval_macs: u64,
@@ -211,14 +212,19 @@ pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
         dataset_bytes = sum([dataset_bytes, set_bytes(work.eval_samples)]);
     }
     let weights_f64 = prod([weight_elems, 8]);
+    let k = work.file_bytes.len().max(2) as u64;
     let common_bytes = sum([
-        work.file_bytes[0],
-        work.file_bytes[1],
-        prod([2, weights_f64]),
+        sum(work.file_bytes.iter().copied()),
+        prod([k, weights_f64]),
         dataset_bytes,
     ]);
 
-    let proportions = work.params.proportions.len() as u64;
+    // k ≥ 3 models: one weighted average per curve instead of the proportion sweep.
+    let proportions = if k == 2 {
+        work.params.proportions.len() as u64
+    } else {
+        1
+    };
     // The `none` baseline is always evaluated, plus one curve per other method.
     let aligned = work
         .params
@@ -232,9 +238,11 @@ pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
         .methods
         .contains(&MethodId::Gamf)
         .then(|| affinity_costs(&structure, work.params));
-    let (affinity_entries, affinity_bytes, affinity_transient, matching_macs) =
+    let (affinity_entries, affinity_bytes, affinity_transient, pair_macs) =
         affinity.unwrap_or_default();
-    let evaluations = sum([2, prod([curves, proportions])]);
+    // One affinity at a time, built and solved once per model aligned onto the anchor.
+    let matching_macs = prod([pair_macs, k - 1]);
+    let evaluations = sum([k, prod([curves, proportions])]);
 
     let chunk = (CHUNK_BYTES as u64 / prod([4, longest])).clamp(1, MAX_CHUNK as u64);
     let per_thread = sum([
@@ -243,8 +251,8 @@ pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
         prod([EVAL_BATCH as u64, classes, 4]),
     ]);
     let activation_bytes = prod([per_thread, work.threads.max(1) as u64]);
-    // The aligned model, the fused model being built, and the cache's copy of every evaluated one.
-    let copies = prod([sum([evaluations, 2]), weights_f64]);
+    // The aligned models, the fused model being built, and the cache's copy of every evaluated one.
+    let copies = prod([sum([evaluations, k]), weights_f64]);
     let evaluation_bytes = sum([copies, network, activation_bytes]);
     let matching_bytes = sum([affinity_bytes, affinity_transient]);
 

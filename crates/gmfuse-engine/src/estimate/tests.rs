@@ -22,7 +22,7 @@ fn work<'a>(
     Workload {
         spec,
         tensors,
-        file_bytes: [0, 0],
+        file_bytes: &[0, 0],
         params,
         dataset_samples: 10_000,
         eval_samples: 10_000,

@@ -20,6 +20,7 @@
 mod gamf;
 mod gram;
 mod identity;
+mod merge_many;
 pub mod weight_matching;
 
 use std::fmt;
@@ -79,6 +80,29 @@ pub enum MethodError {
     Canceled,
 }
 
+/// Everything a method may look at when it aligns k ≥ 3 models jointly.
+pub struct ManyInput<'a> {
+    pub spec: &'a ArchSpec,
+    pub structure: &'a PermStructure,
+    /// Every model, in the job's order.
+    pub models: &'a [&'a WeightSet],
+    pub calibration: Option<&'a Dataset>,
+    pub params: &'a FusionParams,
+    pub observer: &'a dyn Observer,
+}
+
+/// A joint alignment of k models into one common frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManyAlignment {
+    /// `perms[m][k]` permutes group `k` of model `m`.
+    pub perms: Vec<Vec<Vec<usize>>>,
+    pub objective: f64,
+    /// The objective after each round.
+    pub objectives: Vec<f64>,
+    /// Rounds run.
+    pub iterations: usize,
+}
+
 /// One way of aligning model 1's hidden channels onto model 2's.
 pub trait Method: Send + Sync {
     /// One permutation per group of `input.structure`.
@@ -86,6 +110,12 @@ pub trait Method: Send + Sync {
     /// # Errors
     /// [`MethodError`]; [`MethodError::Canceled`] once `input.observer.should_stop()`.
     fn align(&self, input: &MethodInput<'_>) -> Result<Alignment, MethodError>;
+
+    /// Align k ≥ 3 models jointly (weight matching's MergeMany). `None`: the method has no
+    /// joint form, and the pipeline aligns every model onto an anchor with [`Method::align`].
+    fn align_many(&self, _input: &ManyInput<'_>) -> Option<Result<ManyAlignment, MethodError>> {
+        None
+    }
 }
 
 /// Declares [`MethodId`] (with its one string form and title) and the registry [`method`].

@@ -18,7 +18,8 @@ use ndarray::Array2;
 
 use super::MethodId;
 use super::gram::{add_abt, rows};
-use super::{Alignment, Method, MethodError, MethodInput};
+use super::merge_many::merge_many;
+use super::{Alignment, ManyAlignment, ManyInput, Method, MethodError, MethodInput};
 use crate::arch::PermStructure;
 use crate::fusion::{FusionError, permute_group};
 use crate::pipeline::Stage;
@@ -48,6 +49,24 @@ impl Method for WeightMatching {
             stages: Vec::new(),
         })
     }
+
+    fn align_many(&self, input: &ManyInput<'_>) -> Option<Result<ManyAlignment, MethodError>> {
+        let stage = Stage::Align(MethodId::WeightMatching);
+        let params = WmParams {
+            max_sweeps: input.params.max_sweeps,
+            seed: input.params.seed,
+        };
+        let observer = input.observer;
+        Some(merge_many(
+            input.structure,
+            input.models,
+            &params,
+            &|round| {
+                observer.progress(stage, round as f64 / params.max_sweeps as f64);
+                observer.should_stop()
+            },
+        ))
+    }
 }
 
 /// Sweeps at most, and the group order.
@@ -73,7 +92,7 @@ impl Default for WmParams {
 pub struct WmResult {
     /// One per group: `perm[i] = j` puts model 1's unit `i` at model 2's unit `j`.
     pub perms: Vec<Vec<usize>>,
-    /// `J` at the identity.
+    /// `J` at the start (the identity, or `init`).
     pub initial: f64,
     /// `J` after each sweep.
     pub objectives: Vec<f64>,
@@ -96,6 +115,26 @@ pub fn weight_matching(
     structure: &PermStructure,
     models: [&WeightSet; 2],
     params: &WmParams,
+    before_sweep: &dyn Fn(usize) -> bool,
+) -> Result<WmResult, MethodError> {
+    let identity: Vec<Vec<usize>> = structure
+        .hidden
+        .iter()
+        .map(|g| (0..g.size).collect())
+        .collect();
+    weight_matching_from(structure, models, params, &identity, before_sweep)
+}
+
+/// [`weight_matching`] started from the permutations `init` (one per group) instead of the
+/// identity — MergeMany's inner step, which refines each model's current alignment.
+///
+/// # Errors
+/// As [`weight_matching`]; [`MethodError::Fusion`] when `init` does not fit `structure`.
+pub fn weight_matching_from(
+    structure: &PermStructure,
+    models: [&WeightSet; 2],
+    params: &WmParams,
+    init: &[Vec<usize>],
     before_sweep: &dyn Fn(usize) -> bool,
 ) -> Result<WmResult, MethodError> {
     assert!(params.max_sweeps >= 1, "at least one sweep");
@@ -156,8 +195,8 @@ pub fn weight_matching(
             .sum()
     };
 
-    let mut cur = models[0].clone();
-    let mut perms: Vec<Vec<usize>> = groups.iter().map(|g| (0..g.size).collect()).collect();
+    let mut cur = crate::fusion::permute(structure, models[0], init)?;
+    let mut perms: Vec<Vec<usize>> = init.to_vec();
     let mut stale = vec![true; groups.len()];
     let initial = objective(&cur);
     let mut objectives = Vec::new();
@@ -212,7 +251,7 @@ pub fn weight_matching(
 }
 
 /// A small deterministic generator for the optional random group order.
-struct Lcg(u64);
+pub(super) struct Lcg(pub(super) u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
@@ -223,7 +262,7 @@ impl Lcg {
         self.0 >> 33
     }
 
-    fn shuffle(&mut self, v: &mut [usize]) {
+    pub(super) fn shuffle(&mut self, v: &mut [usize]) {
         for i in (1..v.len()).rev() {
             let j = (self.next() % (i as u64 + 1)) as usize;
             v.swap(i, j);
@@ -233,4 +272,4 @@ impl Lcg {
 
 #[cfg(test)]
 #[path = "weight_matching_tests.rs"]
-mod tests;
+pub(crate) mod tests;

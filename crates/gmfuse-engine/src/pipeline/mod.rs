@@ -2,6 +2,7 @@
 //! method's curve and the `none` baseline, with progress reports, per-stage timings and
 //! cancellation between (and inside) stages.
 
+mod many;
 mod params;
 mod report;
 mod stage;
@@ -17,8 +18,14 @@ use crate::methods::{MethodError, MethodInput, method};
 use crate::weights::WeightSet;
 
 pub use crate::methods::MethodId;
-pub use params::{Compat, FusionParams, MAX_ITER, MAX_PROPORTIONS, MAX_SWEEPS, ParamError};
-pub use report::{Best, Curve, CurvePoint, FusionReport, LayerPermutation, MatchingReport};
+pub use many::{fused_weights_many, run_many};
+pub use params::{
+    Compat, FusionParams, MAX_ITER, MAX_MODELS, MAX_PROPORTIONS, MAX_SWEEPS, ParamError,
+};
+pub use report::{
+    Best, Curve, CurvePoint, FusionReport, LayerPermutation, MatchingReport, Merged,
+    ModelPermutations,
+};
 pub use stage::{Stage, UnknownStage};
 
 /// Receives progress and answers whether to stop. Implementations must be cheap: kernels call
@@ -64,20 +71,47 @@ impl From<FusionError> for PipelineError {
     }
 }
 
-/// Validate both models against `spec` and each other; returns their shared structure.
-fn validate(spec: &ArchSpec, models: [&WeightSet; 2]) -> Result<PermStructure, PipelineError> {
-    let s0 = spec
-        .validate(models[0])
-        .map_err(|source| PipelineError::Arch { index: 0, source })?;
-    let s1 = spec
-        .validate(models[1])
-        .map_err(|source| PipelineError::Arch { index: 1, source })?;
-    if s0 != s1 {
-        return Err(PipelineError::Mismatch(
-            "the two models' layer sizes differ".into(),
-        ));
+/// Validate every model against `spec` and each other; returns their shared structure.
+fn validate(spec: &ArchSpec, models: &[&WeightSet]) -> Result<PermStructure, PipelineError> {
+    let mut shared: Option<PermStructure> = None;
+    for (index, m) in models.iter().enumerate() {
+        let s = spec
+            .validate(m)
+            .map_err(|source| PipelineError::Arch { index, source })?;
+        match &shared {
+            Some(first) if *first != s => {
+                return Err(PipelineError::Mismatch(format!(
+                    "model {index}'s layer sizes differ from model 0's"
+                )));
+            }
+            Some(_) => {}
+            None => shared = Some(s),
+        }
     }
-    Ok(s0)
+    shared.ok_or(PipelineError::Mismatch("no models".into()))
+}
+
+/// A method's failure as the pipeline reports it.
+fn method_failed(id: MethodId) -> impl Fn(MethodError) -> PipelineError {
+    move |e| match e {
+        MethodError::Canceled => PipelineError::Canceled,
+        other => PipelineError::Method {
+            method: id,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// `perms` (one per group) as the report lists them: under each group's producing weight.
+fn layer_permutations(s: &PermStructure, perms: Vec<Vec<usize>>) -> Vec<LayerPermutation> {
+    s.hidden
+        .iter()
+        .zip(perms)
+        .map(|(g, perm)| LayerPermutation {
+            layer: s.layers[g.producer].weight.clone(),
+            perm,
+        })
+        .collect()
 }
 
 /// Per-stage timings, taken as laps.
@@ -140,7 +174,8 @@ pub fn run(
     let stop = || observer.should_stop();
     observer.progress(Stage::Validate, 0.0);
     params.check()?;
-    let structure = validate(spec, models)?;
+    params.check_models(models.len())?;
+    let structure = validate(spec, &models)?;
     if data.shape != spec.input {
         return Err(PipelineError::DatasetShape {
             expected: spec.input,
@@ -161,13 +196,7 @@ pub fn run(
             observer,
         };
         let started = Instant::now();
-        let a = method(id).align(&input).map_err(|e| match e {
-            MethodError::Canceled => PipelineError::Canceled,
-            other => PipelineError::Method {
-                method: id,
-                message: other.to_string(),
-            },
-        })?;
+        let a = method(id).align(&input).map_err(method_failed(id))?;
         let seconds = started.elapsed().as_secs_f64();
         if a.stages.is_empty() {
             watch.timings.insert(Stage::Align(id), seconds);
@@ -181,15 +210,8 @@ pub fn run(
             objectives: a.objectives,
             iterations: a.iterations,
             seconds,
-            permutations: structure
-                .hidden
-                .iter()
-                .zip(a.perms)
-                .map(|(g, perm)| LayerPermutation {
-                    layer: structure.layers[g.producer].weight.clone(),
-                    perm,
-                })
-                .collect(),
+            permutations: layer_permutations(&structure, a.perms),
+            models: Vec::new(),
             group_sizes: group_sizes(&structure),
         });
     }
@@ -236,7 +258,7 @@ pub fn run(
             Some(b) if b.accuracy >= p.accuracy => Some(b),
             _ => Some(Best {
                 method,
-                proportion: p.proportion,
+                proportion: Some(p.proportion),
                 accuracy: p.accuracy,
             }),
         })
@@ -249,6 +271,9 @@ pub fn run(
         inputs,
         alphas: params.proportions.clone(),
         curves,
+        merged: Vec::new(),
+        anchor: None,
+        weights: Vec::new(),
         best,
         matchings,
         timings: watch.timings,
@@ -275,7 +300,7 @@ pub fn fused_weights(
     permutations: Option<&[LayerPermutation]>,
     proportion: f64,
 ) -> Result<WeightSet, PipelineError> {
-    let structure = validate(spec, models)?;
+    let structure = validate(spec, &models)?;
     let aligned = match permutations {
         None => models[0].clone(),
         Some(p) => {

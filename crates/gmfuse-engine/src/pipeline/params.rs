@@ -12,6 +12,8 @@ pub const MAX_PROPORTIONS: usize = 101;
 pub const MAX_ITER: usize = 10_000;
 /// Most weight-matching sweeps one job may ask for.
 pub const MAX_SWEEPS: usize = 10_000;
+/// Most models one job may fuse.
+pub const MAX_MODELS: usize = 8;
 
 /// Reproduce a known implementation's conventions instead of gmfuse's own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +46,13 @@ pub struct FusionParams {
     /// Weight matching: visit the groups in a random order drawn from this seed (default:
     /// layer order).
     pub seed: Option<u64>,
+    /// k ≥ 3 models: the model (index into the job's models) every other one is aligned onto,
+    /// by every method; default: the most accurate input, with weight matching's MergeMany
+    /// (every model into one common frame) instead.
+    pub anchor: Option<usize>,
+    /// k ≥ 3 models: the averaging weight of each model (normalised by their sum; default
+    /// uniform).
+    pub weights: Option<Vec<f64>>,
 }
 
 fn default_max_iter() -> usize {
@@ -79,6 +88,10 @@ struct ParamsWire {
     max_sweeps: usize,
     #[serde(default)]
     seed: Option<u64>,
+    #[serde(default)]
+    anchor: Option<usize>,
+    #[serde(default)]
+    weights: Option<Vec<f64>>,
 }
 
 impl From<ParamsWire> for FusionParams {
@@ -94,6 +107,8 @@ impl From<ParamsWire> for FusionParams {
             tol: w.tol,
             max_sweeps: w.max_sweeps,
             seed: w.seed,
+            anchor: w.anchor,
+            weights: w.weights,
         }
     }
 }
@@ -108,6 +123,8 @@ impl Default for FusionParams {
             tol: default_tol(),
             max_sweeps: default_max_sweeps(),
             seed: None,
+            anchor: None,
+            weights: None,
         }
     }
 }
@@ -173,7 +190,43 @@ impl FusionParams {
                 got: self.max_sweeps,
             });
         }
+        if let Some(w) = &self.weights {
+            let sum: f64 = w.iter().sum();
+            if w.iter().any(|x| !(x.is_finite() && *x >= 0.0)) || !(sum > 0.0 && sum.is_finite()) {
+                return Err(ParamError::Weights(w.clone()));
+            }
+        }
         Ok(())
+    }
+
+    /// Check the parameters that depend on the number of models `k`: at most [`MAX_MODELS`],
+    /// `anchor < k`, one weight per model; `anchor` and `weights` only when `k ≥ 3`.
+    ///
+    /// # Errors
+    /// The first [`ParamError`] found.
+    pub fn check_models(&self, k: usize) -> Result<(), ParamError> {
+        if !(2..=MAX_MODELS).contains(&k) {
+            return Err(ParamError::ModelCount {
+                max: MAX_MODELS,
+                got: k,
+            });
+        }
+        if k == 2 && (self.anchor.is_some() || self.weights.is_some()) {
+            return Err(ParamError::PairOnly);
+        }
+        if let Some(a) = self.anchor.filter(|&a| a >= k) {
+            return Err(ParamError::Anchor {
+                anchor: a,
+                models: k,
+            });
+        }
+        match &self.weights {
+            Some(w) if w.len() != k => Err(ParamError::WeightCount {
+                models: k,
+                got: w.len(),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -194,6 +247,16 @@ pub enum ParamError {
     Tol(f64),
     #[error("max_sweeps must be between 1 and {max}, got {got}")]
     MaxSweeps { max: usize, got: usize },
+    #[error("weights must be finite, non-negative and sum to more than 0, got {0:?}")]
+    Weights(Vec<f64>),
+    #[error("a job fuses 2 to {max} models, got {got}")]
+    ModelCount { max: usize, got: usize },
+    #[error("anchor and weights apply to jobs of 3 or more models; 2 models use proportions")]
+    PairOnly,
+    #[error("anchor {anchor} is not a model index (the job has {models} models)")]
+    Anchor { anchor: usize, models: usize },
+    #[error("weights must have one entry per model ({models}), got {got}")]
+    WeightCount { models: usize, got: usize },
 }
 
 #[cfg(test)]

@@ -45,10 +45,35 @@ pub struct MatchingReport {
     /// Seconds the method took.
     #[serde(default)]
     pub seconds: f64,
+    /// Model 1's permutations onto model 2 (jobs of two models; empty for k ≥ 3).
     pub permutations: Vec<LayerPermutation>,
+    /// Jobs of k ≥ 3 models: every model's permutations into the common frame (the anchor's,
+    /// or with MergeMany model 0's first, identity where nothing moves). Empty for two models.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelPermutations>,
     /// Node count of each group (input, hidden…, output): the block sizes of the matching matrix.
     #[cfg_attr(feature = "utoipa", schema(example = json!([1, 32, 64, 32, 10])))]
     pub group_sizes: Vec<usize>,
+}
+
+/// One model's permutations in a k-model job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ModelPermutations {
+    /// Index into the job's models.
+    pub model: usize,
+    pub permutations: Vec<LayerPermutation>,
+}
+
+/// The fused model of a k ≥ 3 job for one method: `Σ wᵢ·aligned(modelᵢ)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct Merged {
+    pub method: MethodId,
+    /// Percent of samples classified correctly.
+    pub accuracy: f64,
+    /// Mean negative log-likelihood.
+    pub loss: f64,
 }
 
 /// One point of an accuracy curve.
@@ -78,8 +103,11 @@ pub struct Curve {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Best {
     pub method: MethodId,
+    /// The proportion (two-model jobs; absent for k ≥ 3, whose fused model is the weighted
+    /// average).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(example = 0.2))]
-    pub proportion: f64,
+    pub proportion: Option<f64>,
     #[cfg_attr(feature = "utoipa", schema(example = 85.21))]
     pub accuracy: f64,
 }
@@ -95,9 +123,20 @@ pub struct FusionReport {
     pub samples: usize,
     pub inputs: Vec<EvalResult>,
     pub alphas: Vec<f64>,
-    /// One curve per method run, in the order asked, then `none`.
+    /// One curve per method run, in the order asked, then `none` (two-model jobs; empty for
+    /// k ≥ 3).
     #[serde(deserialize_with = "curves")]
     pub curves: Vec<Curve>,
+    /// Jobs of k ≥ 3 models: the fused model of each method, in the order asked, then `none`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<Merged>,
+    /// Jobs of k ≥ 3 models: the model the others were aligned onto (absent with MergeMany
+    /// alone, or for two models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<usize>,
+    /// Jobs of k ≥ 3 models: the normalised averaging weights.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<f64>,
     pub best: Best,
     /// One entry per aligning method, in the order run.
     #[serde(default, alias = "matching", deserialize_with = "matchings")]

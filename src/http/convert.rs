@@ -65,6 +65,7 @@ impl From<SubmitError> for ApiError {
             }
             SubmitError::DatasetNotFound(ref id) => ApiError::not_found("dataset", id),
             SubmitError::ModelCount(_) => ApiError::InvalidBody(e.to_string()),
+            SubmitError::DuplicateModel(_) => ApiError::InvalidParameters(e.to_string()),
             SubmitError::ArchitectureMismatch(_) => ApiError::ArchitectureMismatch(e.to_string()),
             SubmitError::Shapes {
                 source: ArchError::Limit { .. },

@@ -40,6 +40,8 @@ pub struct JobRequest {
 pub enum SubmitError {
     #[error("a job fuses 2 to {max} models, got {0}", max = MAX_MODELS)]
     ModelCount(usize),
+    #[error("model {0} is listed twice; give it a larger share with `weights` instead")]
+    DuplicateModel(Uuid),
     #[error("model {0} does not exist")]
     ModelNotFound(Uuid),
     #[error("architecture `{0}` does not exist")]
@@ -123,6 +125,16 @@ pub async fn validate(
         return Err(SubmitError::ModelCount(req.models.len()));
     }
     req.params.check_models(req.models.len())?;
+    if req.models.len() > 2 {
+        if let Some((i, _)) = req
+            .models
+            .iter()
+            .enumerate()
+            .find(|(i, m)| req.models[..*i].contains(m))
+        {
+            return Err(SubmitError::DuplicateModel(req.models[i]));
+        }
+    }
     let mut models = Vec::with_capacity(req.models.len());
     for &id in &req.models {
         models.push(model(db, tenant, id).await?);

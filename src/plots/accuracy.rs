@@ -34,7 +34,7 @@ const STAR_INNER: f64 = 3.0;
 
 /// One line of the figure.
 struct Series {
-    label: &'static str,
+    label: String,
     color: RGBColor,
     kind: Kind,
 }
@@ -85,20 +85,31 @@ fn collect(report: &FusionReport) -> Vec<Series> {
             _ => *others.next().expect("a cycle never ends"),
         };
         series.push(Series {
-            label: c.method.title(),
+            label: c.method.title().to_string(),
             color,
             kind: Kind::Curve(points(&c.points)),
         });
     }
-    let levels = [
-        ("Model 1 Accuracy", MODEL1_COLOR),
-        ("Model 2 Accuracy", MODEL2_COLOR),
-    ];
-    for ((label, color), input) in levels.into_iter().zip(&report.inputs) {
+    // A job of three or more models has no curves: each method's weighted average is a level.
+    for m in &report.merged {
+        let color = match m.method {
+            MethodId::Gamf => GAMF_COLOR,
+            MethodId::None => NONE_COLOR,
+            _ => *others.next().expect("a cycle never ends"),
+        };
+        if m.accuracy.is_finite() {
+            series.push(Series {
+                label: format!("{} (average of {})", m.method.title(), report.inputs.len()),
+                color,
+                kind: Kind::Level(m.accuracy),
+            });
+        }
+    }
+    for (i, input) in report.inputs.iter().enumerate() {
         if input.accuracy.is_finite() {
             series.push(Series {
-                label,
-                color,
+                label: format!("Model {} Accuracy", i + 1),
+                color: if i == 1 { MODEL2_COLOR } else { MODEL1_COLOR },
                 kind: Kind::Level(input.accuracy),
             });
         }
@@ -257,7 +268,7 @@ fn draw<DB: DrawingBackend>(
                 ))?;
             }
         }
-        legend_area.draw(&Text::new(s.label, (56, y), text_style.clone()))?;
+        legend_area.draw(&Text::new(s.label.as_str(), (56, y), text_style.clone()))?;
     }
     Ok(())
 }

@@ -513,7 +513,15 @@ pub fn job_cases(a: &str, b: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, Value)> = vec![
         ("no models".into(), with("models", json!([]))),
         ("one model".into(), with("models", json!([a]))),
-        ("three models".into(), with("models", json!([a, b, a]))),
+        (
+            "a model twice in three".into(),
+            with("models", json!([a, b, a])),
+        ),
+        (
+            "nine models".into(),
+            with("models", json!([a, b, a, b, a, b, a, b, a])),
+        ),
+        ("an anchor for two models".into(), with("anchor", json!(0))),
         ("models not UUIDs".into(), with("models", json!(["x", "y"]))),
         ("models numbers".into(), with("models", json!([1, 2]))),
         ("models a string".into(), with("models", json!(a))),

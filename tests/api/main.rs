@@ -16,6 +16,7 @@ mod helpers;
 mod idempotency;
 mod lifecycle;
 mod malformed;
+mod many;
 mod models;
 mod openapi;
 mod ops;

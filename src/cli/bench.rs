@@ -1,6 +1,6 @@
 //! `gmfuse bench`: times the engine's stages on the seed models (or the demo models) — GAMF's
-//! matching in both conventions, weight matching, one evaluation, a whole run — and weight
-//! matching on two random 4 × 1024 MLPs, and prints medians, with the peak memory of GAMF's
+//! matching in both conventions, weight matching, MergeMany of three models, one evaluation, a
+//! whole run — and weight matching on two random 4 × 1024 MLPs, and prints medians, with the peak memory of GAMF's
 //! matching stage.
 //!
 //! Peak memory is the process's resident high-water mark (`VmHWM`), reset before each stage
@@ -12,10 +12,12 @@ use std::time::Instant;
 use anyhow::bail;
 
 use super::inputs::{demo_models, load_dataset, load_model, seed_models_dir};
-use crate::engine::arch::{ArchSpec, preset};
+use crate::engine::arch::{ArchSpec, PermStructure, preset};
 use crate::engine::eval::evaluate;
 use crate::engine::forward::Network;
+use crate::engine::fusion::permute;
 use crate::engine::matching::{Convention, match_models};
+use crate::engine::methods::merge_many;
 use crate::engine::methods::weight_matching::{WmParams, weight_matching};
 use crate::engine::pipeline::{self, Compat, FusionParams, Quiet};
 use crate::engine::solvers::SmParams;
@@ -121,6 +123,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
     let (wm, sweeps) = time_weight_matching(&spec, [&models[0], &models[1]], repeat)?;
     println!("weight matching: {:.1} ms ({sweeps} sweeps)", wm * 1e3);
+    let (mm, rounds) = time_merge_many(&structure, &models, repeat)?;
+    println!(
+        "weight matching, 3 models (MergeMany: model 1, model 2, model 2 channel-reversed): {:.1} ms ({rounds} rounds)",
+        mm * 1e3
+    );
     let widths = [784, 1024, 1024, 1024, 1024, 10];
     let (mlp, a, b) = (
         random_mlp(&widths),
@@ -193,6 +200,31 @@ fn time_weight_matching(
         sweeps = r.objectives.len();
     }
     Ok((median(times), sweeps))
+}
+
+/// Median seconds of MergeMany on three models: `models` and model 2 with every group's
+/// channels reversed (and the rounds it took).
+fn time_merge_many(
+    structure: &PermStructure,
+    models: &[WeightSet; 2],
+    repeat: usize,
+) -> anyhow::Result<(f64, usize)> {
+    let reversed: Vec<Vec<usize>> = structure
+        .hidden
+        .iter()
+        .map(|g| (0..g.size).rev().collect())
+        .collect();
+    let third = permute(structure, &models[1], &reversed)?;
+    let all = [&models[0], &models[1], &third];
+    let mut times = Vec::new();
+    let mut rounds = 0;
+    for _ in 0..repeat {
+        let t = Instant::now();
+        let r = merge_many(structure, &all, &WmParams::default(), &|_| false)?;
+        times.push(t.elapsed().as_secs_f64());
+        rounds = r.iterations;
+    }
+    Ok((median(times), rounds))
 }
 
 /// A `widths[0] → … → widths[last]` MLP with biases (`fc1, fc2, …`, ReLU between), input

@@ -23,6 +23,8 @@ mod identity;
 mod merge_many;
 pub mod weight_matching;
 
+pub use merge_many::merge_many;
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -5,8 +5,6 @@
 //! producer's output axis, its bias, and the consumer's input axis — in blocks of `H·W` when a
 //! flatten sits between them. Such a permutation leaves the network's function unchanged.
 
-use ndarray::Axis;
-
 use crate::arch::{PermGroup, PermStructure};
 use crate::weights::{Tensor, WeightSet};
 
@@ -86,9 +84,30 @@ pub(crate) fn permute_group(
                 src[j * axis.block + k] = i * axis.block + k;
             }
         }
-        t.data = t.data.select(Axis(axis.axis), &src);
+        t.data = gather(&t.data, axis.axis, &src);
     }
     Ok(())
+}
+
+/// `data` with index `d` along `axis` taken from index `src[d]`: `select` written as slice
+/// copies (ndarray's generic `select` on dynamic-rank arrays dominated weight matching).
+fn gather(data: &ndarray::ArrayD<f64>, axis: usize, src: &[usize]) -> ndarray::ArrayD<f64> {
+    let shape = data.shape().to_vec();
+    let pre: usize = shape[..axis].iter().product();
+    let post: usize = shape[axis + 1..].iter().product();
+    let len = shape[axis];
+    debug_assert_eq!(src.len(), len);
+    let std = data.as_standard_layout();
+    let from = std.as_slice().expect("standard layout is contiguous");
+    let mut out = vec![0.0; from.len()];
+    for p in 0..pre {
+        let (plane_in, plane_out) = (&from[p * len * post..], &mut out[p * len * post..]);
+        for (d, &s) in src.iter().enumerate() {
+            plane_out[d * post..(d + 1) * post]
+                .copy_from_slice(&plane_in[s * post..(s + 1) * post]);
+        }
+    }
+    ndarray::ArrayD::from_shape_vec(shape, out).expect("same shape")
 }
 
 /// `(1 − α)·a + α·b` tensor by tensor, with `b`'s names and dtypes (computed in `f64`).
@@ -191,6 +210,7 @@ pub fn average(models: &[&WeightSet], weights: &[f64]) -> Result<WeightSet, Fusi
 mod tests {
     use super::*;
     use crate::affinity::tests::tiny;
+    use ndarray::Axis;
 
     #[test]
     fn permutation_moves_producer_rows_bias_and_consumer_blocks() {

@@ -98,12 +98,73 @@ pub struct WmResult {
     pub objectives: Vec<f64>,
 }
 
-/// One axis a group acts on, with model 2's rows for it.
+/// One axis a group acts on, with model 2's rows for it and its last product.
+///
+/// `S` is built in `f32` (the models' own precision; `f64` for the LAP and the objective): the
+/// products are 2.5× faster on this machine, and the inputs were `f32` to begin with. A term
+/// keeps A's rows (in A's unit order, so only the *other* groups' permutations move them: they
+/// move its columns) and its product; when few columns moved since, the product is updated by
+/// the difference on those columns instead of recomputed — late sweeps change a handful of
+/// units, and this turns most of their `n²·d` products into `n²·k` ones. Every
+/// [`FULL_EVERY`]-th update is a full product, so rounding does not drift.
 struct Term {
     tensor: String,
     axis: usize,
     block: usize,
-    b_rows: Array2<f64>,
+    b_rows: Array2<f32>,
+    /// A's rows as last multiplied, their product with `b_rows`, updates since a full product.
+    last: Option<(Array2<f32>, Array2<f32>, usize)>,
+}
+
+/// Incremental updates of a term's product between two full ones.
+const FULL_EVERY: usize = 8;
+
+impl Term {
+    /// `a · b_rowsᵀ` for A's rows `a` (`n × d`), from the last product when at most a quarter
+    /// of the columns changed.
+    fn product(&mut self, a: Array2<f32>) -> &Array2<f32> {
+        let (n, d) = a.dim();
+        let m = self.b_rows.nrows();
+        let full = |a: &Array2<f32>, b: &Array2<f32>| {
+            let mut s = Array2::<f32>::zeros((n, m));
+            add_abt(&mut s, a.view(), b.view());
+            s
+        };
+        let next = match self.last.take() {
+            Some((prev, mut s, updates)) if updates + 1 < FULL_EVERY => {
+                let moved = changed_columns(&prev, &a);
+                if moved.len() * 4 <= d {
+                    if !moved.is_empty() {
+                        let diff = Array2::from_shape_fn((n, moved.len()), |(i, k)| {
+                            a[[i, moved[k]]] - prev[[i, moved[k]]]
+                        });
+                        let b = self.b_rows.select(ndarray::Axis(1), &moved);
+                        add_abt(&mut s, diff.view(), b.view());
+                    }
+                    (a, s, updates + 1)
+                } else {
+                    let s = full(&a, &self.b_rows);
+                    (a, s, 0)
+                }
+            }
+            _ => {
+                let s = full(&a, &self.b_rows);
+                (a, s, 0)
+            }
+        };
+        &self.last.insert(next).1
+    }
+}
+
+/// The columns where `a` and `b` (same shape) differ, in order.
+fn changed_columns(a: &Array2<f32>, b: &Array2<f32>) -> Vec<usize> {
+    let mut moved = vec![false; a.ncols()];
+    for (ra, rb) in a.rows().into_iter().zip(b.rows()) {
+        for ((m, x), y) in moved.iter_mut().zip(ra).zip(rb) {
+            *m |= x != y;
+        }
+    }
+    (0..moved.len()).filter(|&c| moved[c]).collect()
 }
 
 /// Run weight matching of `models[0]` onto `models[1]`, both valid for `structure`.
@@ -167,7 +228,8 @@ pub fn weight_matching_from(
                 tensor: ax.tensor.clone(),
                 axis: ax.axis,
                 block: ax.block,
-                b_rows: rows(&b, ax.axis, ax.block, g.size),
+                b_rows: rows(&b, ax.axis, ax.block, g.size, None),
+                last: None,
             });
         }
         terms.push(ts);
@@ -215,13 +277,18 @@ pub fn weight_matching_from(
                 continue;
             }
             let n = groups[g].size;
-            // S over positions of the current (permuted) A, then re-indexed by A's units.
-            let mut s_pos = Array2::zeros((n, n));
-            for t in &terms[g] {
-                let a_rows = rows(&cur.tensors[&t.tensor].data, t.axis, t.block, n);
-                add_abt(&mut s_pos, a_rows.view(), t.b_rows.view());
+            // S[a, b]: A's unit a (at position perms[g][a] in the current A) against B's unit b.
+            let mut s = Array2::<f64>::zeros((n, n));
+            for t in &mut terms[g] {
+                let a_rows = rows(
+                    &cur.tensors[&t.tensor].data,
+                    t.axis,
+                    t.block,
+                    n,
+                    Some(&perms[g]),
+                );
+                s.zip_mut_with(t.product(a_rows), |x, &y| *x += f64::from(y));
             }
-            let s = s_pos.select(ndarray::Axis(0), &perms[g]);
             let old: f64 = perms[g].iter().enumerate().map(|(a, &b)| s[[a, b]]).sum();
             let (new_score, new) = hungarian(s.view())?;
             if new != perms[g] && new_score > old + 1e-12 * old.abs().max(1.0) {

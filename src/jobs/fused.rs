@@ -1,7 +1,10 @@
 //! Fused weights on demand: recomputed from a succeeded job's inputs and permutations for one
-//! method and proportion, written as safetensors with provenance in `__metadata__`, and kept
-//! as a content-addressed blob so the next request (and its ETag) is the same bytes.
+//! method and proportion, written as safetensors with provenance in `__metadata__`. A
+//! proportion of the job's own list is kept as a content-addressed blob (so at most
+//! methods × proportions files per job); any other proportion is computed for the request and
+//! not stored, so arbitrary `proportion=` values cannot fill the disk.
 
+use sha2::Digest;
 use uuid::Uuid;
 
 use super::JobService;
@@ -40,9 +43,19 @@ pub mod keys {
     pub const INPUT_SHA256: &str = "gmfuse.input_sha256";
 }
 
+/// Fused weights to serve.
+#[derive(Debug)]
+pub enum Fused {
+    /// Kept in the blob store (a proportion of the job's list).
+    Stored(OutputRecord),
+    /// Computed for this request only (any other proportion).
+    Transient { bytes: Vec<u8>, sha256: String },
+}
+
 impl JobService {
-    /// The fused weights of `job` for `method` at `proportion`, computed once and then served
-    /// from the blob store.
+    /// The fused weights of `job` for `method` at `proportion`: for a proportion of the job's
+    /// list, computed once and then served from the blob store; for any other, computed and
+    /// returned without being stored.
     ///
     /// # Errors
     /// Any [`FusedError`].
@@ -51,13 +64,13 @@ impl JobService {
         job: &JobRecord,
         method: MethodId,
         proportion: f64,
-    ) -> Result<OutputRecord, FusedError> {
+    ) -> Result<Fused, FusedError> {
         let report = job
             .report
             .as_ref()
             .ok_or(FusedError::NotSucceeded(job.id))?;
         if let Some(o) = self.db.get_output(job.id, method, proportion).await? {
-            return Ok(o);
+            return Ok(Fused::Stored(o));
         }
         let permutations = match method {
             MethodId::None => None,
@@ -99,6 +112,10 @@ impl JobService {
                 Ok(fused.to_bytes()?)
             })
             .await??;
+        if !job.spec.params.proportions.contains(&proportion) {
+            let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+            return Ok(Fused::Transient { bytes, sha256 });
+        }
         let size_bytes = bytes.len() as u64;
         let sha256 = self.blobs.put(bytes).await?;
         let output = OutputRecord {
@@ -109,6 +126,6 @@ impl JobService {
             size_bytes,
         };
         self.db.put_output(&output).await?;
-        Ok(output)
+        Ok(Fused::Stored(output))
     }
 }

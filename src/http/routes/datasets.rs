@@ -162,8 +162,11 @@ fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
         (status = 413, description = "A part is over the upload limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `multipart/form-data`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Parts missing or not a valid dataset", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant's storage quota (`quota_exceeded`) or request rate (`rate_limited`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 503, description = "Too many uploads in progress; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 507, description = "The server's disk is full (`insufficient_storage`); nothing was stored", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_dataset(
     State(app): State<AppState>,
@@ -172,6 +175,9 @@ pub async fn create_dataset(
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let mut form = form.map_err(|e| ApiError::UnsupportedMediaType(e.body_text()))?;
+    app.limits
+        .check_room(app.db.as_ref(), tenant.as_str())
+        .await?;
     let _slot = app.upload_slots.acquire()?;
     let mut parts: Vec<(String, Staged)> = Vec::new();
     let result = async {
@@ -222,6 +228,7 @@ pub async fn create_dataset(
         name,
         format,
         staged,
+        &app.limits.quota,
     )
     .await?;
     let location = format!("/v1/datasets/{}", record.id);

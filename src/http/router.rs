@@ -153,7 +153,7 @@ fn api_routes(limits: RouteLimits) -> OpenApiRouter<AppState> {
             architectures::create_architecture
         ))
         .routes(routes!(architectures::get_architecture))
-        .routes(routes!(datasets::get_dataset))
+        .routes(routes!(datasets::get_dataset, datasets::delete_dataset))
         .routes(routes!(jobs::create_job, jobs::list_jobs))
         .routes(routes!(jobs::get_job, jobs::delete_job))
         .routes(routes!(jobs::cancel_job))

@@ -7,13 +7,16 @@
 //! Blobs are shared by content across tenants; a blob goes only when no row of any tenant
 //! names it.
 //!
+//! A dataset is deleted like a model: not while a queued or running job reads one of its
+//! blobs (409 `in_use`), its blobs with it when nothing else names them.
+//!
 //! A job is deleted only once it has ended (a queued or running job is refused with
 //! [`RemoveError::JobActive`]: cancel it first); its report, attempts and fused outputs go
 //! with it, and so do the blobs of its outputs and inputs that nothing else names.
 
 use uuid::Uuid;
 
-use crate::store::{BlobError, BlobStore, Db, JobRecord, ModelRecord, StoreError};
+use crate::store::{BlobError, BlobStore, DatasetRecord, Db, JobRecord, ModelRecord, StoreError};
 
 /// Why a delete did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -84,4 +87,40 @@ pub async fn delete_job(
         }
     }
     Ok(Some(job))
+}
+
+/// Delete `tenant`'s uploaded dataset `id` (and its blobs that nothing else names); `None`
+/// when the tenant has no such dataset.
+///
+/// # Errors
+/// [`StoreError::InUse`] when a queued or running job reads it; storage failures.
+pub async fn delete_dataset(
+    db: &dyn Db,
+    blobs: &dyn BlobStore,
+    tenant: &str,
+    id: Uuid,
+) -> Result<Option<DatasetRecord>, RemoveError> {
+    let Some(dataset) = db.get_dataset(tenant, id).await? else {
+        return Ok(None);
+    };
+    let shas: Vec<&str> = dataset.blobs.iter().map(String::as_str).collect();
+    let _lock = db.lock_blobs(&shas).await?;
+    for sha in &shas {
+        if db.blob_in_active_job(tenant, sha).await? {
+            return Err(StoreError::InUse {
+                what: "dataset",
+                id: id.to_string(),
+            }
+            .into());
+        }
+    }
+    let Some(dataset) = db.delete_dataset(tenant, id).await? else {
+        return Ok(None);
+    };
+    for sha in &dataset.blobs {
+        if !db.blob_in_use(sha).await? {
+            blobs.delete(sha).await?;
+        }
+    }
+    Ok(Some(dataset))
 }

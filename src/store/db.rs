@@ -112,6 +112,8 @@ pub trait CatalogStore: Send + Sync {
         quota: &TenantQuota,
     ) -> StoreResult<()>;
     async fn get_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>>;
+    /// Delete a dataset row; returns it when it existed.
+    async fn delete_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>>;
     /// The tenant's uploaded datasets, newest first.
     async fn list_datasets(&self, tenant: &str) -> StoreResult<Vec<DatasetRecord>>;
 }

@@ -142,6 +142,34 @@ pub async fn get_dataset(
     Ok(Json(d.into()))
 }
 
+/// Delete an uploaded dataset. Its bytes are removed unless another record uses them; a
+/// dataset that a queued or running job reads is not deleted (409 `in_use`), nor is a
+/// built-in one (409 `builtin`).
+#[utoipa::path(delete, path = "/v1/datasets/{id}", tag = "datasets", operation_id = "delete_dataset",
+    params(("id" = String, Path, description = "An upload's UUID")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such dataset", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A queued or running job uses the dataset (`in_use`), or it is built in (`builtin`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_dataset(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    if builtin_dataset(&id).is_some() {
+        return Err(ApiError::Conflict {
+            code: "builtin",
+            detail: format!("dataset `{id}` is built in and cannot be deleted"),
+        });
+    }
+    let uuid = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("dataset", &id))?;
+    crate::jobs::remove::delete_dataset(app.db.as_ref(), app.blobs.as_ref(), tenant.as_str(), uuid)
+        .await?
+        .ok_or_else(|| ApiError::not_found("dataset", &id))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge { limit }

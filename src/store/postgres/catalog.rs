@@ -245,6 +245,17 @@ impl CatalogStore for PgDb {
             .transpose()
     }
 
+    async fn delete_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
+        sqlx::query("DELETE FROM datasets WHERE tenant = $1 AND id = $2 RETURNING *")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(rows::dataset)
+            .transpose()
+    }
+
     async fn list_datasets(&self, tenant: &str) -> StoreResult<Vec<DatasetRecord>> {
         sqlx::query("SELECT * FROM datasets WHERE tenant = $1 ORDER BY created_at DESC, id DESC")
             .bind(tenant)

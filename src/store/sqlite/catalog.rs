@@ -244,6 +244,17 @@ impl CatalogStore for SqliteDb {
             .transpose()
     }
 
+    async fn delete_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
+        sqlx::query("DELETE FROM datasets WHERE tenant = ? AND id = ? RETURNING *")
+            .bind(tenant)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(rows::dataset)
+            .transpose()
+    }
+
     async fn list_datasets(&self, tenant: &str) -> StoreResult<Vec<DatasetRecord>> {
         sqlx::query("SELECT * FROM datasets WHERE tenant = ? ORDER BY created_at DESC, id DESC")
             .bind(tenant)

@@ -84,6 +84,29 @@ pub struct Config {
     #[arg(long, env = "GMFUSE_MAX_QUEUED_JOBS", default_value_t = 1000)]
     pub max_queued_jobs: u64,
 
+    /// Free bytes the data directory's file system must keep; below it `/readyz` answers 503.
+    #[arg(long, env = "GMFUSE_MIN_FREE_BYTES", default_value_t = 100 << 20)]
+    pub min_free_bytes: u64,
+
+    /// Queued + running jobs one tenant may have; one more answers 429 `quota_exceeded`.
+    #[arg(long, env = "GMFUSE_TENANT_MAX_ACTIVE_JOBS", default_value_t = 250)]
+    pub tenant_max_active_jobs: u64,
+
+    /// Bytes of models and datasets one tenant may store; an upload past it answers 429
+    /// `quota_exceeded`.
+    #[arg(long, env = "GMFUSE_TENANT_MAX_BYTES", default_value_t = 20 << 30)]
+    pub tenant_max_bytes: u64,
+
+    /// Requests per second one tenant may make to `/v1` (a token bucket refilled at this
+    /// rate); more answer 429 `rate_limited`. 0 turns the limit off.
+    #[arg(long, env = "GMFUSE_TENANT_RATE_PER_SEC", default_value_t = 100)]
+    pub tenant_rate_per_sec: u32,
+
+    /// Size of each tenant's token bucket: requests it may make at once after a quiet spell
+    /// (at least the rate).
+    #[arg(long, env = "GMFUSE_TENANT_RATE_BURST", default_value_t = 1000)]
+    pub tenant_rate_burst: u32,
+
     /// Seconds a client has to send a request's headers, and the most a keep-alive connection
     /// stays idle between requests; then the connection is closed.
     #[arg(long, env = "GMFUSE_HEADER_TIMEOUT_SECS", default_value_t = 10.0)]
@@ -177,6 +200,8 @@ impl fmt::Debug for Config {
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("max_job_bytes", &self.max_job_bytes())
             .field("max_eval_macs", &self.max_eval_macs)
+            .field("tenant_quota", &self.tenant_quota())
+            .field("tenant_rate_per_sec", &self.tenant_rate_per_sec)
             .field("workers", &self.workers)
             .field("compute_threads", &self.compute_threads())
             .field("cors_origins", &self.cors_origins)
@@ -253,6 +278,14 @@ impl Config {
         self.max_job_bytes.unwrap_or_else(default_job_bytes)
     }
 
+    /// The per-tenant quotas.
+    pub fn tenant_quota(&self) -> crate::store::TenantQuota {
+        crate::store::TenantQuota {
+            max_active_jobs: self.tenant_max_active_jobs,
+            max_bytes: self.tenant_max_bytes,
+        }
+    }
+
     /// The connection header-read (and keep-alive idle) timeout.
     pub fn header_timeout(&self) -> Duration {
         secs(self.header_timeout_secs)
@@ -314,6 +347,9 @@ impl Config {
         }
         if self.max_concurrent_uploads == 0 {
             return Err("GMFUSE_MAX_CONCURRENT_UPLOADS must be at least 1".into());
+        }
+        if self.tenant_max_active_jobs == 0 {
+            return Err("GMFUSE_TENANT_MAX_ACTIVE_JOBS must be at least 1".into());
         }
         if self.max_queued_jobs == 0 {
             return Err("GMFUSE_MAX_QUEUED_JOBS must be at least 1".into());

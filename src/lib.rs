@@ -4,7 +4,7 @@
 //! or database);
 //! the service modules are built on top of it: [`store`] (database and blobs), [`jobs`]
 //! (queue consumer and compute bridge), [`http`] (the REST API), [`plots`] (SVG reports),
-//! [`auth`] (API keys) and [`config`]. [`train`] trains the demo models.
+//! [`auth`] (API keys), [`telemetry`] (Prometheus metrics) and [`config`]. [`train`] trains the demo models.
 
 pub mod auth;
 pub mod builtin;
@@ -14,6 +14,7 @@ pub mod http;
 pub mod jobs;
 pub mod plots;
 pub mod store;
+pub mod telemetry;
 pub mod train;
 
 /// The compute core, a crate of its own (`crates/gmfuse-engine`), re-exported under its old path.

@@ -1,5 +1,6 @@
 //! Who is calling: `Authorization: Bearer <key>` resolved to a [`Tenant`] for every `/v1`
-//! route, and the optional key of `/metrics`.
+//! route (then the tenant's request rate, [`super::limits`]), and the optional key of
+//! `/metrics`.
 //!
 //! Zero-setup default: while the database has never held a key (and `GMFUSE_REQUIRE_AUTH` is
 //! off) a request without a key acts as the `default` tenant. Once a key exists every `/v1`
@@ -134,11 +135,13 @@ pub async fn authenticate(State(app): State<AppState>, mut req: Request, next: N
     if !path.starts_with("/v1/") {
         return next.run(req).await;
     }
-    match resolve(&app, req.headers()).await {
-        Ok(tenant) => {
-            req.extensions_mut().insert(tenant);
-            next.run(req).await
-        }
-        Err(e) => e.into_response(),
+    let tenant = match resolve(&app, req.headers()).await {
+        Ok(tenant) => tenant,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = app.limits.check_rate(tenant.as_str()) {
+        return e.into_response();
     }
+    req.extensions_mut().insert(tenant);
+    next.run(req).await
 }

@@ -21,6 +21,7 @@ impl From<StoreError> for ApiError {
                 code: "in_use",
                 detail: e.to_string(),
             },
+            StoreError::QuotaExceeded(q) => super::limits::quota_error(q),
             StoreError::Database(_)
             | StoreError::Migrate(_)
             | StoreError::Corrupt(_)
@@ -34,6 +35,9 @@ impl From<BlobError> for ApiError {
         match e {
             BlobError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
             BlobError::Body(reason) => ApiError::UploadInterrupted(reason),
+            BlobError::Io(ref io) if crate::store::disk::is_storage_full(io) => {
+                ApiError::InsufficientStorage(e.to_string())
+            }
             BlobError::NotFound(_) | BlobError::Io(_) => ApiError::Internal(e.to_string()),
         }
     }
@@ -91,6 +95,10 @@ impl From<RemoveError> for ApiError {
         match e {
             RemoveError::Store(s) => s.into(),
             RemoveError::Blob(b) => b.into(),
+            RemoveError::JobActive(..) => ApiError::Conflict {
+                code: "job_active",
+                detail: e.to_string(),
+            },
         }
     }
 }
@@ -107,10 +115,36 @@ impl From<FusedError> for ApiError {
                 detail: e.to_string(),
             },
             FusedError::Store(s) => s.into(),
-            FusedError::Blob(_)
-            | FusedError::Weights(_)
-            | FusedError::Pipeline(_)
-            | FusedError::Compute(_) => ApiError::Internal(e.to_string()),
+            FusedError::Blob(b) => b.into(),
+            FusedError::Weights(_) | FusedError::Pipeline(_) | FusedError::Compute(_) => {
+                ApiError::Internal(e.to_string())
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_507_insufficient_storage_and_other_io_errors_500() {
+        let full = ApiError::from(BlobError::Io(std::io::Error::from_raw_os_error(28)));
+        assert_eq!(
+            full.status_and_code(),
+            (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
+        );
+        let res = full.into_response();
+        assert_eq!(res.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let other = ApiError::from(BlobError::Io(std::io::Error::from_raw_os_error(5)));
+        assert_eq!(other.status_and_code().1, "internal_error");
+        let fused = ApiError::from(FusedError::Blob(BlobError::Io(
+            std::io::ErrorKind::StorageFull.into(),
+        )));
+        assert_eq!(fused.status_and_code().1, "insufficient_storage");
     }
 }

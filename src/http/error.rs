@@ -79,6 +79,10 @@ pub enum ApiError {
     InvalidQuery(String),
     #[error("invalid path parameter: {0}")]
     InvalidPath(String),
+    #[error("{0}")]
+    UriTooLong(String),
+    #[error("{0}")]
+    HeadersTooLarge(String),
     #[error("the body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: u64 },
     #[error("the upload was interrupted: {0}")]
@@ -108,6 +112,14 @@ pub enum ApiError {
         /// Seconds, sent as `Retry-After`.
         retry_after: u32,
     },
+    /// A tenant limit: its request rate (`rate_limited`) or a quota (`quota_exceeded`).
+    #[error("{detail}")]
+    TooManyRequests {
+        code: &'static str,
+        detail: String,
+        /// Seconds, sent as `Retry-After`.
+        retry_after: u32,
+    },
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
     #[error("{0}")]
@@ -120,6 +132,9 @@ pub enum ApiError {
     IdempotencyInFlight(String),
     #[error("{0}")]
     NotReady(String),
+    /// The disk is full (ENOSPC): the upload or output could not be written.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -137,6 +152,11 @@ impl ApiError {
             }
             ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
             ApiError::InvalidPath(_) => (StatusCode::BAD_REQUEST, "invalid_path"),
+            ApiError::UriTooLong(_) => (StatusCode::URI_TOO_LONG, "uri_too_long"),
+            ApiError::HeadersTooLarge(_) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+            ),
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
@@ -160,6 +180,7 @@ impl ApiError {
             }
             ApiError::JobOverBudget(_) => (StatusCode::UNPROCESSABLE_ENTITY, "job_over_budget"),
             ApiError::Busy { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
+            ApiError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::InvalidIdempotencyKey(_) => {
@@ -170,6 +191,9 @@ impl ApiError {
             }
             ApiError::IdempotencyInFlight(_) => (StatusCode::CONFLICT, "idempotency_in_flight"),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            ApiError::InsufficientStorage(_) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
@@ -200,6 +224,11 @@ impl IntoResponse for ApiError {
             detail,
             retry_after,
             ..
+        }
+        | ApiError::TooManyRequests {
+            detail,
+            retry_after,
+            ..
         } = &self
         {
             let mut res = Problem::new(status, code, detail.clone()).into_response();
@@ -212,6 +241,10 @@ impl IntoResponse for ApiError {
                 Problem::new(status, code, "internal error; see the server log").into_response();
             if let ApiError::NotReady(d) = &self {
                 res = Problem::new(status, code, d.clone()).into_response();
+            }
+            if let ApiError::InsufficientStorage(_) = &self {
+                let detail = "the server's disk is full; nothing was stored, retry later";
+                res = Problem::new(status, code, detail).into_response();
             }
             res.extensions_mut()
                 .insert(InternalDetail(self.to_string()));
@@ -242,6 +275,12 @@ pub fn problem_for_status(status: StatusCode) -> Problem {
             ("unsupported_media_type", "the content type is not accepted")
         }
         StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "the service is unavailable"),
+        StatusCode::INSUFFICIENT_STORAGE => ("insufficient_storage", "the server's disk is full"),
+        StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "too many requests"),
+        StatusCode::URI_TOO_LONG => ("uri_too_long", "the request target is too long"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("headers_too_large", "the header fields are too large")
+        }
         s if s.is_server_error() => ("internal_error", "internal error; see the server log"),
         _ => ("bad_request", "the request was not accepted"),
     };

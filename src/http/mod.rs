@@ -1,13 +1,15 @@
 //! The REST API (v1): axum handlers kept thin ([`routes`]), API keys and tenants ([`auth`]), problem+json errors ([`error`]),
 //! extractors whose rejections are problems ([`extract`]), the OpenAPI document and the
-//! middleware stack ([`router`]), metrics ([`metrics`]), start-up/shutdown ([`server`]), the accept loop with its
-//! connection limits ([`serve`]) and the upload slots ([`slots`]).
+//! middleware stack ([`router`]), metrics ([`metrics`]), per-tenant rate and quotas ([`limits`]), start-up/shutdown ([`server`]), the accept loop with its
+//! connection limits ([`serve`]), the request-head limits ([`head`]) and the upload slots ([`slots`]).
 
 pub mod auth;
 mod convert;
 pub mod error;
 pub mod extract;
+pub mod head;
 pub mod idempotency;
+pub mod limits;
 pub mod metrics;
 mod plots;
 pub mod report;

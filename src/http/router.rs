@@ -42,9 +42,58 @@ use super::state::AppState;
         (name = "ops", description = "Health, readiness and metrics"),
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &RateLimited)
 )]
 struct ApiDoc;
+
+/// Declares the per-tenant rate limit's 429 (`rate_limited`, with `Retry-After`) on every
+/// `/v1` operation that does not describe its own 429 (those that also have a quota do).
+struct RateLimited;
+
+impl utoipa::Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::PartialSchema;
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let response = ResponseBuilder::new()
+            .description(
+                "The tenant is over its request rate (`rate_limited`); retry after \
+                 `Retry-After` seconds",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Some(u32::schema()))
+                    .description(Some("Seconds to wait"))
+                    .build(),
+            )
+            .content(
+                PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        for (path, item) in &mut openapi.paths.paths {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                op.responses
+                    .responses
+                    .entry("429".to_string())
+                    .or_insert_with(|| response.clone().into());
+            }
+        }
+    }
+}
 
 /// Declares the `bearer` security scheme (`Authorization: Bearer gmf_…`) for every operation;
 /// the empty alternative is the open mode of a service that has no key yet.
@@ -104,9 +153,9 @@ fn api_routes(limits: RouteLimits) -> OpenApiRouter<AppState> {
             architectures::create_architecture
         ))
         .routes(routes!(architectures::get_architecture))
-        .routes(routes!(datasets::get_dataset))
+        .routes(routes!(datasets::get_dataset, datasets::delete_dataset))
         .routes(routes!(jobs::create_job, jobs::list_jobs))
-        .routes(routes!(jobs::get_job))
+        .routes(routes!(jobs::get_job, jobs::delete_job))
         .routes(routes!(jobs::cancel_job))
         .routes(routes!(jobs::list_job_attempts))
         .routes(routes!(results::get_job_report))
@@ -222,14 +271,17 @@ pub fn router(state: AppState, limits: RouteLimits, cors_origins: &[String]) -> 
             .unwrap_or("-");
         tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
     });
-    let metrics = axum::middleware::from_fn_with_state(state.clone(), super::metrics::track);
+    let track = axum::middleware::from_fn_with_state(state.clone(), super::metrics::track);
     let auth = axum::middleware::from_fn_with_state(state.clone(), super::auth::authenticate);
     let mut app = api
         .route_layer(auth)
-        .route_layer(metrics)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .route_layer(axum::middleware::from_fn(super::metrics::tag_route))
         .fallback(route_not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(super::head::check_head))
+        // Around the fallback too: requests no route matched are counted (`unmatched`).
+        .layer(track)
         .layer(axum::middleware::map_response(problem_bodies))
         .layer(axum::middleware::map_response(security_headers))
         .layer(CompressionLayer::new());

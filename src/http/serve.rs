@@ -6,6 +6,8 @@
 //!   the next request on a keep-alive connection, so it is also the idle timeout between
 //!   requests. A connection that has not sent one complete request head within the timeout —
 //!   even one stuck before hyper can tell HTTP/1 from HTTP/2 — is closed too.
+//! - **Head size.** hyper refuses more than [`super::head::HYPER_MAX_HEADERS`] header fields
+//!   itself; below that the router's [`super::head`] limits answer 414/431 as problem+json.
 //! - **Accept errors** (out of file descriptors, say) are logged and retried after a pause,
 //!   never fatal: the connections already open keep being served.
 //! - **Shutdown.** On the token, accepting stops; open connections finish their requests (idle
@@ -55,6 +57,7 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_headers(super::head::HYPER_MAX_HEADERS)
         .keep_alive(true);
     builder
         .http2()

@@ -14,12 +14,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::auth::AuthSettings;
-use super::metrics::HttpMetrics;
 use super::router::{RouteLimits, router};
 use super::state::{App, AppState};
 use crate::config::Config;
 use crate::jobs::{ComputePool, JobService, Jobs, WorkerSettings, ingest};
-use crate::store::{self, BlobStore, DEFAULT_TENANT, Db};
+use crate::store::{self, BlobStore, DEFAULT_TENANT, Db, TenantQuota};
 
 /// A built service, bound to its port, not yet serving.
 pub struct Application {
@@ -71,13 +70,19 @@ impl Application {
         let shutdown = CancellationToken::new();
         let state = AppState(Arc::new(App {
             auth,
+            limits: super::limits::TenantLimits::new(
+                config.tenant_quota(),
+                config.tenant_rate_per_sec,
+                config.tenant_rate_burst,
+            ),
             idempotency_retention: config.idempotency_retention(),
             idempotency_stale: config.request_timeout().saturating_mul(2),
             db,
             blobs,
             jobs,
-            metrics: HttpMetrics::default(),
             max_upload_bytes: config.max_upload_bytes,
+            data_dir: config.data_dir.clone(),
+            min_free_bytes: config.min_free_bytes,
             upload_slots: super::slots::UploadSlots::new(config.max_concurrent_uploads),
             shutdown: shutdown.clone(),
         }));
@@ -201,7 +206,10 @@ async fn preload_demo(config: &Config, db: &dyn Db, blobs: &dyn BlobStore) {
             blobs,
             DEFAULT_TENANT,
             body,
-            u64::MAX,
+            ingest::UploadLimits {
+                max_bytes: u64::MAX,
+                quota: TenantQuota::UNLIMITED,
+            },
             Some(name.into()),
             None,
         )

@@ -4,7 +4,6 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use super::auth::AuthSettings;
-use super::metrics::HttpMetrics;
 use crate::jobs::Jobs;
 use crate::store::{BlobStore, Db};
 
@@ -16,14 +15,18 @@ pub struct App {
     pub blobs: Arc<dyn BlobStore>,
     /// Submission, cancel, fused weights and the workers' shared state.
     pub jobs: Jobs,
-    /// Request counters for `/metrics`.
-    pub metrics: HttpMetrics,
     /// How callers are authenticated.
     pub auth: AuthSettings,
+    /// Per-tenant request rate and quotas.
+    pub limits: super::limits::TenantLimits,
     /// How long a served `Idempotency-Key` is remembered.
     pub idempotency_retention: std::time::Duration,
     /// After how long a key whose first request never finished is given up.
     pub idempotency_stale: std::time::Duration,
+    /// The data directory (its free space decides readiness).
+    pub data_dir: std::path::PathBuf,
+    /// Free bytes under which the service is not ready.
+    pub min_free_bytes: u64,
     /// Largest accepted upload, bytes.
     pub max_upload_bytes: u64,
     /// Uploads received at once.

@@ -1,7 +1,10 @@
 //! Fused weights on demand: recomputed from a succeeded job's inputs and permutations for one
-//! method and proportion, written as safetensors with provenance in `__metadata__`, and kept
-//! as a content-addressed blob so the next request (and its ETag) is the same bytes.
+//! method and proportion, written as safetensors with provenance in `__metadata__`. A
+//! proportion of the job's own list is kept as a content-addressed blob (so at most
+//! methods × proportions files per job); any other proportion is computed for the request and
+//! not stored, so arbitrary `proportion=` values cannot fill the disk.
 
+use sha2::Digest;
 use uuid::Uuid;
 
 use super::JobService;
@@ -46,10 +49,21 @@ pub mod keys {
 /// average, which has no proportion) is cached in `job_outputs`.
 pub const WEIGHTED_AVERAGE: f64 = -1.0;
 
+/// Fused weights to serve.
+#[derive(Debug)]
+pub enum Fused {
+    /// Kept in the blob store (a proportion of the job's list, or the weighted average of a
+    /// job of three or more models).
+    Stored(OutputRecord),
+    /// Computed for this request only (any other proportion).
+    Transient { bytes: Vec<u8>, sha256: String },
+}
+
 impl JobService {
     /// The fused weights of `job` for `method` at `proportion` (two-model jobs) or as the
-    /// weighted average of a job of three or more models ([`WEIGHTED_AVERAGE`]), computed once
-    /// and then served from the blob store.
+    /// weighted average of a job of three or more models ([`WEIGHTED_AVERAGE`]): for a
+    /// proportion of the job's list and for the average, computed once and then served from the
+    /// blob store; for any other proportion, computed and returned without being stored.
     ///
     /// # Errors
     /// Any [`FusedError`].
@@ -58,13 +72,13 @@ impl JobService {
         job: &JobRecord,
         method: MethodId,
         proportion: f64,
-    ) -> Result<OutputRecord, FusedError> {
+    ) -> Result<Fused, FusedError> {
         let report = job
             .report
             .as_ref()
             .ok_or(FusedError::NotSucceeded(job.id))?;
         if let Some(o) = self.db.get_output(job.id, method, proportion).await? {
-            return Ok(o);
+            return Ok(Fused::Stored(o));
         }
         let matching = match method {
             MethodId::None => None,
@@ -124,6 +138,15 @@ impl JobService {
                 Ok(fused.to_bytes()?)
             })
             .await??;
+        let kept = if report.weights.is_empty() {
+            job.spec.params.proportions.contains(&proportion)
+        } else {
+            proportion == WEIGHTED_AVERAGE
+        };
+        if !kept {
+            let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+            return Ok(Fused::Transient { bytes, sha256 });
+        }
         let size_bytes = bytes.len() as u64;
         let sha256 = self.blobs.put(bytes).await?;
         let output = OutputRecord {
@@ -134,6 +157,6 @@ impl JobService {
             size_bytes,
         };
         self.db.put_output(&output).await?;
-        Ok(output)
+        Ok(Fused::Stored(output))
     }
 }

@@ -12,7 +12,7 @@ use crate::engine::arch::{ArchError, ArchSpec, Op};
 use crate::engine::weights::{self, TensorInfo};
 use crate::store::{
     BlobError, BlobStore, DatasetFormat, DatasetRecord, Db, ModelRecord, NewModel, Staged,
-    StoreError, UploadStream,
+    StoreError, TenantQuota, UploadStream,
 };
 
 /// Why an upload was refused.
@@ -35,6 +35,14 @@ pub enum IngestError {
     Dataset(String),
 }
 
+/// What one upload may take: its own size, and the tenant's storage quota.
+#[derive(Clone, Copy, Debug)]
+pub struct UploadLimits {
+    /// Largest body, bytes (`GMFUSE_MAX_UPLOAD_BYTES`).
+    pub max_bytes: u64,
+    pub quota: TenantQuota,
+}
+
 /// Read and validate a safetensors header (the tensors' names, dtypes and shapes), with the
 /// engine's rules: offsets in bounds, no overlaps or holes, distinct names, known dtypes.
 ///
@@ -54,11 +62,11 @@ pub async fn ingest_model(
     blobs: &dyn BlobStore,
     tenant: &str,
     body: UploadStream<'_>,
-    limit: u64,
+    limits: UploadLimits,
     name: Option<String>,
     architecture: Option<String>,
 ) -> Result<(ModelRecord, bool), IngestError> {
-    let staged = blobs.stage(body, limit).await?;
+    let staged = blobs.stage(body, limits.max_bytes).await?;
     match check_model(db, blobs, tenant, &staged, architecture).await {
         Ok((tensors, architecture)) => {
             let new = NewModel {
@@ -71,8 +79,15 @@ pub async fn ingest_model(
             // Commit and record under the blob's lock: a delete of a model with the same
             // bytes cannot remove the blob between the two.
             let _lock = db.lock_blobs(&[&new.sha256]).await?;
+            let sha256 = new.sha256.clone();
             blobs.commit(staged).await?;
-            Ok(db.insert_model(tenant, new).await?)
+            match db.insert_model(tenant, new, &limits.quota).await {
+                Ok(inserted) => Ok(inserted),
+                Err(e) => {
+                    forget_unused(db, blobs, &[sha256]).await;
+                    Err(e.into())
+                }
+            }
         }
         Err(e) => {
             blobs.discard(staged).await;
@@ -119,6 +134,7 @@ pub async fn ingest_dataset(
     name: String,
     format: DatasetFormat,
     staged: Vec<Staged>,
+    quota: &TenantQuota,
 ) -> Result<DatasetRecord, IngestError> {
     let data = match super::scan::scan_dataset(blobs, format, &staged).await {
         Ok(d) => d,
@@ -142,8 +158,21 @@ pub async fn ingest_dataset(
     for s in staged {
         blobs.commit(s).await?;
     }
-    db.insert_dataset(tenant, &record).await?;
+    if let Err(e) = db.insert_dataset(tenant, &record, quota).await {
+        forget_unused(db, blobs, &record.blobs).await;
+        return Err(e.into());
+    }
     Ok(record)
+}
+
+/// After a refused insert (a quota, a database error), remove the blobs just committed that no
+/// row names. Called under the blobs' lock; a failure only leaves an unreferenced blob.
+async fn forget_unused(db: &dyn Db, blobs: &dyn BlobStore, sha256s: &[String]) {
+    for sha in sha256s {
+        if matches!(db.blob_in_use(sha).await, Ok(false)) {
+            let _ = blobs.delete(sha).await;
+        }
+    }
 }
 
 async fn discard_all(blobs: &dyn BlobStore, staged: Vec<Staged>) {

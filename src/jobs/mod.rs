@@ -7,7 +7,6 @@ pub mod catalog;
 pub mod compute;
 pub mod fused;
 pub mod ingest;
-pub mod metrics;
 pub mod preflight;
 pub mod process;
 pub mod remove;
@@ -42,6 +41,8 @@ pub struct WorkerSettings {
     pub budgets: preflight::Budgets,
     /// Jobs queued or running past which submissions are refused.
     pub max_queued_jobs: u64,
+    /// What one tenant may have queued or running (and store).
+    pub tenant_quota: crate::store::TenantQuota,
 }
 
 impl WorkerSettings {
@@ -59,6 +60,7 @@ impl WorkerSettings {
                 max_eval_macs: config.max_eval_macs,
             },
             max_queued_jobs: config.max_queued_jobs,
+            tenant_quota: config.tenant_quota(),
         }
     }
 }
@@ -73,7 +75,8 @@ pub struct JobService {
     /// Wakes idle workers when a job is queued here.
     pub wakeup: Notify,
     pub datasets: catalog::DatasetCache,
-    pub metrics: metrics::JobMetrics,
+    /// This process's Prometheus metrics (job durations here; the API's requests too).
+    pub metrics: crate::telemetry::Metrics,
     pub settings: WorkerSettings,
     /// Identifies this process in lease owners: `<pid>-<random>`.
     pub process_id: String,
@@ -95,7 +98,7 @@ impl JobService {
             running: Running::default(),
             wakeup: Notify::new(),
             datasets: catalog::DatasetCache::default(),
-            metrics: metrics::JobMetrics::default(),
+            metrics: crate::telemetry::Metrics::new(),
             settings,
             process_id: format!("{}-{}", std::process::id(), &random[..8]),
         }
@@ -129,6 +132,7 @@ impl JobService {
             eval_limit: self.settings.eval_limit,
             threads: self.compute.threads(),
             max_queued_jobs: self.settings.max_queued_jobs,
+            tenant_quota: self.settings.tenant_quota,
         }
     }
 

@@ -134,7 +134,8 @@ impl JobService {
             Ok(false) => warn!(lost, "lease lost: the outcome `{name}` was discarded"),
             Err(e) => warn!(error = %e, "could not record the outcome; the lease will expire"),
         }
-        self.metrics.observe(name, started.elapsed().as_secs_f64());
+        self.metrics
+            .observe_job(name, started.elapsed().as_secs_f64());
         drop(guard);
         if name == "requeued" {
             self.wakeup.notify_one();

@@ -9,7 +9,7 @@ use super::catalog;
 use super::preflight::{self, Budgets, PreflightError};
 use crate::engine::arch::ArchError;
 use crate::engine::pipeline::{FusionParams, MAX_MODELS, ParamError};
-use crate::store::{Db, JobRecord, JobSpec, JobStatus, ModelRecord, StoreError};
+use crate::store::{Db, JobRecord, JobSpec, JobStatus, ModelRecord, StoreError, TenantQuota};
 
 /// What this process admits: the job budgets and the queue depth.
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +21,8 @@ pub struct Admission {
     pub threads: usize,
     /// Jobs queued or running past which submissions are refused.
     pub max_queued_jobs: u64,
+    /// The tenant's queued + running jobs, checked when the job is queued.
+    pub tenant_quota: TenantQuota,
 }
 
 /// A job as a client asks for it, already decoded.
@@ -100,7 +102,10 @@ pub async fn submit(
     // 404) or waits and then finds the blob in use by this job (409): an accepted job always
     // finds its inputs.
     let _lock = db.lock_blobs(&spec.input_blobs()).await?;
-    match db.enqueue(tenant, &spec, max_attempts).await {
+    match db
+        .enqueue(tenant, &spec, max_attempts, &admission.tenant_quota)
+        .await
+    {
         Ok(job) => Ok(job),
         Err(StoreError::Missing { what: "model", id }) => Err(SubmitError::ModelNotFound(
             Uuid::parse_str(&id).unwrap_or_default(),

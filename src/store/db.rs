@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::lock::BlobLock;
+use super::quota::{QuotaExceeded, TenantQuota};
 use super::records::{
     ApiKeyRecord, ArchitectureRecord, AttemptRecord, DatasetRecord, Fence, IdemSlot, JobRecord,
     JobSpec, JobStatus, Lease, ModelRecord, NewModel, Outcome, OutputRecord, Progress, Rescued,
@@ -31,6 +32,9 @@ pub enum StoreError {
     /// A row cannot be deleted while a queued or running job uses it.
     #[error("{what} {id} is used by a queued or running job")]
     InUse { what: &'static str, id: String },
+    /// A tenant quota would be exceeded (nothing was stored).
+    #[error("{0}")]
+    QuotaExceeded(QuotaExceeded),
     /// The database is unreachable or refused the statement.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -59,9 +63,16 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[async_trait]
 pub trait CatalogStore: Send + Sync {
     /// Insert a model, or return the tenant's existing row with the same sha256 (`false`: not
-    /// created).
-    async fn insert_model(&self, tenant: &str, model: NewModel)
-    -> StoreResult<(ModelRecord, bool)>;
+    /// created). A new row that would bring the tenant's stored bytes over
+    /// `quota.max_bytes` is not inserted ([`StoreError::QuotaExceeded`]).
+    async fn insert_model(
+        &self,
+        tenant: &str,
+        model: NewModel,
+        quota: &TenantQuota,
+    ) -> StoreResult<(ModelRecord, bool)>;
+    /// Bytes of the tenant's models and datasets.
+    async fn stored_bytes(&self, tenant: &str) -> StoreResult<u64>;
     async fn get_model(&self, tenant: &str, id: Uuid) -> StoreResult<Option<ModelRecord>>;
     /// The tenant's models, newest first, after the cursor `before` (a model id).
     async fn list_models(
@@ -92,8 +103,17 @@ pub trait CatalogStore: Send + Sync {
     /// The tenant's custom architectures by name.
     async fn list_architectures(&self, tenant: &str) -> StoreResult<Vec<ArchitectureRecord>>;
 
-    async fn insert_dataset(&self, tenant: &str, dataset: &DatasetRecord) -> StoreResult<()>;
+    /// Insert a dataset, unless it would bring the tenant's stored bytes over
+    /// `quota.max_bytes` ([`StoreError::QuotaExceeded`]).
+    async fn insert_dataset(
+        &self,
+        tenant: &str,
+        dataset: &DatasetRecord,
+        quota: &TenantQuota,
+    ) -> StoreResult<()>;
     async fn get_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>>;
+    /// Delete a dataset row; returns it when it existed.
+    async fn delete_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>>;
     /// The tenant's uploaded datasets, newest first.
     async fn list_datasets(&self, tenant: &str) -> StoreResult<Vec<DatasetRecord>>;
 }
@@ -151,13 +171,16 @@ pub trait KeyStore: Send + Sync {
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Queue a job (status `queued`, attempt 0), in one transaction that checks that its
-    /// models and uploaded dataset still exist ([`StoreError::Missing`] otherwise). Call it
-    /// holding the [`Db::lock_blobs`] of the job's inputs.
+    /// models and uploaded dataset still exist ([`StoreError::Missing`] otherwise) and that
+    /// the tenant stays within `quota.max_active_jobs` queued + running jobs
+    /// ([`StoreError::QuotaExceeded`]). Call it holding the [`Db::lock_blobs`] of the job's
+    /// inputs.
     async fn enqueue(
         &self,
         tenant: &str,
         spec: &JobSpec,
         max_attempts: u32,
+        quota: &TenantQuota,
     ) -> StoreResult<JobRecord>;
     async fn get_job(&self, tenant: &str, id: Uuid) -> StoreResult<Option<JobRecord>>;
     /// The tenant's jobs newest first, starting after the cursor `before` (a job id).
@@ -198,6 +221,11 @@ pub trait JobStore: Send + Sync {
         proportion: f64,
     ) -> StoreResult<Option<OutputRecord>>;
     async fn put_output(&self, output: &OutputRecord) -> StoreResult<()>;
+    /// Delete the tenant's job `id` if it has ended (succeeded, failed or canceled), with its
+    /// report, attempts, input references and fused-output rows; returns the blobs those rows
+    /// named (the caller removes the ones nothing else names), or `None` when the tenant has
+    /// no such ended job.
+    async fn delete_ended_job(&self, tenant: &str, id: Uuid) -> StoreResult<Option<Vec<String>>>;
 }
 
 /// A whole database backend.

@@ -6,9 +6,11 @@
 
 pub mod blob;
 pub mod db;
+pub mod disk;
 pub mod local;
 pub mod lock;
 pub mod postgres;
+pub mod quota;
 pub mod records;
 pub mod rows;
 pub mod s3;
@@ -24,6 +26,7 @@ use anyhow::Context;
 pub use blob::{BlobError, BlobStore, ByteStream, Staged, UploadStream};
 pub use db::{CatalogStore, Db, IdempotencyStore, JobStore, KeyStore, StoreError, StoreResult};
 pub use lock::BlobLock;
+pub use quota::{QuotaExceeded, QuotaKind, TenantQuota};
 pub use records::*;
 
 use crate::config::Config;

@@ -184,3 +184,71 @@ async fn a_json_body_is_not_a_dataset_upload(db: Backend) {
     app.assert_nothing_stored().await;
     app.stop().await;
 }
+
+both_backends!(a_dataset_in_use_is_not_deleted_and_an_unused_one_goes_with_its_blobs);
+async fn a_dataset_in_use_is_not_deleted_and_an_unused_one_goes_with_its_blobs(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
+    let (images, labels) = idx(20, 28, 28);
+    let form = Form::new()
+        .part("images", part(images))
+        .part("labels", part(labels));
+    let res = post_form(&app, form).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = app.model_id(mnist_cnn_model(3136, 1), "a").await;
+    let b = app.model_id(mnist_cnn_model(3136, 2), "b").await;
+    let blobs_with_models = app.blob_files().len();
+    assert_eq!(blobs_with_models, 4, "images, labels and two models");
+    let mut req = job_request(&a, &b);
+    req["dataset"] = json!(id);
+    let job = app.job_id(&req).await;
+    let delete = || {
+        app.client
+            .delete(app.url(&format!("/v1/datasets/{id}")))
+            .send()
+    };
+    // Queued job reads it: 409, and it stays.
+    assert_problem(delete().await.unwrap(), 409, "in_use").await;
+    assert_eq!(
+        app.get(&format!("/v1/datasets/{id}")).await.status(),
+        StatusCode::OK
+    );
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/jobs/{job}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    // The canceled job no longer holds it.
+    assert_eq!(delete().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_problem(
+        app.get(&format!("/v1/datasets/{id}")).await,
+        404,
+        "dataset_not_found",
+    )
+    .await;
+    assert_problem(delete().await.unwrap(), 404, "dataset_not_found").await;
+    // Its two blobs stay while the canceled job's row names them, and go with the job.
+    assert_eq!(app.blob_files().len(), blobs_with_models);
+    let res = app
+        .client
+        .delete(app.url(&format!("/v1/jobs/{job}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.blob_files().len(), 2, "the two models are left");
+    assert_eq!(app.count("datasets").await, 0);
+    let res = app
+        .client
+        .delete(app.url("/v1/datasets/mnist-test"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 409, "builtin").await;
+    app.stop().await;
+}

@@ -12,7 +12,7 @@ use gmfuse::engine::eval::EvalResult;
 use gmfuse::engine::pipeline::{Best, FusionParams, FusionReport, MethodId, Stage};
 use gmfuse::store::{
     DEFAULT_TENANT, DatasetSource, Db, Fence, JobFailure, JobSpec, JobStatus, Lease, NewModel,
-    Outcome, Progress, Rescued, Timing,
+    Outcome, Progress, Rescued, TenantQuota, Timing,
 };
 use uuid::Uuid;
 
@@ -64,9 +64,15 @@ async fn enqueue(
             architecture: None,
             tensors: Vec::new(),
         };
-        spec.models[i] = store.insert_model(DEFAULT_TENANT, model).await?.0.id;
+        spec.models[i] = store
+            .insert_model(DEFAULT_TENANT, model, &TenantQuota::UNLIMITED)
+            .await?
+            .0
+            .id;
     }
-    store.enqueue(DEFAULT_TENANT, &spec, max_attempts).await
+    store
+        .enqueue(DEFAULT_TENANT, &spec, max_attempts, &TenantQuota::UNLIMITED)
+        .await
 }
 
 /// A report whose `samples` marks which attempt wrote it.

@@ -142,6 +142,34 @@ pub async fn get_dataset(
     Ok(Json(d.into()))
 }
 
+/// Delete an uploaded dataset. Its bytes are removed unless another record uses them; a
+/// dataset that a queued or running job reads is not deleted (409 `in_use`), nor is a
+/// built-in one (409 `builtin`).
+#[utoipa::path(delete, path = "/v1/datasets/{id}", tag = "datasets", operation_id = "delete_dataset",
+    params(("id" = String, Path, description = "An upload's UUID")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such dataset", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A queued or running job uses the dataset (`in_use`), or it is built in (`builtin`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_dataset(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    if builtin_dataset(&id).is_some() {
+        return Err(ApiError::Conflict {
+            code: "builtin",
+            detail: format!("dataset `{id}` is built in and cannot be deleted"),
+        });
+    }
+    let uuid = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("dataset", &id))?;
+    crate::jobs::remove::delete_dataset(app.db.as_ref(), app.blobs.as_ref(), tenant.as_str(), uuid)
+        .await?
+        .ok_or_else(|| ApiError::not_found("dataset", &id))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge { limit }
@@ -162,8 +190,11 @@ fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
         (status = 413, description = "A part is over the upload limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `multipart/form-data`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Parts missing or not a valid dataset", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant's storage quota (`quota_exceeded`) or request rate (`rate_limited`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 503, description = "Too many uploads in progress; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 507, description = "The server's disk is full (`insufficient_storage`); nothing was stored", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_dataset(
     State(app): State<AppState>,
@@ -172,6 +203,9 @@ pub async fn create_dataset(
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let mut form = form.map_err(|e| ApiError::UnsupportedMediaType(e.body_text()))?;
+    app.limits
+        .check_room(app.db.as_ref(), tenant.as_str())
+        .await?;
     let _slot = app.upload_slots.acquire()?;
     let mut parts: Vec<(String, Staged)> = Vec::new();
     let result = async {
@@ -222,6 +256,7 @@ pub async fn create_dataset(
         name,
         format,
         staged,
+        &app.limits.quota,
     )
     .await?;
     let location = format!("/v1/datasets/{}", record.id);

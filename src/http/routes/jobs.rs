@@ -36,6 +36,8 @@ pub const RETRY_AFTER_SECS: u32 = 1;
         (status = 409, description = "A request with this `Idempotency-Key` is still being served (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid request: schema, parameters, models that do not fit, or a job over the pre-flight budget (`job_over_budget`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant has its quota of queued + running jobs (`quota_exceeded`) or is over its request rate (`rate_limited`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 503, description = "The queue is full (`queue_full`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
@@ -140,6 +142,28 @@ pub async fn get_job(
         .await?
         .ok_or_else(|| ApiError::not_found("job", id))?;
     Ok(Json(job.into()))
+}
+
+/// Delete an ended job (succeeded, failed or canceled) with its report, attempts and fused
+/// outputs; the blobs of its outputs and inputs go too unless another row names them. A
+/// queued or running job is not deleted (409 `job_active`): cancel it first.
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", operation_id = "delete_job",
+    params(("id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job is queued or running (`job_active`); cancel it first", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_job(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    crate::jobs::remove::delete_job(app.db.as_ref(), app.blobs.as_ref(), tenant.as_str(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job", id))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Cancel a job: a queued job is canceled at once; a running one stops at its next check

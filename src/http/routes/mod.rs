@@ -93,14 +93,42 @@ pub async fn serve_blob(
     sha256: &str,
     filename: &str,
 ) -> Result<Response, ApiError> {
-    let etag = HeaderValue::from_str(&format!("\"{sha256}\""))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
     if etag_matches(headers, sha256) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+        return not_modified(sha256);
     }
     let (stream, size) = app.blobs.stream(sha256).await?;
+    download(Body::from_stream(stream), size, sha256, filename)
+}
+
+/// [`serve_blob`] for bytes computed for this request (not stored).
+///
+/// # Errors
+/// Only an unusable sha256.
+pub fn serve_bytes(
+    headers: &HeaderMap,
+    bytes: Vec<u8>,
+    sha256: &str,
+    filename: &str,
+) -> Result<Response, ApiError> {
+    if etag_matches(headers, sha256) {
+        return not_modified(sha256);
+    }
+    let size = bytes.len() as u64;
+    download(Body::from(bytes), size, sha256, filename)
+}
+
+fn etag(sha256: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(&format!("\"{sha256}\"")).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn not_modified(sha256: &str) -> Result<Response, ApiError> {
+    Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(sha256)?)]).into_response())
+}
+
+fn download(body: Body, size: u64, sha256: &str, filename: &str) -> Result<Response, ApiError> {
+    let etag = etag(sha256)?;
     let disposition = content_disposition(filename);
-    let mut res = Body::from_stream(stream).into_response();
+    let mut res = body.into_response();
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -131,8 +131,11 @@ pub(crate) fn upload_stream(
         (status = 413, description = "Body over the upload limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `application/octet-stream`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid safetensors, or tensors that do not fit the architecture", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant's storage quota (`quota_exceeded`) or request rate (`rate_limited`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 503, description = "Too many uploads in progress; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 507, description = "The server's disk is full (`insufficient_storage`); nothing was stored", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_model(
     State(app): State<AppState>,
@@ -143,6 +146,9 @@ pub async fn create_model(
     body: Body,
 ) -> Result<Response, ApiError> {
     check_octet_stream(&headers)?;
+    app.limits
+        .check_room(app.db.as_ref(), tenant.as_str())
+        .await?;
     let _slot = app.upload_slots.acquire()?;
     let stream = upload_stream(&headers, body, app.max_upload_bytes)?;
     let Some(key) = idempotency::key_of(&headers)? else {
@@ -184,7 +190,10 @@ async fn upload(
         app.blobs.as_ref(),
         tenant.as_str(),
         stream,
-        app.max_upload_bytes,
+        ingest::UploadLimits {
+            max_bytes: app.max_upload_bytes,
+            quota: app.limits.quota,
+        },
         q.name,
         q.architecture,
     )

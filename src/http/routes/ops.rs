@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, Problem};
-use crate::http::metrics;
 use crate::http::state::AppState;
 
 /// A health answer.
@@ -44,7 +43,8 @@ pub async fn get_health() -> Json<Health> {
     })
 }
 
-/// Readiness: the database answers with every migration applied, and the blob store is usable.
+/// Readiness: the database answers with every migration applied, the blob store is usable, and
+/// the data directory has at least `GMFUSE_MIN_FREE_BYTES` free.
 #[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "get_readiness",
     responses(
         (status = 200, description = "Ready", body = Readiness),
@@ -63,6 +63,15 @@ pub async fn get_readiness(State(app): State<AppState>) -> Result<Json<Readiness
     if !app.blobs.ready().await {
         return Err(ApiError::NotReady("blob store unavailable".into()));
     }
+    let free = crate::store::disk::free_bytes(&app.data_dir).map_err(|e| {
+        ApiError::NotReady(format!("the data directory's free space is unknown: {e}"))
+    })?;
+    if free < app.min_free_bytes {
+        return Err(ApiError::NotReady(format!(
+            "the data directory has {free} bytes free, under GMFUSE_MIN_FREE_BYTES = {}",
+            app.min_free_bytes
+        )));
+    }
     Ok(Json(Readiness {
         status: "ready".into(),
         database: app.db.backend().into(),
@@ -79,12 +88,7 @@ pub async fn get_readiness(State(app): State<AppState>) -> Result<Json<Readiness
     ))]
 pub async fn get_metrics(State(app): State<AppState>) -> Result<Response, ApiError> {
     let counts = app.db.job_counts().await?;
-    let text = metrics::render(
-        &app.metrics,
-        &counts,
-        &app.jobs.metrics.snapshot(),
-        app.jobs.running.len(),
-    );
+    let text = app.jobs.metrics.render(&counts, app.jobs.running.len());
     Ok((
         StatusCode::OK,
         [(

@@ -15,7 +15,7 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::report::ReportView;
 use crate::http::state::AppState;
-use crate::jobs::fused::WEIGHTED_AVERAGE;
+use crate::jobs::fused::{Fused, WEIGHTED_AVERAGE};
 use crate::store::{JobRecord, JobStatus};
 
 async fn succeeded(
@@ -142,7 +142,8 @@ pub struct FusedQuery {
 
 /// Fused weights as safetensors: the inputs' tensor names and dtypes, `__metadata__` with
 /// `gmfuse.job_id`, `gmfuse.method`, `gmfuse.proportion` and `gmfuse.input_sha256`.
-/// The ETag is the file's sha256.
+/// The ETag is the file's sha256. The job's own proportions are stored once computed; any
+/// other proportion is computed for the request and not kept.
 #[utoipa::path(get, path = "/v1/jobs/{id}/fused", tag = "results", operation_id = "get_job_fused",
     params(("id" = Uuid, Path, description = "Job id"), FusedQuery),
     responses(
@@ -153,6 +154,7 @@ pub struct FusedQuery {
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not succeeded", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Proportion outside [0, 1], or a proportion for a job of three or more models", body = Problem, content_type = "application/problem+json"),
+        (status = 507, description = "The server's disk is full (`insufficient_storage`); nothing was stored", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_job_fused(
     State(app): State<AppState>,
@@ -181,7 +183,11 @@ pub async fn get_job_fused(
             (p, p.to_string())
         }
     };
-    let output = app.jobs.fused(&job, method, proportion).await?;
     let filename = format!("fused-{id}-{method}-{label}.safetensors");
-    super::serve_blob(&app, &headers, &output.sha256, &filename).await
+    match app.jobs.fused(&job, method, proportion).await? {
+        Fused::Stored(output) => super::serve_blob(&app, &headers, &output.sha256, &filename).await,
+        Fused::Transient { bytes, sha256 } => {
+            super::serve_bytes(&headers, bytes, &sha256, &filename)
+        }
+    }
 }

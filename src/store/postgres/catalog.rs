@@ -2,13 +2,14 @@
 //! tenant.
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::{PgDb, big};
 use crate::engine::arch::ArchSpec;
 use crate::store::db::{CatalogStore, StoreError, StoreResult};
+use crate::store::quota::{PG_QUOTA_LOCK, QuotaExceeded, QuotaKind, TenantQuota};
 use crate::store::records::{ArchitectureRecord, DatasetRecord, ModelRecord, NewModel};
 use crate::store::rows;
 
@@ -16,9 +17,33 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// Bytes of the tenant's models and datasets, read on `conn` (inside a transaction that holds
+/// the tenant's quota lock: nothing of the tenant's commits meanwhile).
+async fn stored_bytes_in(conn: &mut PgConnection, tenant: &str) -> StoreResult<u64> {
+    let total: i64 = sqlx::query_scalar(
+        "SELECT (COALESCE((SELECT SUM(size_bytes) FROM models WHERE tenant = $1), 0)
+               + COALESCE((SELECT SUM(size_bytes) FROM datasets WHERE tenant = $1), 0))::BIGINT",
+    )
+    .bind(tenant)
+    .fetch_one(conn)
+    .await?;
+    Ok(super::count(total))
+}
+
 #[async_trait]
 impl CatalogStore for PgDb {
-    async fn insert_model(&self, tenant: &str, m: NewModel) -> StoreResult<(ModelRecord, bool)> {
+    async fn insert_model(
+        &self,
+        tenant: &str,
+        m: NewModel,
+        quota: &TenantQuota,
+    ) -> StoreResult<(ModelRecord, bool)> {
+        let mut tx = self.pool.begin().await?;
+        // One tenant's quota checks take turns, in every process sharing the database.
+        sqlx::query(PG_QUOTA_LOCK)
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
         let inserted = sqlx::query(
             "INSERT INTO models
                 (id, tenant, name, sha256, size_bytes, architecture, tensors, created_at)
@@ -32,16 +57,27 @@ impl CatalogStore for PgDb {
         .bind(big(m.size_bytes))
         .bind(&m.architecture)
         .bind(Json(&m.tensors))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
+        if inserted {
+            let total = stored_bytes_in(&mut tx, tenant).await?;
+            QuotaExceeded::check(QuotaKind::StoredBytes, total, quota.max_bytes)
+                .map_err(StoreError::QuotaExceeded)?;
+        }
         let row = sqlx::query("SELECT * FROM models WHERE tenant = $1 AND sha256 = $2")
             .bind(tenant)
             .bind(&m.sha256)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok((rows::model(&row)?, inserted))
+    }
+
+    async fn stored_bytes(&self, tenant: &str) -> StoreResult<u64> {
+        let mut conn = self.pool.acquire().await?;
+        stored_bytes_in(&mut conn, tenant).await
     }
 
     async fn get_model(&self, tenant: &str, id: Uuid) -> StoreResult<Option<ModelRecord>> {
@@ -164,7 +200,17 @@ impl CatalogStore for PgDb {
             .collect()
     }
 
-    async fn insert_dataset(&self, tenant: &str, d: &DatasetRecord) -> StoreResult<()> {
+    async fn insert_dataset(
+        &self,
+        tenant: &str,
+        d: &DatasetRecord,
+        quota: &TenantQuota,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(PG_QUOTA_LOCK)
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO datasets
                 (id, tenant, name, format, blobs, samples, shape, size_bytes, created_at)
@@ -179,13 +225,28 @@ impl CatalogStore for PgDb {
         .bind(Json(&d.shape))
         .bind(big(d.size_bytes))
         .bind(d.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let total = stored_bytes_in(&mut tx, tenant).await?;
+        QuotaExceeded::check(QuotaKind::StoredBytes, total, quota.max_bytes)
+            .map_err(StoreError::QuotaExceeded)?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn get_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
         sqlx::query("SELECT * FROM datasets WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(rows::dataset)
+            .transpose()
+    }
+
+    async fn delete_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
+        sqlx::query("DELETE FROM datasets WHERE tenant = $1 AND id = $2 RETURNING *")
             .bind(tenant)
             .bind(id)
             .fetch_optional(&self.pool)

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::{PgDb, big, count, int, notify};
 use crate::engine::pipeline::{FusionReport, MethodId};
-use crate::store::db::{JobStore, StoreResult};
+use crate::store::db::{JobStore, StoreError, StoreResult};
+use crate::store::quota::{PG_QUOTA_LOCK, QuotaExceeded, QuotaKind, TenantQuota};
 use crate::store::records::{
     AttemptRecord, DatasetSource, Fence, JobRecord, JobSpec, JobStatus, Lease, Outcome,
     OutputRecord, Progress, Rescued, Timing,
@@ -43,9 +44,28 @@ impl JobStore for PgDb {
         tenant: &str,
         spec: &JobSpec,
         max_attempts: u32,
+        quota: &TenantQuota,
     ) -> StoreResult<JobRecord> {
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
+        // One tenant's quota checks take turns, in every process sharing the database: the
+        // count below stays true until this transaction commits.
+        sqlx::query(PG_QUOTA_LOCK)
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE tenant = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(tenant)
+        .fetch_one(&mut *tx)
+        .await?;
+        QuotaExceeded::check(
+            QuotaKind::ActiveJobs,
+            count(active).saturating_add(1),
+            quota.max_active_jobs,
+        )
+        .map_err(StoreError::QuotaExceeded)?;
         let found: Vec<Uuid> =
             sqlx::query_scalar("SELECT id FROM models WHERE id = ANY($1) AND tenant = $2")
                 .bind(spec.models.as_slice())
@@ -337,6 +357,10 @@ impl JobStore for PgDb {
             })
         })
         .transpose()
+    }
+
+    async fn delete_ended_job(&self, tenant: &str, id: Uuid) -> StoreResult<Option<Vec<String>>> {
+        super::delete::delete_ended_job(&self.pool, tenant, id).await
     }
 
     async fn put_output(&self, o: &OutputRecord) -> StoreResult<()> {

@@ -9,6 +9,7 @@
 //! a poll period).
 
 mod catalog;
+mod delete;
 mod idempotency;
 mod jobs;
 mod keys;

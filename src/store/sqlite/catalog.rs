@@ -1,11 +1,13 @@
 //! [`CatalogStore`] on SQLite: models, custom architectures and uploaded datasets, per tenant.
 
 use async_trait::async_trait;
+use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use super::{SqliteDb, now_ms, time};
 use crate::engine::arch::ArchSpec;
 use crate::store::db::{CatalogStore, StoreError, StoreResult};
+use crate::store::quota::{QuotaExceeded, QuotaKind, TenantQuota};
 use crate::store::records::{ArchitectureRecord, DatasetRecord, ModelRecord, NewModel};
 use crate::store::rows;
 
@@ -17,10 +19,29 @@ fn big(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Bytes of the tenant's models and datasets, read on `conn` (inside a transaction: what it
+/// will commit).
+async fn stored_bytes_in(conn: &mut SqliteConnection, tenant: &str) -> StoreResult<u64> {
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COALESCE((SELECT SUM(size_bytes) FROM models WHERE tenant = ?1), 0)
+              + COALESCE((SELECT SUM(size_bytes) FROM datasets WHERE tenant = ?1), 0)",
+    )
+    .bind(tenant)
+    .fetch_one(conn)
+    .await?;
+    Ok(super::count(total))
+}
+
 #[async_trait]
 impl CatalogStore for SqliteDb {
-    async fn insert_model(&self, tenant: &str, m: NewModel) -> StoreResult<(ModelRecord, bool)> {
+    async fn insert_model(
+        &self,
+        tenant: &str,
+        m: NewModel,
+        quota: &TenantQuota,
+    ) -> StoreResult<(ModelRecord, bool)> {
         let id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO models
                 (id, tenant, name, sha256, size_bytes, architecture, tensors, created_at)
@@ -35,16 +56,29 @@ impl CatalogStore for SqliteDb {
         .bind(&m.architecture)
         .bind(serde_json::to_string(&m.tensors)?)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
+        // The insert took the write lock: no other insert of the tenant's can land before the
+        // commit, so the sum read now is the one the commit makes true.
+        if inserted {
+            let total = stored_bytes_in(&mut tx, tenant).await?;
+            QuotaExceeded::check(QuotaKind::StoredBytes, total, quota.max_bytes)
+                .map_err(StoreError::QuotaExceeded)?;
+        }
         let row = sqlx::query("SELECT * FROM models WHERE tenant = ? AND sha256 = ?")
             .bind(tenant)
             .bind(&m.sha256)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok((rows::model(&row)?, inserted))
+    }
+
+    async fn stored_bytes(&self, tenant: &str) -> StoreResult<u64> {
+        let mut conn = self.pool.acquire().await?;
+        stored_bytes_in(&mut conn, tenant).await
     }
 
     async fn get_model(&self, tenant: &str, id: Uuid) -> StoreResult<Option<ModelRecord>> {
@@ -169,7 +203,13 @@ impl CatalogStore for SqliteDb {
             .collect()
     }
 
-    async fn insert_dataset(&self, tenant: &str, d: &DatasetRecord) -> StoreResult<()> {
+    async fn insert_dataset(
+        &self,
+        tenant: &str,
+        d: &DatasetRecord,
+        quota: &TenantQuota,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO datasets
                 (id, tenant, name, format, blobs, samples, shape, size_bytes, created_at)
@@ -184,13 +224,28 @@ impl CatalogStore for SqliteDb {
         .bind(serde_json::to_string(&d.shape)?)
         .bind(big(d.size_bytes))
         .bind(d.created_at.timestamp_millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let total = stored_bytes_in(&mut tx, tenant).await?;
+        QuotaExceeded::check(QuotaKind::StoredBytes, total, quota.max_bytes)
+            .map_err(StoreError::QuotaExceeded)?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn get_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
         sqlx::query("SELECT * FROM datasets WHERE tenant = ? AND id = ?")
+            .bind(tenant)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(rows::dataset)
+            .transpose()
+    }
+
+    async fn delete_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
+        sqlx::query("DELETE FROM datasets WHERE tenant = ? AND id = ? RETURNING *")
             .bind(tenant)
             .bind(id.to_string())
             .fetch_optional(&self.pool)

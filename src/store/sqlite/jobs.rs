@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::{SqliteDb, count, millis, now_ms};
 use crate::engine::pipeline::MethodId;
-use crate::store::db::{JobStore, StoreResult};
+use crate::store::db::{JobStore, StoreError, StoreResult};
+use crate::store::quota::{QuotaExceeded, QuotaKind, TenantQuota};
 use crate::store::records::{
     AttemptRecord, DatasetSource, Fence, JobRecord, JobSpec, JobStatus, Lease, Outcome,
     OutputRecord, Progress, Rescued, Timing,
@@ -36,6 +37,7 @@ impl JobStore for SqliteDb {
         tenant: &str,
         spec: &JobSpec,
         max_attempts: u32,
+        quota: &TenantQuota,
     ) -> StoreResult<JobRecord> {
         let id = Uuid::now_v7();
         let now = now_ms();
@@ -79,6 +81,14 @@ impl JobStore for SqliteDb {
             DatasetSource::Builtin { .. } => true,
         };
         spec.check_inputs(&found, dataset_found)?;
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND status IN ('queued', 'running')",
+        )
+        .bind(tenant)
+        .fetch_one(&mut *tx)
+        .await?;
+        QuotaExceeded::check(QuotaKind::ActiveJobs, count(active), quota.max_active_jobs)
+            .map_err(StoreError::QuotaExceeded)?;
         for sha in spec.input_blobs() {
             sqlx::query("INSERT OR IGNORE INTO job_blobs (job_id, sha256) VALUES (?, ?)")
                 .bind(id.to_string())
@@ -349,6 +359,10 @@ impl JobStore for SqliteDb {
             })
         })
         .transpose()
+    }
+
+    async fn delete_ended_job(&self, tenant: &str, id: Uuid) -> StoreResult<Option<Vec<String>>> {
+        super::delete::delete_ended_job(&self.pool, tenant, id).await
     }
 
     async fn put_output(&self, o: &OutputRecord) -> StoreResult<()> {

@@ -6,6 +6,7 @@ use super::*;
 use crate::engine::arch::preset;
 use crate::engine::pipeline::{FusionParams, Stage};
 use crate::store::db::{CatalogStore, Db};
+use crate::store::quota::TenantQuota;
 use crate::store::records::{DEFAULT_TENANT, JobFailure, NewModel};
 
 async fn db() -> (tempfile::TempDir, SqliteDb) {
@@ -28,7 +29,12 @@ async fn spec(db: &SqliteDb) -> JobSpec {
             architecture: None,
             tensors: Vec::new(),
         };
-        models.push(db.insert_model(DEFAULT_TENANT, new).await.unwrap().0);
+        models.push(
+            db.insert_model(DEFAULT_TENANT, new, &TenantQuota::UNLIMITED)
+                .await
+                .unwrap()
+                .0,
+        );
     }
     JobSpec {
         models: vec![models[0].id, models[1].id],
@@ -54,7 +60,7 @@ fn lease(job: &JobRecord) -> Lease {
 async fn a_stale_attempt_cannot_write_once_a_newer_one_holds_the_job() {
     let (_dir, db) = db().await;
     let id = db
-        .enqueue(DEFAULT_TENANT, &spec(&db).await, 3)
+        .enqueue(DEFAULT_TENANT, &spec(&db).await, 3, &TenantQuota::UNLIMITED)
         .await
         .unwrap()
         .id;
@@ -125,7 +131,7 @@ async fn a_stale_attempt_cannot_write_once_a_newer_one_holds_the_job() {
 async fn a_job_that_loses_its_worker_too_often_fails() {
     let (_dir, db) = db().await;
     let id = db
-        .enqueue(DEFAULT_TENANT, &spec(&db).await, 2)
+        .enqueue(DEFAULT_TENANT, &spec(&db).await, 2, &TenantQuota::UNLIMITED)
         .await
         .unwrap()
         .id;
@@ -152,12 +158,12 @@ async fn a_job_that_loses_its_worker_too_often_fails() {
 async fn cancel_flags_a_running_job_and_ends_a_queued_one() {
     let (_dir, db) = db().await;
     let running = db
-        .enqueue(DEFAULT_TENANT, &spec(&db).await, 3)
+        .enqueue(DEFAULT_TENANT, &spec(&db).await, 3, &TenantQuota::UNLIMITED)
         .await
         .unwrap()
         .id;
     let queued = db
-        .enqueue(DEFAULT_TENANT, &spec(&db).await, 3)
+        .enqueue(DEFAULT_TENANT, &spec(&db).await, 3, &TenantQuota::UNLIMITED)
         .await
         .unwrap()
         .id;
@@ -202,7 +208,7 @@ async fn cancel_flags_a_running_job_and_ends_a_queued_one() {
 async fn a_requeue_after_the_last_attempt_fails_the_job() {
     let (_dir, db) = db().await;
     let id = db
-        .enqueue(DEFAULT_TENANT, &spec(&db).await, 1)
+        .enqueue(DEFAULT_TENANT, &spec(&db).await, 1, &TenantQuota::UNLIMITED)
         .await
         .unwrap()
         .id;

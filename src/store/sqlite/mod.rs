@@ -5,6 +5,7 @@
 //! `UPDATE … WHERE id IN (SELECT … LIMIT 1) RETURNING`, which SQLite runs atomically.
 
 mod catalog;
+mod delete;
 mod idempotency;
 mod jobs;
 mod keys;

@@ -2,7 +2,7 @@
 //! ([`rows`]), and the cross-Gram product `S += A·Bᵀ` ([`add_abt`]).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayD, ArrayView2, Axis, LinalgScalar};
+use ndarray::{Array2, ArrayD, ArrayView2, LinalgScalar};
 
 /// `t` with `axis` (of length `n·block`) split into `n` rows: row `i` holds every entry whose
 /// index along `axis` lies in `order[i]·block .. (order[i]+1)·block` (`order` `None`: `i`), in

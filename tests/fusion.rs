@@ -231,7 +231,10 @@ fn self_recovery(spec: &gmfuse::engine::arch::ArchSpec, m: &WeightSet, data: &Da
         .filter(|m| m.aligns())
         .collect();
     let params = FusionParams::with_methods(&aligning);
-    let r = pipeline::run(spec, [m, &copy], data, &params, &Quiet).unwrap();
+    // Activation matching's calibration samples: training images, never the scored ones.
+    let calibration = gmfuse::builtin::mnist_train_5k().head(1000);
+    let r = pipeline::run_calibrated(spec, [m, &copy], data, Some(&calibration), &params, &Quiet)
+        .unwrap();
     let original = r.inputs[0].accuracy;
     assert_eq!(r.inputs[1].accuracy, original);
     for &method in &aligning {

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 
 use super::inputs::{load_arch, load_dataset, parse_model, read_model};
 use crate::config::default_job_bytes;
+use crate::engine::eval::Dataset;
 use crate::engine::pipeline::{
     self, Compat, FusionParams, FusionReport, MethodId, Observer, Stage, fused_weights,
 };
@@ -23,6 +24,11 @@ pub struct FuseArgs {
     /// Evaluation set: `mnist-test`, DATA.safetensors, or IMAGES,LABELS (IDX, gz or raw).
     #[arg(long, default_value = "mnist-test")]
     pub dataset: String,
+    /// Calibration samples for `activation_matching` (same forms as `--dataset`, never the
+    /// scored set; at most 5,000 are used); defaults to `mnist-train-5k` when a method needs
+    /// them.
+    #[arg(long)]
+    pub calibration: Option<String>,
     /// Methods to run, in order (repeat the flag or list them with commas); plain averaging
     /// (`none`) is always reported as the baseline.
     #[arg(
@@ -161,6 +167,7 @@ fn check_budget(
     params: &FusionParams,
     files: &[Vec<u8>; 2],
     samples: usize,
+    calibration_samples: usize,
 ) -> anyhow::Result<()> {
     let header = crate::engine::weights::inspect(&files[0])
         .with_context(|| format!("loading {}", args.model_a.display()))?;
@@ -169,6 +176,7 @@ fn check_budget(
         tensors: &tensors,
         file_bytes: [files[0].len() as u64, files[1].len() as u64],
         dataset_samples: samples as u64,
+        calibration_samples: calibration_samples as u64,
         eval_limit: None,
         threads: rayon::current_num_threads(),
     };
@@ -182,6 +190,25 @@ fn check_budget(
         Err(PreflightError::Arch(e)) => Err(e)
             .with_context(|| format!("{} does not fit the architecture", args.model_a.display())),
     }
+}
+
+/// `--calibration`, or the built-in training slice when a method needs one; never the
+/// scored dataset.
+fn load_calibration(args: &FuseArgs, params: &FusionParams) -> anyhow::Result<Option<Dataset>> {
+    let needed = params.methods.iter().any(|m| m.needs_calibration());
+    let name = match &args.calibration {
+        Some(name) => name.as_str(),
+        None if needed => crate::builtin::MNIST_TRAIN_5K,
+        None => return Ok(None),
+    };
+    if name == args.dataset {
+        bail!(
+            "--calibration {name} is the scored dataset: calibrate on other samples \
+             (default {})",
+            crate::builtin::MNIST_TRAIN_5K
+        );
+    }
+    Ok(Some(load_dataset(name)?))
 }
 
 /// Run `gmfuse fuse`.
@@ -205,9 +232,18 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
         max_sweeps: args.max_sweeps,
         seed: args.seed,
     };
-    check_budget(args, &spec, &params, &files, data.len())?;
+    let calibration = load_calibration(args, &params)?;
+    let cal_samples = calibration.as_ref().map_or(0, |c| c.len());
+    check_budget(args, &spec, &params, &files, data.len(), cal_samples)?;
     let observer = Progress(args.verbose);
-    let report = pipeline::run(&spec, [&models[0], &models[1]], &data, &params, &observer)?;
+    let report = pipeline::run_calibrated(
+        &spec,
+        [&models[0], &models[1]],
+        &data,
+        calibration.as_ref(),
+        &params,
+        &observer,
+    )?;
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(&report)?;
         write_atomic(path, &json)?;

@@ -233,4 +233,4 @@ impl Lcg {
 
 #[cfg(test)]
 #[path = "weight_matching_tests.rs"]
-mod tests;
+pub(crate) mod tests;

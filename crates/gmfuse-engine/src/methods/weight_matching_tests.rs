@@ -8,7 +8,7 @@ use crate::forward::tests::{Rng, random_weights};
 use crate::fusion::permute;
 
 /// A `sizes[0] → … → sizes[last]` MLP with biases (`fc1, fc2, …`) and one random weight set.
-fn mlp(sizes: &[usize], seed: u64) -> (PermStructure, WeightSet) {
+pub(crate) fn mlp(sizes: &[usize], seed: u64) -> (PermStructure, WeightSet) {
     let mut ops = Vec::new();
     let mut shapes = Vec::new();
     for (k, w) in sizes.windows(2).enumerate() {
@@ -35,7 +35,7 @@ fn mlp(sizes: &[usize], seed: u64) -> (PermStructure, WeightSet) {
     (spec.validate(&w).unwrap(), w)
 }
 
-fn shuffle(n: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn shuffle(n: usize, seed: u64) -> Vec<usize> {
     let mut p: Vec<usize> = (0..n).collect();
     Lcg(seed).shuffle(&mut p);
     p

@@ -1,5 +1,6 @@
-//! `/v1/datasets`: IDX-pair and safetensors uploads are validated before they are stored, and
-//! a job can evaluate on an uploaded set.
+//! `/v1/datasets`: IDX-pair and safetensors uploads are validated before they are stored, a
+//! job can evaluate on an uploaded set, and a job's calibration set is checked like its
+//! dataset (and is never the scored one).
 
 use std::time::Duration;
 
@@ -65,8 +66,8 @@ async fn an_idx_pair_is_stored_and_a_job_evaluates_on_it(db: Backend) {
     let listed = app.get_json("/v1/datasets").await;
     assert_eq!(
         listed["items"].as_array().unwrap().len(),
-        2,
-        "mnist-test and the upload"
+        3,
+        "mnist-test, mnist-train-5k and the upload"
     );
 
     // Untrained weights are enough to run the whole pipeline on 20 samples.
@@ -182,5 +183,97 @@ async fn a_json_body_is_not_a_dataset_upload(db: Backend) {
     let res = app.post_json("/v1/datasets", &json!({"images": []})).await;
     assert_problem(res, 415, "unsupported_media_type").await;
     app.assert_nothing_stored().await;
+    app.stop().await;
+}
+
+both_backends!(activation_matching_calibrates_on_the_training_slice_and_never_on_the_scored_set);
+async fn activation_matching_calibrates_on_the_training_slice_and_never_on_the_scored_set(
+    db: Backend,
+) {
+    let app = spawn_app(&db).await;
+    let listed = app.get_json("/v1/datasets/mnist-train-5k").await;
+    assert_eq!(listed["samples"], 5000, "{listed}");
+    let a = app.model_id(mnist_cnn_model(3136, 1), "a").await;
+    let b = app.model_id(mnist_cnn_model(3136, 2), "b").await;
+    let mut req = job_request(&a, &b);
+    req["methods"] = json!(["activation_matching"]);
+    // The scored set as calibration: 422, whether named or implied by the default.
+    req["calibration"] = json!("mnist-test");
+    let body = assert_problem(
+        app.post_json("/v1/jobs", &req).await,
+        422,
+        "invalid_parameters",
+    )
+    .await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("scored"),
+        "{body}"
+    );
+    let mut scored_default = req.clone();
+    scored_default["dataset"] = json!("mnist-train-5k");
+    scored_default
+        .as_object_mut()
+        .unwrap()
+        .remove("calibration");
+    assert_problem(
+        app.post_json("/v1/jobs", &scored_default).await,
+        422,
+        "invalid_parameters",
+    )
+    .await;
+    // Another input shape: 422; an unknown id: 404.
+    let (images, labels) = idx(6, 20, 20);
+    let res = post_form(
+        &app,
+        Form::new()
+            .part("images", part(images))
+            .part("labels", part(labels)),
+    )
+    .await;
+    let small: Value = res.json().await.unwrap();
+    req["calibration"] = small["id"].clone();
+    let body = assert_problem(
+        app.post_json("/v1/jobs", &req).await,
+        422,
+        "dataset_shape_mismatch",
+    )
+    .await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("calibration"),
+        "{body}"
+    );
+    req["calibration"] = json!("mnist-nope");
+    assert_problem(
+        app.post_json("/v1/jobs", &req).await,
+        404,
+        "dataset_not_found",
+    )
+    .await;
+    assert_eq!(app.count("jobs").await, 0);
+
+    // By default it calibrates on mnist-train-5k and runs (untrained weights, 20 samples).
+    let (images, labels) = idx(20, 28, 28);
+    let res = post_form(
+        &app,
+        Form::new()
+            .part("images", part(images))
+            .part("labels", part(labels)),
+    )
+    .await;
+    let scored: Value = res.json().await.unwrap();
+    req.as_object_mut().unwrap().remove("calibration");
+    req["dataset"] = scored["id"].clone();
+    req["proportions"] = json!([0.0, 0.5, 1.0]);
+    let job = app.job_id(&req).await;
+    let done = app.wait_finished(&job, Duration::from_secs(300)).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let report = app.get_json(&format!("/v1/jobs/{job}/report")).await;
+    assert_eq!(
+        curve(&report, "activation_matching")
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     app.stop().await;
 }

@@ -231,6 +231,27 @@ fn activation_matching_lifts_the_seed_models_midpoint_above_91_percent() {
     assert!(m.objective > 0.5 && m.objective <= 1.0, "{}", m.objective);
 }
 
+/// `gmfuse fuse --calibration` is refused when it names the scored dataset, before any compute.
+#[test]
+fn the_cli_refuses_to_calibrate_on_the_scored_dataset() {
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_gmfuse"))
+        .args(["fuse", "--method", "activation_matching"])
+        .args([
+            "--dataset",
+            "mnist-train-5k",
+            "--calibration",
+            "mnist-train-5k",
+        ])
+        .arg(demo.join("model-a.safetensors"))
+        .arg(demo.join("model-b.safetensors"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("is the scored dataset"), "{stderr}");
+}
+
 /// A deterministic shuffle of 0..n (LCG), different for each `seed`.
 fn shuffle(n: usize, seed: u64) -> Vec<usize> {
     let mut p: Vec<usize> = (0..n).collect();

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 
 use super::inputs::{load_arch, load_dataset, parse_model, read_model};
 use crate::config::default_job_bytes;
+use crate::engine::eval::Dataset;
 use crate::engine::pipeline::{
     self, Compat, FusionParams, FusionReport, MethodId, Observer, Stage, fused_weights,
     fused_weights_many,
@@ -25,6 +26,11 @@ pub struct FuseArgs {
     /// Evaluation set: `mnist-test`, DATA.safetensors, or IMAGES,LABELS (IDX, gz or raw).
     #[arg(long, default_value = "mnist-test")]
     pub dataset: String,
+    /// Calibration samples for `activation_matching` (same forms as `--dataset`, never the
+    /// scored set; at most 5,000 are used); defaults to `mnist-train-5k` when a method needs
+    /// them.
+    #[arg(long)]
+    pub calibration: Option<String>,
     /// Methods to run, in order (repeat the flag or list them with commas); plain averaging
     /// (`none`) is always reported as the baseline.
     #[arg(
@@ -186,6 +192,7 @@ fn check_budget(
     params: &FusionParams,
     files: &[Vec<u8>],
     samples: usize,
+    calibration_samples: usize,
 ) -> anyhow::Result<()> {
     let header = crate::engine::weights::inspect(&files[0])
         .with_context(|| format!("loading {}", args.models[0].display()))?;
@@ -195,6 +202,7 @@ fn check_budget(
         tensors: &tensors,
         file_bytes: &file_bytes,
         dataset_samples: samples as u64,
+        calibration_samples: calibration_samples as u64,
         eval_limit: None,
         threads: rayon::current_num_threads(),
     };
@@ -208,6 +216,25 @@ fn check_budget(
         Err(PreflightError::Arch(e)) => Err(e)
             .with_context(|| format!("{} does not fit the architecture", args.models[0].display())),
     }
+}
+
+/// `--calibration`, or the built-in training slice when a method needs one; never the
+/// scored dataset.
+fn load_calibration(args: &FuseArgs, params: &FusionParams) -> anyhow::Result<Option<Dataset>> {
+    let needed = params.methods.iter().any(|m| m.needs_calibration());
+    let name = match &args.calibration {
+        Some(name) => name.as_str(),
+        None if needed => crate::builtin::MNIST_TRAIN_5K,
+        None => return Ok(None),
+    };
+    if name == args.dataset {
+        bail!(
+            "--calibration {name} is the scored dataset: calibrate on other samples \
+             (default {})",
+            crate::builtin::MNIST_TRAIN_5K
+        );
+    }
+    Ok(Some(load_dataset(name)?))
 }
 
 /// Run `gmfuse fuse`.
@@ -239,10 +266,19 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
         anchor: args.anchor,
         weights: args.weights.clone(),
     };
-    check_budget(args, &spec, &params, &files, data.len())?;
+    let calibration = load_calibration(args, &params)?;
+    let cal_samples = calibration.as_ref().map_or(0, |c| c.len());
+    check_budget(args, &spec, &params, &files, data.len(), cal_samples)?;
     let observer = Progress(args.verbose);
     let refs: Vec<&WeightSet> = models.iter().collect();
-    let report = pipeline::run_many(&spec, &refs, &data, &params, &observer)?;
+    let report = pipeline::run_many(
+        &spec,
+        &refs,
+        &data,
+        calibration.as_ref(),
+        &params,
+        &observer,
+    )?;
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(&report)?;
         write_atomic(path, &json)?;

@@ -31,11 +31,11 @@ pub fn load_arch(arg: &str, model: &WeightSet) -> anyhow::Result<ArchSpec> {
     serde_json::from_str(&text).with_context(|| format!("parsing architecture {arg}"))
 }
 
-/// `mnist-test` (built in), a `.safetensors` file with `images` and `labels`, or
-/// `IMAGES.idx[.gz],LABELS.idx[.gz]`.
+/// `mnist-test` or `mnist-train-5k` (built in), a `.safetensors` file with `images` and
+/// `labels`, or `IMAGES.idx[.gz],LABELS.idx[.gz]`.
 pub fn load_dataset(arg: &str) -> anyhow::Result<Dataset> {
-    if arg == "mnist-test" {
-        return Ok(crate::builtin::mnist_test());
+    if let Some(d) = crate::builtin::builtin(arg) {
+        return Ok(d);
     }
     if let Some((images, labels)) = arg.split_once(',') {
         let img = std::fs::read(images).with_context(|| format!("reading {images}"))?;
@@ -46,7 +46,10 @@ pub fn load_dataset(arg: &str) -> anyhow::Result<Dataset> {
         let bytes = std::fs::read(arg).with_context(|| format!("reading {arg}"))?;
         return Dataset::from_safetensors(arg, &bytes).with_context(|| format!("dataset {arg}"));
     }
-    bail!("unknown dataset `{arg}`: use mnist-test, DATA.safetensors or IMAGES,LABELS (IDX files)")
+    bail!(
+        "unknown dataset `{arg}`: use mnist-test, mnist-train-5k, DATA.safetensors or \
+         IMAGES,LABELS (IDX files)"
+    )
 }
 
 /// The bytes of a model file.

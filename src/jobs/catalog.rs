@@ -23,13 +23,23 @@ pub struct BuiltinDataset {
 }
 
 /// The built-in datasets.
-pub const BUILTIN_DATASETS: [BuiltinDataset; 1] = [BuiltinDataset {
-    name: "mnist-test",
-    description: "MNIST test set, 10,000 handwritten digits 28x28 (Y. LeCun, C. Cortes, \
-                  C. Burges; CC BY-SA 3.0)",
-    samples: 10_000,
-    shape: [1, 28, 28],
-}];
+pub const BUILTIN_DATASETS: [BuiltinDataset; 2] = [
+    BuiltinDataset {
+        name: crate::builtin::MNIST_TEST,
+        description: "MNIST test set, 10,000 handwritten digits 28x28 (Y. LeCun, C. Cortes, \
+                      C. Burges; CC BY-SA 3.0)",
+        samples: 10_000,
+        shape: [1, 28, 28],
+    },
+    BuiltinDataset {
+        name: crate::builtin::MNIST_TRAIN_5K,
+        description: "The first 5,000 images of the MNIST training set, 28x28: the default \
+                      calibration data of activation matching (Y. LeCun, C. Cortes, C. Burges; \
+                      CC BY-SA 3.0)",
+        samples: 5_000,
+        shape: [1, 28, 28],
+    },
+];
 
 /// The built-in dataset called `name`.
 pub fn builtin_dataset(name: &str) -> Option<BuiltinDataset> {
@@ -162,10 +172,10 @@ pub fn parse_dataset(
     }
 }
 
-/// Loaded datasets, kept in memory: the built-in one is decoded once per process.
+/// Loaded datasets, kept in memory: each built-in one is decoded once per process.
 #[derive(Default)]
 pub struct DatasetCache {
-    mnist: OnceCell<Arc<Dataset>>,
+    builtin: [OnceCell<Arc<Dataset>>; BUILTIN_DATASETS.len()],
 }
 
 impl DatasetCache {
@@ -179,16 +189,22 @@ impl DatasetCache {
         source: &DatasetSource,
     ) -> Result<Arc<Dataset>, LoadError> {
         match source {
-            DatasetSource::Builtin { name } if name == "mnist-test" => self
-                .mnist
-                .get_or_try_init(|| async {
-                    tokio::task::spawn_blocking(|| Arc::new(crate::builtin::mnist_test()))
-                        .await
-                        .map_err(|e| LoadError::Invalid(format!("loading mnist-test: {e}")))
-                })
-                .await
-                .cloned(),
-            DatasetSource::Builtin { name } => Err(LoadError::UnknownBuiltin(name.clone())),
+            DatasetSource::Builtin { name } => {
+                let Some(k) = BUILTIN_DATASETS.iter().position(|b| b.name == name) else {
+                    return Err(LoadError::UnknownBuiltin(name.clone()));
+                };
+                let name = BUILTIN_DATASETS[k].name;
+                self.builtin[k]
+                    .get_or_try_init(|| async move {
+                        tokio::task::spawn_blocking(move || crate::builtin::builtin(name))
+                            .await
+                            .map_err(|e| LoadError::Invalid(format!("loading {name}: {e}")))?
+                            .map(Arc::new)
+                            .ok_or_else(|| LoadError::UnknownBuiltin(name.to_string()))
+                    })
+                    .await
+                    .cloned()
+            }
             DatasetSource::Uploaded(d) => {
                 let mut parts = Vec::with_capacity(d.blobs.len());
                 for sha in &d.blobs {

@@ -37,6 +37,8 @@ pub struct Inputs<'a> {
     pub tensors: &'a BTreeMap<String, Vec<usize>>,
     pub file_bytes: &'a [u64],
     pub dataset_samples: u64,
+    /// Samples of the job's calibration set (0: none).
+    pub calibration_samples: u64,
     /// The process's evaluation limit (`GMFUSE_EVAL_LIMIT`).
     pub eval_limit: Option<usize>,
     pub threads: usize,
@@ -53,7 +55,7 @@ pub fn dataset_samples(source: &DatasetSource) -> u64 {
 /// The largest label of a dataset when it is known without reading it (the built-in ones).
 pub fn known_max_label(source: &DatasetSource) -> Option<u32> {
     match source {
-        DatasetSource::Builtin { name } if name == "mnist-test" => Some(9),
+        DatasetSource::Builtin { name } if builtin_dataset(name).is_some() => Some(9),
         DatasetSource::Builtin { .. } | DatasetSource::Uploaded(_) => None,
     }
 }
@@ -131,6 +133,7 @@ pub fn check(
         params,
         dataset_samples: inputs.dataset_samples,
         eval_samples,
+        calibration_samples: inputs.calibration_samples,
         threads: inputs.threads,
     })?;
     if e.peak_bytes > budgets.max_job_bytes {
@@ -220,6 +223,7 @@ mod tests {
             tensors: t,
             file_bytes: &[611_000, 611_000],
             dataset_samples: 10_000,
+            calibration_samples: 0,
             eval_limit: None,
             threads: 2,
         }

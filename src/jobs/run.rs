@@ -46,7 +46,9 @@ impl RunError {
             RunError::Pipeline(PipelineError::Arch { .. } | PipelineError::Mismatch(_)) => {
                 "shape_mismatch"
             }
-            RunError::Pipeline(PipelineError::DatasetShape { .. }) => "dataset_shape_mismatch",
+            RunError::Pipeline(
+                PipelineError::DatasetShape { .. } | PipelineError::CalibrationShape { .. },
+            ) => "dataset_shape_mismatch",
             RunError::Pipeline(PipelineError::Eval(_)) => "evaluation_failed",
             RunError::Pipeline(PipelineError::Method { .. }) => "method_failed",
             RunError::Pipeline(PipelineError::Canceled) => "canceled",
@@ -168,6 +170,10 @@ impl JobService {
             preflight::check_labels(&spec.architecture, &tensors, &data.name, max_label)
                 .map_err(|m| RunError::Load(LoadError::Invalid(m)))?;
         }
+        let calibration = match &spec.calibration {
+            Some(source) => Some(self.datasets.load(self.blobs.as_ref(), source).await?),
+            None => None,
+        };
         let arch = spec.architecture.clone();
         let params = spec.params.clone();
         let limit = self.settings.eval_limit;
@@ -196,6 +202,7 @@ impl JobService {
                     &arch,
                     &refs,
                     data,
+                    calibration.as_deref(),
                     &params,
                     tracker.as_ref(),
                 )?)
@@ -215,6 +222,10 @@ impl JobService {
             tensors: &tensors,
             file_bytes: &file_bytes,
             dataset_samples: preflight::dataset_samples(&spec.dataset),
+            calibration_samples: spec
+                .calibration
+                .as_ref()
+                .map_or(0, preflight::dataset_samples),
             eval_limit: self.settings.eval_limit,
             threads: self.compute.threads(),
         };

@@ -9,7 +9,9 @@ use super::catalog;
 use super::preflight::{self, Budgets, PreflightError};
 use crate::engine::arch::ArchError;
 use crate::engine::pipeline::{FusionParams, MAX_MODELS, ParamError};
-use crate::store::{Db, JobRecord, JobSpec, JobStatus, ModelRecord, StoreError, TenantQuota};
+use crate::store::{
+    DatasetSource, Db, JobRecord, JobSpec, JobStatus, ModelRecord, StoreError, TenantQuota,
+};
 
 /// What this process admits: the job budgets and the queue depth.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +34,8 @@ pub struct JobRequest {
     /// Defaults to the architecture recorded for the models.
     pub architecture: Option<String>,
     pub dataset: String,
+    /// Calibration dataset id; defaults to the built-in training slice when a method needs one.
+    pub calibration: Option<String>,
     pub params: FusionParams,
     /// The body as received.
     pub raw: serde_json::Value,
@@ -60,6 +64,20 @@ pub enum SubmitError {
     },
     #[error("dataset samples are {got:?}, architecture `{architecture}` takes {expected:?}")]
     DatasetShape {
+        architecture: String,
+        expected: [usize; 3],
+        got: [usize; 3],
+    },
+    #[error(
+        "calibration dataset `{0}` is the scored dataset: calibrate on other samples \
+         (default `mnist-train-5k`)"
+    )]
+    CalibrationIsScored(String),
+    #[error(
+        "calibration samples are {got:?}, architecture `{architecture}` takes {expected:?}: \
+         pass a `calibration` dataset of that shape"
+    )]
+    CalibrationShape {
         architecture: String,
         expected: [usize; 3],
         got: [usize; 3],
@@ -177,6 +195,7 @@ pub async fn validate(
             got: shape,
         });
     }
+    let calibration = calibration(db, tenant, &req, &dataset, &name, spec.input).await?;
     let tensors = catalog::shapes_of(&m1.tensors);
     if let Some(max_label) = preflight::known_max_label(&dataset) {
         preflight::check_labels(&spec, &tensors, &req.dataset, max_label)
@@ -187,6 +206,7 @@ pub async fn validate(
         tensors: &tensors,
         file_bytes: &file_bytes,
         dataset_samples: preflight::dataset_samples(&dataset),
+        calibration_samples: calibration.as_ref().map_or(0, preflight::dataset_samples),
         eval_limit: admission.eval_limit,
         threads: admission.threads,
     };
@@ -203,6 +223,7 @@ pub async fn validate(
         inputs: models.into_iter().map(|m| m.sha256).collect(),
         architecture: spec,
         dataset,
+        calibration,
         params: req.params,
         request: req.raw,
     })
@@ -259,6 +280,39 @@ fn same_shapes(m1: &ModelRecord, m2: &ModelRecord) -> Result<(), SubmitError> {
         )));
     }
     Ok(())
+}
+
+/// The job's calibration set: the one asked for, else the built-in training slice when a
+/// method needs one, else none. It must exist, differ from the scored `dataset` and fit
+/// `input`.
+async fn calibration(
+    db: &dyn Db,
+    tenant: &str,
+    req: &JobRequest,
+    dataset: &DatasetSource,
+    architecture: &str,
+    input: [usize; 3],
+) -> Result<Option<DatasetSource>, SubmitError> {
+    let needed = req.params.methods.iter().any(|m| m.needs_calibration());
+    let id = match &req.calibration {
+        Some(id) => id.as_str(),
+        None if needed => crate::builtin::MNIST_TRAIN_5K,
+        None => return Ok(None),
+    };
+    let (source, shape) = catalog::dataset_source(db, tenant, id)
+        .await?
+        .ok_or_else(|| SubmitError::DatasetNotFound(id.to_string()))?;
+    if source.id() == dataset.id() {
+        return Err(SubmitError::CalibrationIsScored(id.to_string()));
+    }
+    if shape != input {
+        return Err(SubmitError::CalibrationShape {
+            architecture: architecture.to_string(),
+            expected: input,
+            got: shape,
+        });
+    }
+    Ok(Some(source))
 }
 
 async fn model(db: &dyn Db, tenant: &str, id: Uuid) -> Result<ModelRecord, SubmitError> {

@@ -104,17 +104,24 @@ pub struct JobSpec {
     pub inputs: Vec<String>,
     pub architecture: ArchSpec,
     pub dataset: DatasetSource,
+    /// Samples for the methods that run the models (`activation_matching`); never the scored
+    /// `dataset`. Absent in rows written before it existed, and for jobs that need none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<DatasetSource>,
     pub params: FusionParams,
     /// The request body as received, echoed in the report.
     pub request: serde_json::Value,
 }
 
 impl JobSpec {
-    /// Every blob the job reads: its models, then its uploaded dataset's parts.
+    /// Every blob the job reads: its models, then its uploaded dataset's parts, then its
+    /// uploaded calibration set's.
     pub fn input_blobs(&self) -> Vec<&str> {
         let mut blobs: Vec<&str> = self.inputs.iter().map(String::as_str).collect();
-        if let DatasetSource::Uploaded(d) = &self.dataset {
-            blobs.extend(d.blobs.iter().map(String::as_str));
+        for source in std::iter::once(&self.dataset).chain(&self.calibration) {
+            if let DatasetSource::Uploaded(d) = source {
+                blobs.extend(d.blobs.iter().map(String::as_str));
+            }
         }
         blobs
     }

@@ -12,7 +12,7 @@ use crate::fixtures::{job_request, mnist_cnn_model, raw_safetensors, values};
 use crate::helpers::{TestApp, assert_problem, curve, spawn_app, spawn_app_with};
 
 /// IDX images `[n, h, w]` (magic 2051) and labels (magic 2049), raw.
-fn idx(n: usize, h: usize, w: usize) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn idx(n: usize, h: usize, w: usize) -> (Vec<u8>, Vec<u8>) {
     let mut images = vec![0, 0, 8, 3];
     for d in [n, h, w] {
         images.extend_from_slice(&(d as u32).to_be_bytes());
@@ -28,7 +28,7 @@ fn idx(n: usize, h: usize, w: usize) -> (Vec<u8>, Vec<u8>) {
     (images, labels)
 }
 
-async fn post_form(app: &TestApp, form: Form) -> reqwest::Response {
+pub(crate) async fn post_form(app: &TestApp, form: Form) -> reqwest::Response {
     app.client
         .post(app.url("/v1/datasets?name=digits"))
         .multipart(form)
@@ -37,7 +37,7 @@ async fn post_form(app: &TestApp, form: Form) -> reqwest::Response {
         .unwrap()
 }
 
-fn part(bytes: Vec<u8>) -> Part {
+pub(crate) fn part(bytes: Vec<u8>) -> Part {
     Part::bytes(bytes).file_name("part.bin")
 }
 
@@ -65,8 +65,8 @@ async fn an_idx_pair_is_stored_and_a_job_evaluates_on_it(db: Backend) {
     let listed = app.get_json("/v1/datasets").await;
     assert_eq!(
         listed["items"].as_array().unwrap().len(),
-        2,
-        "mnist-test and the upload"
+        3,
+        "mnist-test, mnist-train-5k and the upload"
     );
 
     // Untrained weights are enough to run the whole pipeline on 20 samples.

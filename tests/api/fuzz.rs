@@ -194,6 +194,7 @@ fn fuzz_archspec_parser_validator_and_estimate_never_panic() {
             params: &params,
             dataset_samples: 10_000,
             eval_samples: 1000,
+            calibration_samples: 5000,
             threads: 2,
         };
         if let Ok(e) = estimate(&work) {

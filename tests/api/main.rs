@@ -7,6 +7,7 @@
 
 mod backend;
 mod bounds;
+mod calibration;
 mod capacity;
 mod corpus;
 mod datasets;

@@ -43,6 +43,7 @@ fn spec(n: u32) -> JobSpec {
         dataset: DatasetSource::Builtin {
             name: "mnist-test".into(),
         },
+        calibration: None,
         params: FusionParams::default(),
         request: serde_json::json!({ "n": n }),
     }

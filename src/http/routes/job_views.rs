@@ -56,6 +56,12 @@ pub struct NewJob {
     pub architecture: Option<String>,
     /// `mnist-test` (default) or an uploaded dataset's id.
     pub dataset: Option<String>,
+    /// Calibration samples for the methods that run the models (`activation_matching`): a
+    /// built-in dataset or an uploaded dataset's id, never the scored `dataset`; at most 5,000
+    /// samples are used. Default `mnist-train-5k` (the first 5,000 MNIST training images) when
+    /// such a method is asked for.
+    #[schema(example = "mnist-train-5k")]
+    pub calibration: Option<String>,
     /// The methods to run, in order (default `["gamf"]`). Every report also has the `none`
     /// curve (plain averaging) as the baseline.
     #[schema(min_items = 1)]
@@ -89,6 +95,7 @@ impl NewJob {
             models: self.models,
             architecture: self.architecture,
             dataset: self.dataset.unwrap_or_else(|| "mnist-test".into()),
+            calibration: self.calibration,
             params: FusionParams {
                 methods: self
                     .methods

@@ -43,6 +43,7 @@ async fn spec(db: &SqliteDb) -> JobSpec {
         dataset: DatasetSource::Builtin {
             name: "mnist-test".into(),
         },
+        calibration: None,
         params: FusionParams::default(),
         request: serde_json::json!({}),
     }

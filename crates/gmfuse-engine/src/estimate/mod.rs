@@ -2,18 +2,24 @@
 //! models' tensor shapes and the parameters alone — before any weight is read.
 //!
 //! Memory follows what [`pipeline::run`](crate::pipeline::run) holds at once:
-//! - **always**: both model files, both models widened to `f64`, the dataset (`f32` pixels);
+//! - **always**: both model files, both models widened to `f64`, the dataset and the
+//!   calibration set (`f32` pixels);
 //! - **matching** (GAMF): the affinity's stored entries, exactly as [`Affinity`] stores them
 //!   (one `E × E` block of `f64` per weighted layer, `E = n_in·n_out` edges, plus the
 //!   diagonal's (index, value) pairs), and its transients (the transposed features of the
 //!   largest layer, the per-layer memo, the partial products, the power iteration's vectors);
+//!   activation matching's two compiled networks, one batch of both models' activations (and
+//!   the `f64` copy of the largest group's), and the `n × n` moments of every group — the
+//!   larger of the two, as methods run one after the other;
 //! - **evaluation**: the aligned model, the fused model, every evaluated weight set kept by the
 //!   evaluation cache, one compiled `f32` network, and per compute thread the forward pass's
 //!   activation buffers (two of `chunk × longest sample`, the im2col buffer, the logits).
 //!
 //! The peak is the common part plus the larger of the two phases. Compute is counted in
 //! multiply-accumulates: MACs per sample × samples × evaluated models, plus the matching's
-//! affinity build (`E² × feature length` per layer) and power iterations (`E²` per product).
+//! affinity build (`E² × feature length` per layer) and power iterations (`E²` per product),
+//! plus activation matching's two forward passes per calibration sample used (at most
+//! [`MAX_CALIBRATION_SAMPLES`]) and its cross moments (`rows × n²` per group).
 //!
 //! [`Affinity`]: crate::affinity::Affinity
 
@@ -25,6 +31,7 @@ use crate::arch::{ArchError, ArchSpec, NodeGroup, Op, PermStructure, Shape};
 use crate::eval::EVAL_BATCH;
 use crate::forward::{CHUNK_BYTES, COLS_BUDGET, LANES, MAX_CHUNK};
 use crate::methods::MethodId;
+use crate::methods::activation_matching::{BATCH_VALUES, MAX_BATCH, MAX_CALIBRATION_SAMPLES};
 use crate::pipeline::{Compat, FusionParams};
 
 /// What a job will run, as known before its weights are read.
@@ -39,6 +46,8 @@ pub struct Workload<'a> {
     /// Samples of the dataset as loaded, and samples evaluated (after any evaluation limit).
     pub dataset_samples: u64,
     pub eval_samples: u64,
+    /// Samples of the calibration set as loaded (0: none).
+    pub calibration_samples: u64,
     /// Threads of the compute pool (each holds its own activation buffers).
     pub threads: usize,
 }
@@ -191,6 +200,46 @@ fn affinity_costs(structure: &PermStructure, params: &FusionParams) -> (u64, u64
     (entries, bytes, transient, macs)
 }
 
+/// Activation matching of `structure` on `samples` calibration samples (at most
+/// [`MAX_CALIBRATION_SAMPLES`] are used): (bytes on top of the common part, MACs), given one
+/// compiled network's bytes, one thread's forward buffers and the MACs of one sample.
+fn activation_costs(
+    structure: &PermStructure,
+    shapes: &[Shape],
+    samples: u64,
+    (network, per_thread, threads): (u64, u64, u64),
+    macs_per_sample: u64,
+) -> (u64, u64) {
+    let used = samples.min(MAX_CALIBRATION_SAMPLES as u64);
+    // (rows per sample, units) of each group's activations.
+    let groups: Vec<(u64, u64)> = structure
+        .hidden
+        .iter()
+        .map(
+            |g| match shapes[structure.layers[g.producer].op_index + 1] {
+                Shape::Chw(c, h, w) => (h as u64 * w as u64, c as u64),
+                Shape::Flat(n) => (1, n as u64),
+            },
+        )
+        .collect();
+    let per_sample = sum(groups.iter().map(|&(r, n)| prod([r, n])));
+    let batch = (BATCH_VALUES as u64 / per_sample.max(1)).clamp(1, MAX_BATCH as u64);
+    let largest = groups.iter().map(|&(r, n)| prod([r, n])).max().unwrap_or(0);
+    let moments = sum(groups
+        .iter()
+        .map(|&(_, n)| prod([sum([prod([n, n]), 4 * n]), 8])));
+    let bytes = sum([
+        prod([2, network]),
+        prod([2, threads, per_thread]),
+        prod([2, batch, per_sample, 4]),
+        prod([2, batch, largest, 8]),
+        moments,
+    ]);
+    let cross = sum(groups.iter().map(|&(r, n)| prod([r, n, n])));
+    let macs = prod([used, sum([prod([2, macs_per_sample]), cross])]);
+    (bytes, macs)
+}
+
 /// Estimate `work`'s peak memory and compute.
 ///
 /// # Errors
@@ -207,7 +256,10 @@ pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
 
     let sample = len(shapes[0]);
     let set_bytes = |n: u64| sum([prod([n, sample, 4]), prod([n, 4])]);
-    let mut dataset_bytes = set_bytes(work.dataset_samples);
+    let mut dataset_bytes = sum([
+        set_bytes(work.dataset_samples),
+        set_bytes(work.calibration_samples),
+    ]);
     if work.eval_samples < work.dataset_samples {
         dataset_bytes = sum([dataset_bytes, set_bytes(work.eval_samples)]);
     }
@@ -241,7 +293,6 @@ pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
     let (affinity_entries, affinity_bytes, affinity_transient, pair_macs) =
         affinity.unwrap_or_default();
     // One affinity at a time, built and solved once per model aligned onto the anchor.
-    let matching_macs = prod([pair_macs, k - 1]);
     let evaluations = sum([k, prod([curves, proportions])]);
 
     let chunk = (CHUNK_BYTES as u64 / prod([4, longest])).clamp(1, MAX_CHUNK as u64);
@@ -254,7 +305,21 @@ pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
     // The aligned models, the fused model being built, and the cache's copy of every evaluated one.
     let copies = prod([sum([evaluations, k]), weights_f64]);
     let evaluation_bytes = sum([copies, network, activation_bytes]);
-    let matching_bytes = sum([affinity_bytes, affinity_transient]);
+    let (activation_matching_bytes, activation_matching_macs) =
+        if work.params.methods.iter().any(|m| m.needs_calibration()) {
+            let forward = (network, per_thread, work.threads.max(1) as u64);
+            activation_costs(
+                &structure,
+                &shapes,
+                work.calibration_samples,
+                forward,
+                macs_per_sample,
+            )
+        } else {
+            (0, 0)
+        };
+    let matching_bytes = sum([affinity_bytes, affinity_transient]).max(activation_matching_bytes);
+    let matching_macs = sum([prod([pair_macs, k - 1]), activation_matching_macs]);
 
     let eval_macs = prod([macs_per_sample, work.eval_samples, evaluations]);
     Ok(Estimate {

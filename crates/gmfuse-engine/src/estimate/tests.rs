@@ -26,6 +26,7 @@ fn work<'a>(
         params,
         dataset_samples: 10_000,
         eval_samples: 10_000,
+        calibration_samples: 0,
         threads: 2,
     }
 }
@@ -134,4 +135,42 @@ fn tensors_that_do_not_fit_are_an_arch_error() {
         estimate(&work(&spec, &tensors, &params)),
         Err(ArchError::ShapeMismatch { .. })
     ));
+}
+
+#[test]
+fn activation_matching_counts_its_calibration_set_bounded_to_the_samples_it_uses() {
+    let spec = preset("mnist-cnn").unwrap();
+    let tensors = mnist_shapes();
+    let wm = FusionParams::with_methods(&[MethodId::WeightMatching]);
+    let am = FusionParams::with_methods(&[MethodId::ActivationMatching]);
+    let with = |params, calibration_samples| {
+        estimate(&Workload {
+            calibration_samples,
+            ..work(&spec, &tensors, params)
+        })
+        .unwrap()
+    };
+    let (base, am5k, am7k) = (with(&wm, 0), with(&am, 5_000), with(&am, 7_000));
+    // The calibration set is held like the dataset: 784 f32 pixels and one label per sample.
+    assert_eq!(
+        am5k.dataset_bytes - base.dataset_bytes,
+        5_000 * (784 * 4 + 4)
+    );
+    // Two forward passes per sample used, plus the cross moments of each group at the output
+    // of its ReLU (mnist-cnn: pad 1 + 5×5 conv): conv1 32 units × 26·26 positions, conv2
+    // 64 × 12·12, fc1 32 × 1.
+    let cross = 676 * 32 * 32 + 144 * 64 * 64 + 32 * 32;
+    assert_eq!(base.matching_macs, 0);
+    assert_eq!(
+        am5k.matching_macs,
+        5_000 * (2 * am5k.macs_per_sample + cross)
+    );
+    // At most MAX_CALIBRATION_SAMPLES are used: more samples cost memory, not compute.
+    assert_eq!(am7k.matching_macs, am5k.matching_macs);
+    // Its working set: a batch of both models' activations (135 samples = 2^22 / 30,880
+    // values per sample) in f32, the f64 copies of the largest group's (conv1, 676 · 32 per
+    // sample), the moments and two networks.
+    let batch = 2 * 135 * 30_880 * 4 + 2 * 135 * 676 * 32 * 8;
+    assert!(am5k.matching_bytes > batch, "{am5k:?}");
+    assert!(am5k.matching_bytes < batch + (16 << 20), "{am5k:?}");
 }

@@ -24,6 +24,7 @@ mod direct;
 mod matmul;
 mod ops;
 mod plan;
+mod taps;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -53,6 +54,10 @@ pub struct Network {
     chunk: usize,
     /// Use the AVX-512 direct convolution.
     direct: bool,
+    /// Per op: the steps after which its units' activations are ready (see [`Network::activations`]).
+    unit_ends: Vec<usize>,
+    /// Per op: its units (channels, or the width of a flat output).
+    units: Vec<usize>,
 }
 
 /// Reusable buffers for one thread's chunks.
@@ -75,10 +80,13 @@ impl Network {
         let Some(&Shape::Flat(classes)) = shapes.last() else {
             unreachable!("validate checks that the output is flat")
         };
-        let steps = plan::compile(spec, weights, &shapes);
+        let (steps, ends) = plan::compile(spec, weights, &shapes);
         let [c, h, w] = spec.input;
         let max_len = steps.iter().map(Step::out_len).fold(c * h * w, usize::max);
+        let (unit_ends, units) = taps::tap_points(spec, &shapes, &ends);
         Ok(Network {
+            unit_ends,
+            units,
             input: spec.input,
             classes,
             steps,
@@ -119,7 +127,9 @@ impl Network {
         let y = out.as_slice_mut().expect("fresh array");
         y.par_chunks_mut(self.chunk * self.classes)
             .zip(x.par_chunks(self.chunk * in_len))
-            .for_each_init(Scratch::default, |s, (y, x)| self.run_chunk(x, y, s));
+            .for_each_init(Scratch::default, |s, (y, x)| {
+                self.run_chunk(x, y, s, &mut |_, _| {});
+            });
         out
     }
 
@@ -135,12 +145,19 @@ impl Network {
             .chunks(self.chunk * in_len)
             .zip(out.chunks_mut(self.chunk * self.classes))
         {
-            self.run_chunk(x, y, scratch);
+            self.run_chunk(x, y, scratch, &mut |_, _| {});
         }
     }
 
-    /// Run every step on `b` samples held in `x`, writing their logits into `y`.
-    fn run_chunk(&self, x: &[f32], y: &mut [f32], s: &mut Scratch) {
+    /// Run every step on `b` samples held in `x`, writing their logits into `y`; `tap(k, v)`
+    /// sees the `b` samples' values `v` after the first `k` steps (`k = 0`: the NHWC input).
+    fn run_chunk(
+        &self,
+        x: &[f32],
+        y: &mut [f32],
+        s: &mut Scratch,
+        tap: &mut dyn FnMut(usize, &[f32]),
+    ) {
         let [c, h, w] = self.input;
         let mut len = c * h * w;
         let b = x.len() / len;
@@ -154,7 +171,8 @@ impl Network {
         for (src, dst) in x.chunks_exact(len).zip(a.chunks_exact_mut(len)) {
             ops::chw_to_hwc(src, dst, c, h * w);
         }
-        for step in &self.steps {
+        tap(0, &a[..b * len]);
+        for (k, step) in self.steps.iter().enumerate() {
             let out_len = step.out_len();
             let src = &a[..b * len];
             let dst = &mut t[..b * out_len];
@@ -162,6 +180,7 @@ impl Network {
             match step {
                 Step::Relu { .. } => {
                     ops::relu(&mut a[..b * len]);
+                    tap(k + 1, &a[..b * len]);
                     continue;
                 }
                 Step::Pad { mode, p, h, w, c } => {
@@ -184,6 +203,7 @@ impl Network {
             }
             std::mem::swap(&mut a, &mut t);
             len = out_len;
+            tap(k + 1, &a[..b * len]);
         }
         debug_assert_eq!(len, self.classes);
         y.copy_from_slice(&a[..b * len]);

@@ -129,10 +129,17 @@ fn linear_weight(w: &ArrayD<f64>) -> Vec<f32> {
 }
 
 /// Compile a spec whose shapes have been validated against `weights`. `shapes` is the output of
-/// [`ArchSpec::shapes_with`] (one more entry than `spec.ops`).
-pub(super) fn compile(spec: &ArchSpec, weights: &WeightSet, shapes: &[Shape]) -> Vec<Step> {
+/// [`ArchSpec::shapes_with`] (one more entry than `spec.ops`). Also returns, for each op, how
+/// many steps there are once it is compiled: op `i`'s output is the buffer after the first
+/// `ends[i]` steps (after the ReLU fused into it, if `i + 1` is one).
+pub(super) fn compile(
+    spec: &ArchSpec,
+    weights: &WeightSet,
+    shapes: &[Shape],
+) -> (Vec<Step>, Vec<usize>) {
     let tensor = |name: &str| &weights.tensors[name].data;
     let mut steps = Vec::with_capacity(spec.ops.len() + 2);
+    let mut ends = Vec::with_capacity(spec.ops.len());
     for (i, op) in spec.ops.iter().enumerate() {
         let (cur, next) = (shapes[i], shapes[i + 1]);
         let chw = match cur {
@@ -242,6 +249,7 @@ pub(super) fn compile(spec: &ArchSpec, weights: &WeightSet, shapes: &[Shape]) ->
             Op::Flatten {} if matches!(cur, Shape::Flat(_)) => {}
             Op::Flatten {} => steps.push(Step::Flatten { h, w, c }),
         }
+        ends.push(steps.len());
     }
-    steps
+    (steps, ends)
 }

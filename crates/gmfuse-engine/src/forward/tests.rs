@@ -336,3 +336,64 @@ pub(crate) fn load_seed_model(path: &std::path::Path) -> WeightSet {
     }
     ws
 }
+
+/// `Network::activations` against the direct definition run on the spec cut after each op (and
+/// the ReLU right after it): same values, NHWC rows, on both convolution paths.
+#[test]
+fn activations_are_each_ops_output_after_its_relu_one_row_per_position() {
+    let s = spec(
+        r#"{"name":"taps","input":[2,9,8],"ops":[
+          {"op":"conv2d","weight":"c1.w","bias":"c1.b","padding":1},
+          {"op":"relu"},
+          {"op":"maxpool2d","kernel":2},
+          {"op":"conv2d","weight":"c2.w"},
+          {"op":"flatten"},
+          {"op":"linear","weight":"l1.w","bias":"l1.b"},
+          {"op":"relu"},
+          {"op":"linear","weight":"l2.w"}]}"#,
+    );
+    let shapes = [
+        ("c1.w", vec![5, 2, 3, 3]),
+        ("c1.b", vec![5]),
+        ("c2.w", vec![17, 5, 2, 2]),
+        ("l1.w", vec![7, 17 * 3 * 3]),
+        ("l1.b", vec![7]),
+        ("l2.w", vec![3, 7]),
+    ];
+    let mut rng = Rng::new(3);
+    let ws = random_weights(&shapes, &mut rng);
+    let n = 23;
+    let x = Array2::from_shape_simple_fn((n, 2 * 9 * 8), || rng.next() as f32);
+    // (op tapped, ops the reference runs, channels, positions)
+    let taps = [
+        (0, 2, 5, 72),
+        (2, 3, 5, 16),
+        (3, 4, 17, 9),
+        (5, 7, 7, 1),
+        (7, 8, 3, 1),
+    ];
+    for net in [
+        Network::new(&s, &ws).unwrap(),
+        Network::new(&s, &ws).unwrap().portable(),
+    ] {
+        let ops: Vec<usize> = taps.iter().map(|t| t.0).collect();
+        let acts = net.activations(x.view(), &ops);
+        for (&(op, upto, c, hw), a) in taps.iter().zip(&acts) {
+            assert_eq!(a.dim(), (n * hw, c), "op {op}");
+            let cut = ArchSpec {
+                ops: s.ops[..upto].to_vec(),
+                ..s.clone()
+            };
+            for i in 0..n {
+                let want = reference(&cut, &ws, x.row(i).as_slice().unwrap());
+                for p in 0..hw {
+                    for ch in 0..c {
+                        let got = f64::from(a[[i * hw + p, ch]]);
+                        let d = (got - want[ch * hw + p]).abs();
+                        assert!(d <= 1e-4, "op {op} sample {i} pos {p} ch {ch}: off by {d}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -17,6 +17,7 @@
 //! assert_eq!(serde_json::to_string(&id).unwrap(), "\"weight_matching\"");
 //! ```
 
+pub mod activation_matching;
 mod gamf;
 mod gram;
 mod identity;
@@ -30,7 +31,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{ArchSpec, PermStructure};
+use crate::arch::{ArchError, ArchSpec, PermStructure};
 use crate::eval::Dataset;
 use crate::fusion::FusionError;
 use crate::pipeline::{FusionParams, Observer, Stage};
@@ -76,7 +77,9 @@ pub enum MethodError {
     Solve(#[from] SolveError),
     #[error(transparent)]
     Fusion(#[from] FusionError),
-    #[error("method `{0}` needs calibration data")]
+    #[error(transparent)]
+    Arch(#[from] ArchError),
+    #[error("method `{0}` needs calibration data (a non-empty `calibration` dataset)")]
     NeedsCalibration(MethodId),
     #[error("canceled")]
     Canceled,
@@ -107,6 +110,11 @@ pub struct ManyAlignment {
 
 /// One way of aligning model 1's hidden channels onto model 2's.
 pub trait Method: Send + Sync {
+    /// Whether [`MethodInput::calibration`] must be given (the method runs the models).
+    fn needs_calibration(&self) -> bool {
+        false
+    }
+
     /// One permutation per group of `input.structure`.
     ///
     /// # Errors
@@ -158,6 +166,8 @@ registry! {
     Gamf => "gamf", "Graph Matching Fusion", gamf::Gamf;
     /// Git Re-Basin weight matching: coordinate ascent on `Σ ⟨W_B, π(W_A)⟩`, one LAP per group.
     WeightMatching => "weight_matching", "Weight Matching Fusion", weight_matching::WeightMatching;
+    /// Activation matching: Pearson correlation of post-ReLU activations on calibration data, one LAP per group.
+    ActivationMatching => "activation_matching", "Activation Matching Fusion", activation_matching::ActivationMatching;
     /// Plain weight averaging, no alignment (the baseline of every report).
     None => "none", "No Matching Fusion", identity::Identity;
 }
@@ -166,6 +176,11 @@ impl MethodId {
     /// Whether the method permutes anything (every method but `none`).
     pub fn aligns(self) -> bool {
         self != MethodId::None
+    }
+
+    /// Whether the method runs the models on calibration data ([`Method::needs_calibration`]).
+    pub fn needs_calibration(self) -> bool {
+        method(self).needs_calibration()
     }
 }
 

@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use super::{
     Best, EvalCache, FusionParams, FusionReport, MatchingReport, Merged, ModelPermutations,
-    Observer, PipelineError, Stage, Stopwatch, group_sizes, layer_permutations, method_failed, run,
-    validate,
+    Observer, PipelineError, Stage, Stopwatch, group_sizes, layer_permutations, method_failed,
+    run_calibrated, validate,
 };
 use crate::arch::{ArchSpec, PermStructure};
 use crate::eval::Dataset;
@@ -23,7 +23,8 @@ use crate::fusion::{average, permute};
 use crate::methods::{ManyInput, MethodId, MethodInput, method};
 use crate::weights::WeightSet;
 
-/// Run a fusion of `models` (2 ≤ k ≤ [`super::MAX_MODELS`]) and evaluate every fused model.
+/// Run a fusion of `models` (2 ≤ k ≤ [`super::MAX_MODELS`]) and evaluate every fused model;
+/// `calibration` as for [`run_calibrated`].
 ///
 /// # Errors
 /// Any [`PipelineError`]; [`PipelineError::Canceled`] when `observer.should_stop()`.
@@ -31,11 +32,12 @@ pub fn run_many(
     spec: &ArchSpec,
     models: &[&WeightSet],
     data: &Dataset,
+    calibration: Option<&Dataset>,
     params: &FusionParams,
     observer: &dyn Observer,
 ) -> Result<FusionReport, PipelineError> {
     if let [a, b] = models {
-        return run(spec, [a, b], data, params, observer);
+        return run_calibrated(spec, [a, b], data, calibration, params, observer);
     }
     let mut watch = Stopwatch {
         clock: Instant::now(),
@@ -50,6 +52,12 @@ pub fn run_many(
         return Err(PipelineError::DatasetShape {
             expected: spec.input,
             got: data.shape,
+        });
+    }
+    if let Some(c) = calibration.filter(|c| c.shape != spec.input) {
+        return Err(PipelineError::CalibrationShape {
+            expected: spec.input,
+            got: c.shape,
         });
     }
     watch.lap(Stage::Validate);
@@ -85,6 +93,7 @@ pub fn run_many(
             spec,
             structure: &structure,
             models,
+            calibration,
             params,
             observer,
         };
@@ -177,6 +186,7 @@ struct Frame<'a> {
     spec: &'a ArchSpec,
     structure: &'a PermStructure,
     models: &'a [&'a WeightSet],
+    calibration: Option<&'a Dataset>,
     params: &'a FusionParams,
     observer: &'a dyn Observer,
 }
@@ -191,7 +201,7 @@ impl Frame<'_> {
                 spec: self.spec,
                 structure: self.structure,
                 models: self.models,
-                calibration: None,
+                calibration: self.calibration,
                 params: self.params,
                 observer: self.observer,
             };
@@ -229,7 +239,7 @@ impl Frame<'_> {
                 spec: self.spec,
                 structure: self.structure,
                 models: [model, self.models[anchor]],
-                calibration: None,
+                calibration: self.calibration,
                 params: self.params,
                 observer: self.observer,
             };

@@ -44,7 +44,7 @@ fn three_permuted_copies_fuse_back_to_the_original_with_every_method() {
     let refs: Vec<&WeightSet> = models.iter().collect();
     let data = data();
     let params = FusionParams::with_methods(&[MethodId::WeightMatching, MethodId::Gamf]);
-    let r = run_many(&spec, &refs, &data, &params, &Quiet).unwrap();
+    let r = run_many(&spec, &refs, &data, None, &params, &Quiet).unwrap();
     assert_eq!(r.inputs.len(), 3);
     let original = r.inputs[0].accuracy;
     assert!(r.inputs.iter().all(|i| i.accuracy == original));
@@ -95,7 +95,7 @@ fn an_anchor_and_weights_that_do_not_fit_k_are_refused() {
         ..FusionParams::with_methods(&[MethodId::WeightMatching])
     };
     let err = |p: &FusionParams, models: &[&WeightSet]| {
-        run_many(&spec, models, &data, p, &Quiet).unwrap_err()
+        run_many(&spec, models, &data, None, p, &Quiet).unwrap_err()
     };
     assert_eq!(
         err(&with(Some(3), None), &three),
@@ -126,6 +126,7 @@ fn an_anchor_and_weights_that_do_not_fit_k_are_refused() {
         &spec,
         &three,
         &data,
+        None,
         &with(Some(1), Some(vec![1.0, 1.0, 2.0])),
         &Quiet,
     )

@@ -57,6 +57,11 @@ pub enum PipelineError {
         expected: [usize; 3],
         got: [usize; 3],
     },
+    #[error("calibration samples are {got:?}, the architecture takes {expected:?}")]
+    CalibrationShape {
+        expected: [usize; 3],
+        got: [usize; 3],
+    },
     #[error(transparent)]
     Eval(#[from] EvalError),
     #[error("method `{method}`: {message}")]
@@ -156,7 +161,8 @@ impl EvalCache<'_> {
     }
 }
 
-/// Run a whole fusion of `models[0]` onto `models[1]` and evaluate every fused model.
+/// Run a whole fusion of `models[0]` onto `models[1]` and evaluate every fused model, with no
+/// calibration data (a method that needs it fails: see [`run_calibrated`]).
 ///
 /// # Errors
 /// Any [`PipelineError`]; [`PipelineError::Canceled`] when `observer.should_stop()`.
@@ -164,6 +170,23 @@ pub fn run(
     spec: &ArchSpec,
     models: [&WeightSet; 2],
     data: &Dataset,
+    params: &FusionParams,
+    observer: &dyn Observer,
+) -> Result<FusionReport, PipelineError> {
+    run_calibrated(spec, models, data, None, params, observer)
+}
+
+/// [`run`], with `calibration` samples (never the scored `data`) for the methods that run the
+/// models ([`MethodId::needs_calibration`]).
+///
+/// # Errors
+/// Any [`PipelineError`]; [`PipelineError::CalibrationShape`] when the calibration samples do
+/// not fit the architecture's input.
+pub fn run_calibrated(
+    spec: &ArchSpec,
+    models: [&WeightSet; 2],
+    data: &Dataset,
+    calibration: Option<&Dataset>,
     params: &FusionParams,
     observer: &dyn Observer,
 ) -> Result<FusionReport, PipelineError> {
@@ -182,6 +205,12 @@ pub fn run(
             got: data.shape,
         });
     }
+    if let Some(c) = calibration.filter(|c| c.shape != spec.input) {
+        return Err(PipelineError::CalibrationShape {
+            expected: spec.input,
+            got: c.shape,
+        });
+    }
     watch.lap(Stage::Validate);
 
     let mut matchings = Vec::new();
@@ -191,7 +220,7 @@ pub fn run(
             spec,
             structure: &structure,
             models,
-            calibration: None,
+            calibration,
             params,
             observer,
         };

@@ -11,6 +11,7 @@ use crate::config::default_job_bytes;
 use crate::engine::pipeline::{
     self, Compat, FusionParams, FusionReport, MethodId, Observer, Stage, fused_weights,
 };
+use crate::engine::solvers::SolverId;
 use crate::jobs::preflight::{self, PreflightError};
 
 /// Arguments of `gmfuse fuse`.
@@ -32,7 +33,15 @@ pub struct FuseArgs {
         default_value = "gamf"
     )]
     pub methods: Vec<MethodId>,
-    /// GAMF: reproduce another implementation's conventions, bugs included.
+    /// GAMF's QAP solvers, in order (repeat the flag or list them with commas): one curve each.
+    #[arg(
+        long = "solver",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "sm"
+    )]
+    pub solvers: Vec<SolverId>,
+    /// GAMF: reproduce another implementation's conventions, bugs included (solver `sm` only).
     #[arg(long, value_enum)]
     pub compat: Option<Compat>,
     /// Proportions α of model B: `START:STOP:STEP` (inclusive) or a comma list.
@@ -133,7 +142,7 @@ pub fn format_tables(report: &FusionReport) -> String {
         acc(1)
     );
     for curve in &report.curves {
-        let _ = writeln!(out, "{}", curve.method.title());
+        let _ = writeln!(out, "{}", curve.title());
         for p in &curve.points {
             let _ = writeln!(
                 out,
@@ -198,12 +207,14 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
     }
     let params = FusionParams {
         methods: args.methods.clone(),
+        solvers: args.solvers.clone(),
         compat: args.compat,
         proportions: parse_alphas(&args.alphas)?,
         max_iter: args.max_iter,
         tol: args.tol,
         max_sweeps: args.max_sweeps,
         seed: args.seed,
+        auto: None,
     };
     check_budget(args, &spec, &params, &files, data.len())?;
     let observer = Progress(args.verbose);
@@ -239,10 +250,18 @@ pub fn run(args: &FuseArgs) -> anyhow::Result<()> {
         .collect();
     eprintln!("timings: {} (total {total:.2}s)", stages.join(", "));
     for m in &report.matchings {
+        let solver = m.solver.map(|s| format!(" ({s})")).unwrap_or_default();
         eprintln!(
-            "{}: objective {:.6e} after {} iterations, {:.3}s",
-            m.method, m.objective, m.iterations, m.seconds
+            "{}{solver}: objective {:.6e} after {} iterations, {:.3}s, max |Δlogit| {:.1e}",
+            m.method,
+            m.objective,
+            m.iterations,
+            m.seconds,
+            m.max_abs_logit_delta.unwrap_or(f64::NAN)
         );
+        if let Some(why) = &m.picked_by_auto {
+            eprintln!("  picked by auto: {why}");
+        }
     }
     Ok(())
 }

@@ -17,6 +17,7 @@
 //! assert_eq!(serde_json::to_string(&id).unwrap(), "\"weight_matching\"");
 //! ```
 
+mod auto;
 mod gamf;
 mod gram;
 mod identity;
@@ -27,11 +28,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use auto::{AutoPick, resolve_auto};
+
 use crate::arch::{ArchSpec, PermStructure};
 use crate::eval::Dataset;
 use crate::fusion::FusionError;
 use crate::pipeline::{FusionParams, Observer, Stage};
-use crate::solvers::SolveError;
+use crate::solvers::{SolveError, SolverId};
 use crate::weights::{WeightSet, WeightsError};
 
 /// Everything a method may look at.
@@ -75,8 +78,19 @@ pub enum MethodError {
     Fusion(#[from] FusionError),
     #[error("method `{0}` needs calibration data")]
     NeedsCalibration(MethodId),
+    #[error("`auto` must be resolved against the job's budget before alignment")]
+    UnresolvedAuto,
     #[error("canceled")]
     Canceled,
+}
+
+/// One alignment of a method run, with the solver that found it (GAMF: one per solver asked
+/// for; other methods: one, `solver: None`) and its seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    pub solver: Option<SolverId>,
+    pub alignment: Alignment,
+    pub seconds: f64,
 }
 
 /// One way of aligning model 1's hidden channels onto model 2's.
@@ -86,6 +100,21 @@ pub trait Method: Send + Sync {
     /// # Errors
     /// [`MethodError`]; [`MethodError::Canceled`] once `input.observer.should_stop()`.
     fn align(&self, input: &MethodInput<'_>) -> Result<Alignment, MethodError>;
+
+    /// Every alignment the job asks of this method: [`Method::align`], timed, unless the
+    /// method has several solvers (GAMF).
+    ///
+    /// # Errors
+    /// As [`Method::align`].
+    fn align_runs(&self, input: &MethodInput<'_>) -> Result<Vec<Run>, MethodError> {
+        let started = std::time::Instant::now();
+        let alignment = self.align(input)?;
+        Ok(vec![Run {
+            solver: None,
+            alignment,
+            seconds: started.elapsed().as_secs_f64(),
+        }])
+    }
 }
 
 /// Declares [`MethodId`] (with its one string form and title) and the registry [`method`].
@@ -128,12 +157,16 @@ registry! {
     WeightMatching => "weight_matching", "Weight Matching Fusion", weight_matching::WeightMatching;
     /// Plain weight averaging, no alignment (the baseline of every report).
     None => "none", "No Matching Fusion", identity::Identity;
+    /// GAMF when its pre-flight estimate fits the budget, weight matching otherwise; resolved
+    /// before alignment ([`resolve_auto`]), never in a curve.
+    Auto => "auto", "Auto", auto::Unresolved;
 }
 
 impl MethodId {
-    /// Whether the method permutes anything (every method but `none`).
+    /// Whether the method permutes anything (every method but `none`, and `auto`, which is
+    /// replaced by one that does before alignment).
     pub fn aligns(self) -> bool {
-        self != MethodId::None
+        !matches!(self, MethodId::None | MethodId::Auto)
     }
 }
 

@@ -164,13 +164,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// The service's pre-flight check, with the budgets of `args`: refuse before loading weights.
+/// Returns the parameters with `auto` resolved.
 fn check_budget(
     args: &FuseArgs,
     spec: &crate::engine::arch::ArchSpec,
     params: &FusionParams,
     files: &[Vec<u8>; 2],
     samples: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<FusionParams> {
     let header = crate::engine::weights::inspect(&files[0])
         .with_context(|| format!("loading {}", args.model_a.display()))?;
     let tensors = crate::jobs::catalog::shapes_of(&header);
@@ -185,8 +186,17 @@ fn check_budget(
         max_job_bytes: args.max_job_bytes.unwrap_or_else(default_job_bytes),
         max_eval_macs: args.max_eval_macs,
     };
-    match preflight::check(spec, params, inputs, budgets) {
-        Ok(_) => Ok(()),
+    let resolved = match preflight::resolve_auto(spec, params, inputs, budgets) {
+        Ok(p) => p,
+        Err(PreflightError::OverBudget(detail)) => bail!("refused: {detail}"),
+        Err(PreflightError::Arch(e)) => {
+            return Err(e).with_context(|| {
+                format!("{} does not fit the architecture", args.model_a.display())
+            });
+        }
+    };
+    match preflight::check(spec, &resolved, inputs, budgets) {
+        Ok(_) => Ok(resolved),
         Err(PreflightError::OverBudget(detail)) => bail!("refused: {detail}"),
         Err(PreflightError::Arch(e)) => Err(e)
             .with_context(|| format!("{} does not fit the architecture", args.model_a.display())),
@@ -216,7 +226,7 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
         seed: args.seed,
         auto: None,
     };
-    check_budget(args, &spec, &params, &files, data.len())?;
+    let params = check_budget(args, &spec, &params, &files, data.len())?;
     let observer = Progress(args.verbose);
     let report = pipeline::run(&spec, [&models[0], &models[1]], &data, &params, &observer)?;
     if let Some(path) = &args.report {

@@ -174,20 +174,24 @@ pub async fn validate(
         eval_limit: admission.eval_limit,
         threads: admission.threads,
     };
-    preflight::check(&spec, &req.params, inputs, admission.budgets).map_err(|e| match e {
+    let refused = |e| match e {
         PreflightError::OverBudget(detail) => SubmitError::OverBudget(detail),
         PreflightError::Arch(source) => SubmitError::Shapes {
             model: m1.id,
             architecture: name.clone(),
             source,
         },
-    })?;
+    };
+    // `auto` becomes gamf or weight_matching here; the stored job runs the method picked.
+    let params =
+        preflight::resolve_auto(&spec, &req.params, inputs, admission.budgets).map_err(refused)?;
+    preflight::check(&spec, &params, inputs, admission.budgets).map_err(refused)?;
     Ok(JobSpec {
         models: [id1, id2],
         inputs: [m1.sha256, m2.sha256],
         architecture: spec,
         dataset,
-        params: req.params,
+        params,
         request: req.raw,
     })
 }

@@ -76,14 +76,7 @@ pub fn match_models(
     params: SmParams,
     stop: &dyn Fn() -> bool,
 ) -> Result<Matching, MatchError> {
-    let mut all = match_with(
-        structure,
-        models,
-        convention,
-        &[SolverId::Sm],
-        params,
-        stop,
-    )?;
+    let mut all = match_with(structure, models, convention, &[SolverId::Sm], params, stop)?;
     Ok(all.remove(0))
 }
 
@@ -128,11 +121,7 @@ pub fn match_with(
             group_sizes: k.group_sizes().to_vec(),
             affinity_nnz: k.nnz(),
             affinity_bytes: k.bytes(),
-            seconds: [
-                built,
-                (t2 - t1).as_secs_f64(),
-                (t3 - t2).as_secs_f64(),
-            ],
+            seconds: [built, (t2 - t1).as_secs_f64(), (t3 - t2).as_secs_f64()],
         });
     }
     Ok(out)

@@ -78,7 +78,10 @@ mod tests {
             Ok("peak 90 MiB of 1 GiB".into())
         });
         assert_eq!(fits.methods, [MethodId::Gamf]);
-        assert_eq!(fits.picked_by_auto(MethodId::Gamf).unwrap(), "GAMF fits the budget: peak 90 MiB of 1 GiB");
+        assert_eq!(
+            fits.picked_by_auto(MethodId::Gamf).unwrap(),
+            "GAMF fits the budget: peak 90 MiB of 1 GiB"
+        );
         let p = FusionParams::with_methods(&[MethodId::WeightMatching, MethodId::Auto]);
         let over = resolve_auto(&p, |_| Err("the affinity needs 40 GiB".into()));
         assert_eq!(over.methods, [MethodId::WeightMatching]);

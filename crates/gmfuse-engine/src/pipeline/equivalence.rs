@@ -156,8 +156,13 @@ mod tests {
         let data = probe_data(&spec, 80);
         let perms = vec![vec![1, 2, 0], vec![3, 0, 2, 1]];
         let probe = Probe::new(&spec, &s, &m, &data).unwrap();
-        let delta = probe.check(&permute(&s, &m, &perms).unwrap(), &perms).unwrap();
-        assert!(delta <= 1e-5, "a true permutation keeps the logits: {delta}");
+        let delta = probe
+            .check(&permute(&s, &m, &perms).unwrap(), &perms)
+            .unwrap();
+        assert!(
+            delta <= 1e-5,
+            "a true permutation keeps the logits: {delta}"
+        );
 
         // A wrong structure: the second group's permutation forgets the next layer's input
         // axis, so the permuted model computes something else.

@@ -29,7 +29,11 @@ pub fn ipfp(
     stop: &dyn Fn() -> bool,
 ) -> Result<QapResult, SolveError> {
     let n = k.dim();
-    assert_eq!(n, groups.dim(), "the operator lives on the groups' pair space");
+    assert_eq!(
+        n,
+        groups.dim(),
+        "the operator lives on the groups' pair space"
+    );
     let nodes: usize = groups.sizes().iter().sum();
     let mut v = vec![1.0 / (nodes * nodes) as f64; n];
     let mut kv = vec![0.0; n];
@@ -49,7 +53,12 @@ pub fn ipfp(
         // d = K(b − v); α = vᵀd, β = (b − v)ᵀd.
         let d: Vec<f64> = kb.iter().zip(&kv).map(|(x, y)| x - y).collect();
         let alpha = dot(&v, &d);
-        let beta: f64 = b.iter().zip(&v).zip(&d).map(|((x, y), z)| (x - y) * z).sum();
+        let beta: f64 = b
+            .iter()
+            .zip(&v)
+            .zip(&d)
+            .map(|((x, y), z)| (x - y) * z)
+            .sum();
         let start_obj = dot(&v, &kv);
         let current = dot(&b, &kb);
         objectives.push(current);

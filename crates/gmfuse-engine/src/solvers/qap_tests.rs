@@ -154,7 +154,10 @@ fn on_random_problems_every_solver_returns_permutations_no_better_than_brute_for
             }
             let obj = quadratic(&k, &g.indicator(&p, false));
             assert!(obj <= best + 1e-12, "{id}: {obj} above the optimum {best}");
-            assert!(obj >= mean, "{id}: {obj} below a random assignment's mean {mean}");
+            assert!(
+                obj >= mean,
+                "{id}: {obj} below a random assignment's mean {mean}"
+            );
         }
     }
 }

@@ -55,7 +55,11 @@ pub fn rrwm(
     stop: &dyn Fn() -> bool,
 ) -> Result<QapResult, SolveError> {
     let n = k.dim();
-    assert_eq!(n, groups.dim(), "the operator lives on the groups' pair space");
+    assert_eq!(
+        n,
+        groups.dim(),
+        "the operator lives on the groups' pair space"
+    );
     let mut d = vec![0.0; n];
     k.apply(&vec![1.0; n], &mut d);
     let (dmax, dmin) = d

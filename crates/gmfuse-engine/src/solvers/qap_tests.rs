@@ -70,6 +70,7 @@ fn brute_force(k: &Dense, g: &Groups) -> (f64, Vec<Vec<usize>>) {
 
 /// A symmetric non-negative `K` on `groups`: noise in [0, noise) everywhere, plus 1 between
 /// every two pairs of the planted assignment `plant`, if any.
+#[allow(clippy::needless_range_loop)] // a symmetric fill reads best with both indices
 fn problem(groups: &Groups, plant: Option<&[Vec<usize>]>, noise: f64, seed: u64) -> Dense {
     let n = groups.dim();
     let mut state = seed;

@@ -286,13 +286,24 @@ mod tests {
             max_job_bytes: 10 << 20,
             max_eval_macs: u64::MAX,
         };
-        let err = check(&spec, &FusionParams::default(), inputs(&t), tight).unwrap_err();
+        // Compat mode keeps the affinity in f64 (68 MB): it dominates, and the advice names
+        // weight matching. The default layout's f32 affinity (34.7 MiB) is below the
+        // evaluation's 37.6 MiB, so there the advice is the evaluation's.
+        let compat = FusionParams {
+            compat: Some(crate::engine::pipeline::Compat::PygmtoolsExample),
+            ..FusionParams::default()
+        };
+        let err = check(&spec, &compat, inputs(&t), tight).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("over the budget of 10.00 MiB (GMFUSE_MAX_JOB_BYTES)"),
             "{msg}"
         );
         assert!(msg.contains("method `weight_matching`"), "{msg}");
+        let msg = check(&spec, &FusionParams::default(), inputs(&t), tight)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("matching 34.74 MiB, evaluation 37.60 MiB"), "{msg}");
         let slow = Budgets {
             max_job_bytes: u64::MAX,
             max_eval_macs: 1_000_000_000,

@@ -16,6 +16,7 @@ use gmfuse::engine::fusion::{interpolate, permute};
 use gmfuse::engine::pipeline::{
     self, FusionParams, LayerPermutation, MethodId, Quiet, fused_weights,
 };
+use gmfuse::engine::solvers::SolverId;
 use gmfuse::engine::weights::WeightSet;
 use proptest::prelude::*;
 
@@ -152,6 +153,88 @@ fn default_mode_beats_averaging_everywhere_inside_and_fixes_the_midpoint() {
     let m = r.matching(MethodId::Gamf).unwrap();
     assert_eq!(m.group_sizes, [1, 32, 64, 32, 10]);
     assert_eq!(m.iterations, 50);
+    assert_eq!(m.solver, Some(SolverId::Sm));
+    // The equivalence check: aligned model 1 computes what model 1 does (f32 rounding only).
+    let delta = m.max_abs_logit_delta.unwrap();
+    assert!(delta <= 1e-4, "max |Δlogit| {delta}");
+}
+
+/// The three QAP solvers and weight matching in one job on the seed models: every solver's
+/// discrete objective `vec(P)ᵀ K vec(P)` beats a random assignment's, and the midpoints are
+/// those measured with `gmfuse fuse --method gamf,weight_matching --solver sm,rrwm,ipfp`
+/// (README "QAP solvers").
+#[test]
+fn rrwm_and_ipfp_beat_random_assignments_on_the_seed_models_in_one_report() {
+    use gmfuse::engine::affinity::{Affinity, Direction};
+    use gmfuse::engine::solvers::Groups;
+    use gmfuse::engine::solvers::groups::quadratic;
+    let Some([a, b]) = seed_models() else { return };
+    let (m1, m2) = (load_model(&a).unwrap(), load_model(&b).unwrap());
+    let spec = preset("mnist-cnn").unwrap();
+    let data = gmfuse::builtin::mnist_test();
+    let params = FusionParams {
+        solvers: SolverId::ALL.to_vec(),
+        proportions: vec![0.5],
+        ..FusionParams::with_methods(&[MethodId::Gamf, MethodId::WeightMatching])
+    };
+    let r = pipeline::run(&spec, [&m1, &m2], &data, &params, &Quiet).unwrap();
+    let keys: Vec<(MethodId, Option<SolverId>)> =
+        r.curves.iter().map(|c| (c.method, c.solver)).collect();
+    use SolverId::{Ipfp, Rrwm, Sm};
+    assert_eq!(
+        keys,
+        [
+            (MethodId::Gamf, Some(Sm)),
+            (MethodId::Gamf, Some(Rrwm)),
+            (MethodId::Gamf, Some(Ipfp)),
+            (MethodId::WeightMatching, None),
+            (MethodId::None, None),
+        ]
+    );
+    let mid: Vec<String> = r
+        .curves
+        .iter()
+        .map(|c| format!("{:.2}", c.points[0].accuracy))
+        .collect();
+    assert_eq!(mid, ["79.47", "90.43", "91.74", "89.22", "47.16"]);
+
+    // A random assignment's discrete objective on the same affinity.
+    let s = spec.validate(&m1).unwrap();
+    let k = Affinity::build(&s, [&m1, &m2], Direction::Symmetric).unwrap();
+    let groups = Groups::new(k.group_sizes());
+    let random: Vec<Vec<usize>> = s
+        .hidden
+        .iter()
+        .enumerate()
+        .map(|(i, g)| shuffle(g.size, 99 + i as u64))
+        .collect();
+    let floor = quadratic(&k, &groups.indicator(&random, false));
+    for m in r.matchings.iter().filter(|m| m.method == MethodId::Gamf) {
+        let perms: Vec<Vec<usize>> = m.permutations.iter().map(|p| p.perm.clone()).collect();
+        let obj = quadratic(&k, &groups.indicator(&perms, false));
+        approx::assert_relative_eq!(m.objective, obj, max_relative = 1e-12);
+        assert!(obj > floor, "{:?}: {obj} <= random {floor}", m.solver);
+        assert!(m.iterations >= 1 && m.seconds > 0.0);
+        assert!(m.max_abs_logit_delta.unwrap() <= 1e-4);
+        println!(
+            "{:?}: discrete objective {obj:.1} (random {floor:.1}), {} iterations, {:.3} s",
+            m.solver, m.iterations, m.seconds
+        );
+    }
+}
+
+#[test]
+fn compat_mode_accepts_only_spectral_matching() {
+    let Some([a, b]) = seed_models() else { return };
+    let out = Command::new(env!("CARGO_BIN_EXE_gmfuse"))
+        .args(["fuse", "--compat", "pygmtools-example", "--solver", "rrwm"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("solver `rrwm` is not available"), "{err}");
 }
 
 /// DESIGN.md ("Methods beyond the example"): a numpy reference of Git Re-Basin weight matching
@@ -281,26 +364,28 @@ fn self_recovery(spec: &gmfuse::engine::arch::ArchSpec, m: &WeightSet, data: &Da
         .copied()
         .filter(|m| m.aligns())
         .collect();
-    let params = FusionParams::with_methods(&aligning);
+    let params = FusionParams {
+        solvers: SolverId::ALL.to_vec(),
+        ..FusionParams::with_methods(&aligning)
+    };
     // Activation matching's calibration samples: training images, never the scored ones.
     let calibration = gmfuse::builtin::mnist_train_5k().head(1000);
     let r = pipeline::run_calibrated(spec, [m, &copy], data, Some(&calibration), &params, &Quiet)
         .unwrap();
     let original = r.inputs[0].accuracy;
     assert_eq!(r.inputs[1].accuracy, original);
-    for &method in &aligning {
-        let found: Vec<Vec<usize>> = r
-            .matching(method)
-            .unwrap()
-            .permutations
-            .iter()
-            .map(|p| p.perm.clone())
-            .collect();
-        assert_eq!(found, perms, "{} on {}", method, spec.name);
-        for p in r.curve(method).unwrap() {
+    // One matching and one curve per method, and per solver for GAMF.
+    assert_eq!(r.matchings.len(), aligning.len() + SolverId::ALL.len() - 1);
+    for (m, curve) in r.matchings.iter().zip(&r.curves) {
+        let (method, solver) = (m.method, m.solver);
+        assert_eq!((curve.method, curve.solver), (method, solver));
+        let found: Vec<Vec<usize>> = m.permutations.iter().map(|p| p.perm.clone()).collect();
+        assert_eq!(found, perms, "{method} ({solver:?}) on {}", spec.name);
+        assert!(m.max_abs_logit_delta.unwrap() <= 1e-4, "{m:?}");
+        for p in &curve.points {
             assert_eq!(
                 p.accuracy, original,
-                "{method} on {}, α = {}",
+                "{method} ({solver:?}) on {}, α = {}",
                 spec.name, p.proportion
             );
         }

@@ -16,11 +16,12 @@ use crate::engine::arch::{ArchSpec, PermStructure, preset};
 use crate::engine::eval::evaluate;
 use crate::engine::forward::Network;
 use crate::engine::fusion::permute;
-use crate::engine::matching::{Convention, match_models};
+use crate::engine::matching::{Convention, match_models, match_with};
 use crate::engine::methods::merge_many;
 use crate::engine::methods::weight_matching::{WmParams, weight_matching};
 use crate::engine::pipeline::{self, Compat, FusionParams, Quiet};
 use crate::engine::solvers::SmParams;
+use crate::engine::solvers::SolverId;
 use crate::engine::weights::{DType, Tensor, WeightSet};
 
 /// Arguments of `gmfuse bench`.
@@ -120,6 +121,27 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             );
         }
     }
+
+    let mut solves: [Vec<f64>; 2] = Default::default();
+    for _ in 0..repeat {
+        let all = match_with(
+            &structure,
+            [&models[0], &models[1]],
+            Convention::Consistent,
+            &[SolverId::Rrwm, SolverId::Ipfp],
+            SmParams::default(),
+            &|| false,
+        )?;
+        for (v, m) in solves.iter_mut().zip(&all) {
+            v.push(m.seconds[1]);
+        }
+    }
+    let [rrwm, ipfp] = solves.map(median);
+    println!(
+        "matching (default): rrwm {:.1} ms, ipfp {:.1} ms (solver only)",
+        rrwm * 1e3,
+        ipfp * 1e3
+    );
 
     let (wm, sweeps) = time_weight_matching(&spec, [&models[0], &models[1]], repeat)?;
     println!("weight matching: {:.1} ms ({sweeps} sweeps)", wm * 1e3);

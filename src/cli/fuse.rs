@@ -14,6 +14,7 @@ use crate::engine::pipeline::{
     fused_weights_many,
 };
 use crate::engine::weights::WeightSet;
+use crate::engine::solvers::SolverId;
 use crate::jobs::preflight::{self, PreflightError};
 
 /// Arguments of `gmfuse fuse`.
@@ -40,7 +41,15 @@ pub struct FuseArgs {
         default_value = "gamf"
     )]
     pub methods: Vec<MethodId>,
-    /// GAMF: reproduce another implementation's conventions, bugs included.
+    /// GAMF's QAP solvers, in order (repeat the flag or list them with commas): one curve each.
+    #[arg(
+        long = "solver",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "sm"
+    )]
+    pub solvers: Vec<SolverId>,
+    /// GAMF: reproduce another implementation's conventions, bugs included (solver `sm` only).
     #[arg(long, value_enum)]
     pub compat: Option<Compat>,
     /// Proportions α of model B: `START:STOP:STEP` (inclusive) or a comma list.
@@ -164,7 +173,7 @@ pub fn format_tables(report: &FusionReport) -> String {
         acc(1)
     );
     for curve in &report.curves {
-        let _ = writeln!(out, "{}", curve.method.title());
+        let _ = writeln!(out, "{}", curve.title());
         for p in &curve.points {
             let _ = writeln!(
                 out,
@@ -186,6 +195,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// The service's pre-flight check, with the budgets of `args`: refuse before loading weights.
+/// Returns the parameters with `auto` resolved.
 fn check_budget(
     args: &FuseArgs,
     spec: &crate::engine::arch::ArchSpec,
@@ -193,7 +203,7 @@ fn check_budget(
     files: &[Vec<u8>],
     samples: usize,
     calibration_samples: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<FusionParams> {
     let header = crate::engine::weights::inspect(&files[0])
         .with_context(|| format!("loading {}", args.models[0].display()))?;
     let tensors = crate::jobs::catalog::shapes_of(&header);
@@ -210,8 +220,17 @@ fn check_budget(
         max_job_bytes: args.max_job_bytes.unwrap_or_else(default_job_bytes),
         max_eval_macs: args.max_eval_macs,
     };
-    match preflight::check(spec, params, inputs, budgets) {
-        Ok(_) => Ok(()),
+    let resolved = match preflight::resolve_auto(spec, params, inputs, budgets) {
+        Ok(p) => p,
+        Err(PreflightError::OverBudget(detail)) => bail!("refused: {detail}"),
+        Err(PreflightError::Arch(e)) => {
+            return Err(e).with_context(|| {
+                format!("{} does not fit the architecture", args.models[0].display())
+            });
+        }
+    };
+    match preflight::check(spec, &resolved, inputs, budgets) {
+        Ok(_) => Ok(resolved),
         Err(PreflightError::OverBudget(detail)) => bail!("refused: {detail}"),
         Err(PreflightError::Arch(e)) => Err(e)
             .with_context(|| format!("{} does not fit the architecture", args.models[0].display())),
@@ -257,6 +276,7 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
     }
     let params = FusionParams {
         methods: args.methods.clone(),
+        solvers: args.solvers.clone(),
         compat: args.compat,
         proportions: parse_alphas(&args.alphas)?,
         max_iter: args.max_iter,
@@ -265,10 +285,11 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
         seed: args.seed,
         anchor: args.anchor,
         weights: args.weights.clone(),
+        auto: None,
     };
     let calibration = load_calibration(args, &params)?;
     let cal_samples = calibration.as_ref().map_or(0, |c| c.len());
-    check_budget(args, &spec, &params, &files, data.len(), cal_samples)?;
+    let params = check_budget(args, &spec, &params, &files, data.len(), cal_samples)?;
     let observer = Progress(args.verbose);
     let refs: Vec<&WeightSet> = models.iter().collect();
     let report = pipeline::run_many(
@@ -316,10 +337,18 @@ pub fn run(args: &FuseArgs) -> anyhow::Result<()> {
         .collect();
     eprintln!("timings: {} (total {total:.2}s)", stages.join(", "));
     for m in &report.matchings {
+        let solver = m.solver.map(|s| format!(" ({s})")).unwrap_or_default();
         eprintln!(
-            "{}: objective {:.6e} after {} iterations, {:.3}s",
-            m.method, m.objective, m.iterations, m.seconds
+            "{}{solver}: objective {:.6e} after {} iterations, {:.3}s, max |Δlogit| {:.1e}",
+            m.method,
+            m.objective,
+            m.iterations,
+            m.seconds,
+            m.max_abs_logit_delta.unwrap_or(f64::NAN)
         );
+        if let Some(why) = &m.picked_by_auto {
+            eprintln!("  picked by auto: {why}");
+        }
     }
     Ok(())
 }

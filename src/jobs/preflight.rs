@@ -154,12 +154,48 @@ pub fn check(
     Ok(e)
 }
 
+/// `params` with `auto` resolved against `budgets`: `gamf` when the job with GAMF passes
+/// [`check`], `weight_matching` otherwise, the reason recorded in [`FusionParams::auto`]
+/// (and so in the report's `picked_by_auto`).
+///
+/// # Errors
+/// [`PreflightError::Arch`] when the tensors do not fit the spec.
+pub fn resolve_auto(
+    spec: &ArchSpec,
+    params: &FusionParams,
+    inputs: Inputs<'_>,
+    budgets: Budgets,
+) -> Result<FusionParams, PreflightError> {
+    let mut arch = None;
+    let resolved =
+        crate::engine::methods::resolve_auto(params, |p| match check(spec, p, inputs, budgets) {
+            Ok(e) => Ok(format!(
+                "its estimated peak of {} (affinity {}) is within the budget of {} and its {} \
+                 multiply-accumulates within {}",
+                human_bytes(e.peak_bytes),
+                human_bytes(e.affinity_bytes),
+                human_bytes(budgets.max_job_bytes),
+                human_count(e.total_macs),
+                human_count(budgets.max_eval_macs),
+            )),
+            Err(PreflightError::OverBudget(detail)) => Err(detail),
+            Err(PreflightError::Arch(e)) => {
+                arch = Some(e);
+                Err(String::new())
+            }
+        });
+    match arch {
+        Some(e) => Err(e.into()),
+        None => Ok(resolved),
+    }
+}
+
 fn memory_detail(e: &Estimate, params: &FusionParams, budget: u64) -> String {
     let affinity_dominates = e.matching_bytes >= e.evaluation_bytes;
     let advice = if params.methods.contains(&MethodId::Gamf) && affinity_dominates {
         format!(
             "the GAMF affinity alone stores {} entries ({}): use method `weight_matching` or \
-             `none` (no affinity), or a narrower architecture (the affinity grows with the \
+             `none` (no affinity), `auto` (picks one that fits), or a narrower architecture (the affinity grows with the \
              square of each layer's in × out channels)",
             human_count(e.affinity_entries),
             human_bytes(e.affinity_bytes)
@@ -185,12 +221,17 @@ fn memory_detail(e: &Estimate, params: &FusionParams, budget: u64) -> String {
 }
 
 fn compute_detail(e: &Estimate, params: &FusionParams, samples: u64, budget: u64) -> String {
+    let gamf = if params.methods.contains(&MethodId::Gamf) && e.matching_macs >= e.eval_macs {
+        "; GAMF's matching dominates: use method `weight_matching` (or `auto`)"
+    } else {
+        ""
+    };
     format!(
         "the job needs an estimated {} multiply-accumulates ({} per sample × {samples} samples × \
          {} evaluated models, plus {} for the matching), over the budget of {} \
          (GMFUSE_MAX_EVAL_MACS); ask for fewer proportions ({} now), evaluate on a smaller \
          dataset (or set GMFUSE_EVAL_LIMIT), use a smaller architecture, or fewer solver \
-         iterations (max_iter {} now)",
+         iterations (max_iter {} now){gamf}",
         human_count(e.total_macs),
         human_count(e.macs_per_sample),
         e.evaluations,
@@ -249,13 +290,24 @@ mod tests {
             max_job_bytes: 10 << 20,
             max_eval_macs: u64::MAX,
         };
-        let err = check(&spec, &FusionParams::default(), inputs(&t), tight).unwrap_err();
+        // Compat mode keeps the affinity in f64 (68 MB): it dominates, and the advice names
+        // weight matching. The default layout's f32 affinity (34.7 MiB) is below the
+        // evaluation's 37.6 MiB, so there the advice is the evaluation's.
+        let compat = FusionParams {
+            compat: Some(crate::engine::pipeline::Compat::PygmtoolsExample),
+            ..FusionParams::default()
+        };
+        let err = check(&spec, &compat, inputs(&t), tight).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("over the budget of 10.00 MiB (GMFUSE_MAX_JOB_BYTES)"),
             "{msg}"
         );
         assert!(msg.contains("method `weight_matching`"), "{msg}");
+        let msg = check(&spec, &FusionParams::default(), inputs(&t), tight)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("matching 34.74 MiB, evaluation 37.60 MiB"), "{msg}");
         let slow = Budgets {
             max_job_bytes: u64::MAX,
             max_eval_macs: 1_000_000_000,

@@ -51,6 +51,7 @@ impl RunError {
             ) => "dataset_shape_mismatch",
             RunError::Pipeline(PipelineError::Eval(_)) => "evaluation_failed",
             RunError::Pipeline(PipelineError::Method { .. }) => "method_failed",
+            RunError::Pipeline(PipelineError::Equivalence { .. }) => "equivalence_failed",
             RunError::Pipeline(PipelineError::Canceled) => "canceled",
             RunError::Compute(ComputeError::Panicked(_)) => "internal_panic",
             RunError::OverBudget(_) => "job_over_budget",

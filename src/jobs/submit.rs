@@ -210,21 +210,25 @@ pub async fn validate(
         eval_limit: admission.eval_limit,
         threads: admission.threads,
     };
-    preflight::check(&spec, &req.params, inputs, admission.budgets).map_err(|e| match e {
+    let refused = |e| match e {
         PreflightError::OverBudget(detail) => SubmitError::OverBudget(detail),
         PreflightError::Arch(source) => SubmitError::Shapes {
             model: m1.id,
             architecture: name.clone(),
             source,
         },
-    })?;
+    };
+    // `auto` becomes gamf or weight_matching here; the stored job runs the method picked.
+    let params =
+        preflight::resolve_auto(&spec, &req.params, inputs, admission.budgets).map_err(refused)?;
+    preflight::check(&spec, &params, inputs, admission.budgets).map_err(refused)?;
     Ok(JobSpec {
         models: models.iter().map(|m| m.id).collect(),
         inputs: models.into_iter().map(|m| m.sha256).collect(),
         architecture: spec,
         dataset,
         calibration,
-        params: req.params,
+        params,
         request: req.raw,
     })
 }

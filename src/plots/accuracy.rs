@@ -10,6 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{FAMILY, ensure_font, tick_label};
 use crate::engine::pipeline::{CurvePoint, FusionReport, MethodId};
+use crate::engine::solvers::SolverId;
 
 /// Figure size in pixels, and the strip on the right that holds the legend.
 const WIDTH: u32 = 880;
@@ -79,13 +80,14 @@ fn collect(report: &FusionReport) -> Vec<Series> {
     let mut series = Vec::new();
     let mut others = OTHER_COLORS.iter().cycle();
     for c in &report.curves {
+        let sm = c.solver.is_none_or(|s| s == SolverId::Sm);
         let color = match c.method {
-            MethodId::Gamf => GAMF_COLOR,
+            MethodId::Gamf if sm => GAMF_COLOR,
             MethodId::None => NONE_COLOR,
             _ => *others.next().expect("a cycle never ends"),
         };
         series.push(Series {
-            label: c.method.title().to_string(),
+            label: c.title().to_string(),
             color,
             kind: Kind::Curve(points(&c.points)),
         });
@@ -434,6 +436,7 @@ mod tests {
             1,
             Curve {
                 method: MethodId::WeightMatching,
+                solver: None,
                 points: curve(&wm),
             },
         );

@@ -313,6 +313,9 @@ mod tests {
             }],
             models: Vec::new(),
             group_sizes: vec![1, 3000, 10],
+            solver: None,
+            picked_by_auto: None,
+            max_abs_logit_delta: None,
         };
         let svg = matching_svg(&m);
         save("matching-wide.svg", &svg);

@@ -104,6 +104,9 @@ pub(crate) mod fixtures {
             ],
             models: Vec::new(),
             group_sizes: vec![1, 32, 64, 32, 10],
+            solver: None,
+            picked_by_auto: None,
+            max_abs_logit_delta: None,
         }
     }
 
@@ -123,10 +126,12 @@ pub(crate) mod fixtures {
             curves: vec![
                 Curve {
                     method: MethodId::Gamf,
+                    solver: None,
                     points: curve(&GAMF),
                 },
                 Curve {
                     method: MethodId::None,
+                    solver: None,
                     points: curve(&NONE),
                 },
             ],

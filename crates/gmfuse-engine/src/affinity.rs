@@ -5,7 +5,13 @@
 //! `f2`) of the same layer give the affinity `exp(-‖f1 − f2‖₂)` between the node pairs
 //! `(a, c)` and `(b, d)`. For a layer with `E = n_out·n_in` edges that is an `E × E` dense
 //! block; the full `(n1·n2)²` matrix (1.4 GiB for the example's net) is never built: [`Affinity`]
-//! keeps one block per layer (8.5 M entries, 68 MB, for the example) and computes `K·v` from them.
+//! keeps one block per layer (8.5 M entries, for the example) and computes `K·v` from them.
+//!
+//! Storage: the example's layout keeps its entries in `f64` (68 MB), so compat mode reproduces
+//! the numpy reference bit for bit; the default symmetric layout stores them in `f32` (34 MB;
+//! entries lie in (0, 1], relative rounding ≤ 6e-8) and accumulates every product in `f64`.
+//! The product is memory-bound — each power step streams every block once — so halving the
+//! bytes halves its time.
 //!
 //! Pair vectors are stored compactly: group `g` (input, hidden…, output) owns `s_g²` entries,
 //! row-major (`(i, j) → offset_g + i·s_g + j`, `i` a model-1 node, `j` a model-2 node). Pairs
@@ -43,7 +49,57 @@ struct LayerBlock {
     pre: usize,
     n_in: usize,
     n_out: usize,
-    m: Vec<f64>,
+    m: Entries,
+}
+
+/// A block's entries: `f64` for the example's layout, `f32` for the symmetric one.
+enum Entries {
+    F64(Vec<f64>),
+    F32(Vec<f32>),
+}
+
+impl Entries {
+    fn len(&self) -> usize {
+        match self {
+            Entries::F64(m) => m.len(),
+            Entries::F32(m) => m.len(),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Entries::F64(m) => m.len() * 8,
+            Entries::F32(m) => m.len() * 4,
+        }
+    }
+}
+
+/// A stored entry type, widened to `f64` for every product.
+trait Entry: Copy + Send + Sync + Default + 'static {
+    fn from_f64(v: f64) -> Self;
+    fn wide(self) -> f64;
+}
+
+impl Entry for f64 {
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn wide(self) -> f64 {
+        self
+    }
+}
+
+impl Entry for f32 {
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn wide(self) -> f64 {
+        f64::from(self)
+    }
 }
 
 /// The affinity `K` of two networks of one [`PermStructure`], as an implicit operator.
@@ -108,11 +164,14 @@ impl Affinity {
             let w1 = models[0].tensor(&layer.weight)?;
             let w2 = models[1].tensor(&layer.weight)?;
             let (f1, f2) = (w1.data.as_standard_layout(), w2.data.as_standard_layout());
-            let m = edge_affinity(
+            let (f1, f2) = (
                 f1.as_slice().expect("standard layout"),
                 f2.as_slice().expect("standard layout"),
-                layer.feat,
             );
+            let m = match direction {
+                Direction::PreFromCur => Entries::F64(edge_affinity(f1, f2, layer.feat)),
+                Direction::Symmetric => Entries::F32(edge_affinity(f1, f2, layer.feat)),
+            };
             if let (Some(b), NodeGroup::Hidden(_)) = (&layer.bias, layer.output) {
                 let b1 = models[0]
                     .tensor(b)?
@@ -173,7 +232,7 @@ impl Affinity {
 
     /// Bytes held by the operator.
     pub fn bytes(&self) -> usize {
-        self.layers.iter().map(|l| l.m.len() * 8).sum::<usize>() + self.diag.len() * 16
+        self.layers.iter().map(|l| l.m.bytes()).sum::<usize>() + self.diag.len() * 16
     }
 
     /// `y = K x` on compact pair vectors (`x.len() == y.len() == self.dim()`).
@@ -220,13 +279,26 @@ impl Affinity {
 impl LayerBlock {
     /// This layer's share of `K x`: `(to_pre, to_cur)`; `to_cur` is empty unless symmetric.
     fn product(&self, x_pre: &[f64], x_cur: &[f64], symmetric: bool) -> (Vec<f64>, Vec<f64>) {
+        match &self.m {
+            Entries::F64(m) => self.product_of(m, x_pre, x_cur, symmetric),
+            Entries::F32(m) => self.product_of(m, x_pre, x_cur, symmetric),
+        }
+    }
+
+    fn product_of<T: Entry>(
+        &self,
+        m: &[T],
+        x_pre: &[f64],
+        x_cur: &[f64],
+        symmetric: bool,
+    ) -> (Vec<f64>, Vec<f64>) {
         let (np, nc) = (self.n_in, self.n_out);
         // One task per model-1 output node b: rows b·n_in .. (b+1)·n_in of the block.
         // Partial sums are reduced in b order, so results do not depend on thread count.
         let parts: Vec<(Vec<f64>, Vec<f64>)> = (0..nc)
             .into_par_iter()
             .map(|b| {
-                let rows = &self.m[b * np * nc * np..][..np * nc * np];
+                let rows = &m[b * np * nc * np..][..np * nc * np];
                 let mut to_pre = vec![0.0; np * np];
                 let mut to_cur = vec![0.0; if symmetric { nc } else { 0 }];
                 block_apply(
@@ -255,8 +327,8 @@ impl LayerBlock {
 /// One output node `b` of one layer: `rows` is `[a][d][c]` (`np × nc × np`).
 /// `to_pre[a·np + c] += Σ_d x_cur_b[d]·rows[a][d][c]`;
 /// when `to_cur` is non-empty, `to_cur[d] += Σ_a Σ_c rows[a][d][c]·x_pre[a·np + c]`.
-fn block_apply(
-    rows: &[f64],
+fn block_apply<T: Entry>(
+    rows: &[T],
     x_cur_b: &[f64],
     x_pre: &[f64],
     np: usize,
@@ -273,8 +345,8 @@ fn block_apply(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn block_apply_avx2(
-    rows: &[f64],
+fn block_apply_avx2<T: Entry>(
+    rows: &[T],
     x_cur_b: &[f64],
     x_pre: &[f64],
     np: usize,
@@ -284,12 +356,16 @@ fn block_apply_avx2(
     block_apply_generic(rows, x_cur_b, x_pre, np, to_pre, to_cur);
 }
 
-/// Width of the register blocks of the inner loops (8 `f64` = two AVX2 or one AVX-512 vector).
-const LANES: usize = 8;
+/// Width of the register blocks of the inner loops: 16 `f64` (four AVX2 vectors) of `to_pre`
+/// accumulate in registers across all `d`, and each `d`'s share of `to_cur` is reduced to one
+/// 4-lane vector before it touches memory (one load and one store per 16 entries).
+const LANES: usize = 16;
+/// Lanes of the per-`d` partial sums of `to_cur`.
+const DOT_LANES: usize = 4;
 
 #[inline(always)]
-fn block_apply_generic(
-    rows: &[f64],
+fn block_apply_generic<T: Entry>(
+    rows: &[T],
     x_cur_b: &[f64],
     x_pre: &[f64],
     np: usize,
@@ -300,26 +376,36 @@ fn block_apply_generic(
     debug_assert_eq!(rows.len(), np * nc * np);
     let symmetric = !to_cur.is_empty();
     // Per model-2 output d, lane-wise partial sums of Σ_a Σ_c rows[a][d][c]·x_pre[a][c].
-    let mut dots = vec![[0.0f64; LANES]; if symmetric { nc } else { 0 }];
+    let mut dots = vec![[0.0f64; DOT_LANES]; nc];
     let whole = np - np % LANES;
     for a in 0..np {
         let row = &rows[a * nc * np..][..nc * np];
         let xp = &x_pre[a * np..][..np];
-        // Lane blocks of c: the to_pre accumulator stays in registers across all d.
         for c0 in (0..whole).step_by(LANES) {
             let xpc: [f64; LANES] = xp[c0..c0 + LANES].try_into().expect("lane block");
             let mut acc = [0.0f64; LANES];
-            for d in 0..nc {
-                let seg: &[f64; LANES] =
-                    row[d * np + c0..][..LANES].try_into().expect("lane block");
-                let xv = x_cur_b[d];
-                for k in 0..LANES {
-                    acc[k] += xv * seg[k];
-                }
-                if symmetric {
-                    let dd = &mut dots[d];
+            if symmetric {
+                for (d, dd) in dots.iter_mut().enumerate() {
+                    let seg: &[T; LANES] =
+                        row[d * np + c0..][..LANES].try_into().expect("lane block");
+                    let xv = x_cur_b[d];
+                    let mut part = [0.0f64; DOT_LANES];
                     for k in 0..LANES {
-                        dd[k] += seg[k] * xpc[k];
+                        let m = seg[k].wide();
+                        acc[k] += xv * m;
+                        part[k % DOT_LANES] += m * xpc[k];
+                    }
+                    for k in 0..DOT_LANES {
+                        dd[k] += part[k];
+                    }
+                }
+            } else {
+                for d in 0..nc {
+                    let seg: &[T; LANES] =
+                        row[d * np + c0..][..LANES].try_into().expect("lane block");
+                    let xv = x_cur_b[d];
+                    for k in 0..LANES {
+                        acc[k] += xv * seg[k].wide();
                     }
                 }
             }
@@ -331,7 +417,7 @@ fn block_apply_generic(
         for c in whole..np {
             let mut acc = 0.0;
             for d in 0..nc {
-                let m = row[d * np + c];
+                let m = row[d * np + c].wide();
                 acc += x_cur_b[d] * m;
                 if symmetric {
                     dots[d][0] += m * xp[c];
@@ -341,14 +427,14 @@ fn block_apply_generic(
         }
     }
     for (t, dd) in to_cur.iter_mut().zip(&dots) {
-        *t += ((dd[0] + dd[1]) + (dd[2] + dd[3])) + ((dd[4] + dd[5]) + (dd[6] + dd[7]));
+        *t += (dd[0] + dd[1]) + (dd[2] + dd[3]);
     }
 }
 
 /// `exp(-‖f1[e1] − f2[e2]‖₂)` for every pair of rows of `f1`, `f2` (`E × feat`, row-major),
 /// as an `E × E` row-major matrix. Distances are summed directly (like scipy's `cdist`), not
 /// via `‖x‖² + ‖y‖² − 2x·y`, which cancels badly for near-identical edges.
-fn edge_affinity(f1: &[f64], f2: &[f64], feat: usize) -> Vec<f64> {
+fn edge_affinity<T: Entry>(f1: &[f64], f2: &[f64], feat: usize) -> Vec<T> {
     debug_assert_eq!(f1.len(), f2.len());
     let e = f1.len() / feat;
     // model 2's features transposed (feat × E) so the inner loop runs over contiguous e2.
@@ -358,10 +444,16 @@ fn edge_affinity(f1: &[f64], f2: &[f64], feat: usize) -> Vec<f64> {
             f2t[k * e + e2] = *v;
         }
     }
-    let mut m = vec![0.0; e * e];
-    m.par_chunks_mut(e).enumerate().for_each(|(e1, out)| {
-        edge_row(&f1[e1 * feat..][..feat], &f2t, out);
-    });
+    let mut m = vec![T::default(); e * e];
+    m.par_chunks_mut(e)
+        .enumerate()
+        .for_each_init(Vec::new, |row, (e1, out)| {
+            row.resize(e, 0.0);
+            edge_row(&f1[e1 * feat..][..feat], &f2t, row);
+            for (o, v) in out.iter_mut().zip(row.iter()) {
+                *o = T::from_f64(*v);
+            }
+        });
     m
 }
 
@@ -471,7 +563,10 @@ pub(crate) mod tests {
                             let e1 = &w1[(b * np + a) * f..][..f];
                             let e2 = &w2[(d * np + c) * f..][..f];
                             let dist: f64 = e1.iter().zip(e2).map(|(x, y)| (x - y) * (x - y)).sum();
-                            let v = (-dist.sqrt()).exp();
+                            let mut v = (-dist.sqrt()).exp();
+                            if sym {
+                                v = f64::from(v as f32); // the symmetric layout stores f32
+                            }
                             k[po + a * np + c][co + b * nc + d] += v;
                             if sym {
                                 k[co + b * nc + d][po + a * np + c] += v;
@@ -513,10 +608,64 @@ pub(crate) mod tests {
     #[test]
     fn affinity_of_identical_edges_is_one_and_decays_with_distance() {
         // exp(-||f1 - f2||): features [0,0] vs [3,4] are 5 apart.
-        let m = edge_affinity(&[0.0, 0.0, 3.0, 4.0], &[0.0, 0.0, 3.0, 4.0], 2);
+        let m: Vec<f64> = edge_affinity(&[0.0, 0.0, 3.0, 4.0], &[0.0, 0.0, 3.0, 4.0], 2);
         assert_eq!(m[0], 1.0);
         assert_eq!(m[3], 1.0);
         approx::assert_relative_eq!(m[1], (-5.0f64).exp(), max_relative = 1e-15);
         assert_eq!(m[1], m[2]);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// Interleaved timing of the symmetric product with `f32` and with `f64` storage on the
+    /// seed models (so machine load hits both alike):
+    /// `cargo test --release -p gmfuse-engine --lib storage_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check; needs the seed models"]
+    fn storage_timing() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/seed-models");
+        let read = |n: &str| WeightSet::from_bytes(&std::fs::read(dir.join(n)).unwrap()).unwrap();
+        let (a, b) = (read("model1.safetensors"), read("model2.safetensors"));
+        let s = crate::arch::preset("mnist-cnn")
+            .unwrap()
+            .validate(&a)
+            .unwrap();
+        let k32 = Affinity::build(&s, [&a, &b], Direction::Symmetric).unwrap();
+        let mut k64 = Affinity::build(&s, [&a, &b], Direction::Symmetric).unwrap();
+        for l in &mut k64.layers {
+            if let Entries::F32(m) = &l.m {
+                l.m = Entries::F64(m.iter().map(|&v| f64::from(v)).collect());
+            }
+        }
+        let x: Vec<f64> = (0..k32.dim())
+            .map(|i| 1.0 + (i % 7) as f64 * 1e-3)
+            .collect();
+        let mut y = vec![0.0; x.len()];
+        let (mut t32, mut t64) = (Vec::new(), Vec::new());
+        for round in 0..10 {
+            for (k, t) in [(&k32, &mut t32), (&k64, &mut t64)] {
+                let mut x = x.clone();
+                x[round] += 1e-9;
+                let start = std::time::Instant::now();
+                for _ in 0..10 {
+                    k.apply(&x, &mut y);
+                    x.iter_mut().for_each(|v| *v *= 1.0 + 1e-9); // defeat the memo
+                }
+                t.push(start.elapsed().as_secs_f64() / 10.0);
+            }
+        }
+        let med = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "one symmetric product: f32 storage {:.2} ms, f64 storage {:.2} ms",
+            med(t32) * 1e3,
+            med(t64) * 1e3
+        );
     }
 }

@@ -1,8 +1,11 @@
-//! Graph matching of two networks: affinity → spectral matching → per-layer Hungarian.
+//! Graph matching of two networks: affinity → a QAP solver → per-layer Hungarian.
 //!
-//! The eigenvector `v` of the affinity is read back into a node-to-node score matrix `X`
-//! block by block (one block per node group), and each hidden block is turned into a
-//! permutation by [`hungarian`]. The input and output groups stay fixed.
+//! The solver's vector `v` on the affinity's compact pair space ([`SolverId::Sm`]'s
+//! eigenvector, [`SolverId::Rrwm`]'s walk, [`SolverId::Ipfp`]'s best discrete point) is read
+//! back into a node-to-node score matrix `X` block by block (one block per node group), and
+//! each hidden block is turned into a permutation by [`hungarian`]. The input and output
+//! groups stay fixed. Every solver reports the discrete objective `vec(P)ᵀ K vec(P)` of the
+//! assignment it ends with; several solvers share one affinity build.
 //!
 //! Two conventions:
 //! - [`Convention::Consistent`] (default): a symmetric affinity and `X[i, j] = v[(i, j)]`, the
@@ -10,14 +13,15 @@
 //! - [`Convention::PygmtoolsExample`]: the example's one-directional affinity, and pygmtools'
 //!   column-major read-back `X[i, j] = v[(j, i)]` of a row-major vector — so the permutation
 //!   applied is the inverse of the one meant.
+//!
+//! [`hungarian`]: crate::solvers::hungarian
 
 use std::time::Instant;
 
-use ndarray::ArrayView2;
-
 use crate::affinity::{Affinity, Direction};
 use crate::arch::PermStructure;
-use crate::solvers::{SmParams, SolveError, hungarian, sm};
+use crate::solvers::groups::quadratic;
+use crate::solvers::{Groups, SmParams, SolveError, SolverId, solve};
 use crate::weights::{WeightSet, WeightsError};
 
 /// How the affinity is laid out and the eigenvector read back.
@@ -27,14 +31,18 @@ pub enum Convention {
     PygmtoolsExample,
 }
 
-/// The matching of model 1's hidden channels onto model 2's.
+/// The matching of model 1's hidden channels onto model 2's by one solver.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matching {
+    pub solver: SolverId,
     /// One permutation per hidden group: `perms[k][i] = j`.
     pub perms: Vec<Vec<usize>>,
-    /// `vᵀKv` of the final eigenvector estimate.
+    /// `vᵀKv / vᵀv` of the solver's final vector (SM: of the unit eigenvector estimate).
     pub objective: f64,
-    /// `vᵀKv` of the iterate each power step started from.
+    /// `vec(P)ᵀ K vec(P)` of the final assignment (identity on the fixed groups), in the pair
+    /// order the read-back used.
+    pub discrete_objective: f64,
+    /// The solver's objective per iteration (see [`crate::solvers::QapResult`]).
     pub objectives: Vec<f64>,
     pub iterations: usize,
     /// Node count per group (input, hidden…, output).
@@ -42,7 +50,8 @@ pub struct Matching {
     /// Stored nonzeros and bytes of the affinity operator.
     pub affinity_nnz: usize,
     pub affinity_bytes: usize,
-    /// Seconds in the affinity build, the power iteration and the assignments.
+    /// Seconds in the affinity build (shared by every solver of one call), the solver and the
+    /// assignments.
     pub seconds: [f64; 3],
 }
 
@@ -55,7 +64,8 @@ pub enum MatchError {
     Solve(#[from] SolveError),
 }
 
-/// Match `models[0]` onto `models[1]`; both must be valid for `structure`.
+/// Match `models[0]` onto `models[1]` by spectral matching; both must be valid for
+/// `structure`.
 ///
 /// # Errors
 /// [`MatchError`]; [`SolveError::Canceled`] when `stop()` turns true.
@@ -66,42 +76,55 @@ pub fn match_models(
     params: SmParams,
     stop: &dyn Fn() -> bool,
 ) -> Result<Matching, MatchError> {
+    let mut all = match_with(structure, models, convention, &[SolverId::Sm], params, stop)?;
+    Ok(all.remove(0))
+}
+
+/// Match `models[0]` onto `models[1]` once per solver of `solvers` (in that order), on one
+/// affinity. `params` are the iteration limit and tolerance of every solver.
+///
+/// # Errors
+/// [`MatchError`]; [`SolveError::Canceled`] when `stop()` turns true.
+pub fn match_with(
+    structure: &PermStructure,
+    models: [&WeightSet; 2],
+    convention: Convention,
+    solvers: &[SolverId],
+    params: SmParams,
+    stop: &dyn Fn() -> bool,
+) -> Result<Vec<Matching>, MatchError> {
     let t0 = Instant::now();
     let direction = match convention {
         Convention::Consistent => Direction::Symmetric,
         Convention::PygmtoolsExample => Direction::PreFromCur,
     };
     let k = Affinity::build(structure, models, direction)?;
-    let t1 = Instant::now();
+    let built = t0.elapsed().as_secs_f64();
     let n = structure.n_nodes();
-    let result = sm(&k, n * n, params, stop)?;
-    let t2 = Instant::now();
-    let sizes = k.group_sizes().to_vec();
-    let mut perms = Vec::with_capacity(structure.hidden.len());
-    for (g, &s) in sizes.iter().enumerate().take(sizes.len() - 1).skip(1) {
-        let block = ArrayView2::from_shape((s, s), &result.v[k.group_offset(g)..][..s * s])
-            .expect("group block has s² entries");
-        let x = match convention {
-            Convention::Consistent => block,
-            Convention::PygmtoolsExample => block.reversed_axes(),
-        };
-        perms.push(hungarian(x)?.1);
+    let groups = Groups::new(k.group_sizes());
+    let transposed = convention == Convention::PygmtoolsExample;
+    let mut out = Vec::with_capacity(solvers.len());
+    for &solver in solvers {
+        let t1 = Instant::now();
+        let r = solve(solver, &k, &groups, n * n, params, stop)?;
+        let t2 = Instant::now();
+        let perms = groups.assign(&r.v, transposed)?;
+        let discrete_objective = quadratic(&k, &groups.indicator(&perms, transposed));
+        let t3 = Instant::now();
+        out.push(Matching {
+            solver,
+            perms,
+            objective: r.objective,
+            discrete_objective,
+            objectives: r.objectives,
+            iterations: r.iterations,
+            group_sizes: k.group_sizes().to_vec(),
+            affinity_nnz: k.nnz(),
+            affinity_bytes: k.bytes(),
+            seconds: [built, (t2 - t1).as_secs_f64(), (t3 - t2).as_secs_f64()],
+        });
     }
-    let t3 = Instant::now();
-    Ok(Matching {
-        perms,
-        objective: result.objective,
-        objectives: result.objectives,
-        iterations: result.iterations,
-        group_sizes: sizes,
-        affinity_nnz: k.nnz(),
-        affinity_bytes: k.bytes(),
-        seconds: [
-            (t1 - t0).as_secs_f64(),
-            (t2 - t1).as_secs_f64(),
-            (t3 - t2).as_secs_f64(),
-        ],
-    })
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::engine::pipeline::{Compat, FusionParams, MethodId, Stage};
+use crate::engine::solvers::SolverId;
 use crate::jobs::JobRequest;
 use crate::store::{AttemptRecord, JobRecord, JobStatus};
 
@@ -73,7 +74,11 @@ pub struct NewJob {
     /// Proportions α in [0, 1] to evaluate (1 to 101 of them; default 0, 0.1, …, 1).
     #[schema(min_items = 1, max_items = 101)]
     pub proportions: Option<Vec<f64>>,
-    /// GAMF's spectral matching.
+    /// GAMF's QAP solvers, in order (default `["sm"]`): one curve each. `compat` accepts
+    /// only `sm`.
+    #[schema(min_items = 1)]
+    pub solvers: Option<Vec<SolverId>>,
+    /// GAMF's solver iterations (every solver's limit; `tol` is SM's and RRWM's).
     #[serde(default)]
     pub solver: SolverOptions,
     #[serde(default)]
@@ -112,6 +117,8 @@ impl NewJob {
                 seed: self.weight_matching.seed,
                 anchor: self.anchor,
                 weights: self.weights,
+                solvers: self.solvers.unwrap_or(defaults.solvers),
+                auto: None,
             },
             raw,
         }

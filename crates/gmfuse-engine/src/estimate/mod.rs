@@ -184,19 +184,26 @@ fn affinity_costs(structure: &PermStructure, params: &FusionParams) -> (u64, u64
             largest_parts.max(prod([l.n_out as u64, sum([sq(l.n_in), l.n_out as u64]), 8]));
     }
     let dim = sum(std::iter::once(sq(structure.n_input)).chain(layers.iter().map(|l| sq(l.n_out))));
-    // The spectral matching's five pair vectors.
+    // The solvers' pair vectors (IPFP holds eight: v, Kv, b, Kb, their difference, the best,
+    // the assignment's; SM five, RRWM six).
     transient = sum([
         transient,
         memo,
         largest_f2t,
         largest_parts,
-        prod([5, dim, 8]),
+        prod([8, dim, 8]),
     ]);
     let entries = sum([blocks, diag]);
-    let bytes = sum([prod([blocks, 8]), prod([diag, 16])]);
     let symmetric = params.compat != Some(Compat::PygmtoolsExample);
+    // The symmetric layout stores `f32` entries, the example's `f64` (see `Affinity`).
+    let entry_bytes = if symmetric { 4 } else { 8 };
+    let bytes = sum([prod([blocks, entry_bytes]), prod([diag, 16])]);
     let per_iter = if symmetric { prod([2, apply]) } else { apply };
-    let macs = sum([build, prod([params.max_iter as u64, per_iter])]);
+    // Every solver runs up to `max_iter` products, plus one (RRWM's row sums, IPFP's start,
+    // the discrete objective).
+    let solvers = params.solvers().len().max(1) as u64;
+    let iters = sum([params.max_iter as u64, 1]);
+    let macs = sum([build, prod([solvers, iters, per_iter])]);
     (entries, bytes, transient, macs)
 }
 
@@ -284,7 +291,13 @@ pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
         .iter()
         .filter(|m| **m != MethodId::None)
         .count();
-    let curves = 1 + aligned as u64;
+    // GAMF gives one curve per solver.
+    let extra_solvers = if work.params.methods.contains(&MethodId::Gamf) {
+        work.params.solvers().len().saturating_sub(1)
+    } else {
+        0
+    };
+    let curves = 1 + (aligned + extra_solvers) as u64;
     let affinity = work
         .params
         .methods

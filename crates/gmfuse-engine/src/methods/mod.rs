@@ -18,12 +18,14 @@
 //! ```
 
 pub mod activation_matching;
+mod auto;
 mod gamf;
 mod gram;
 mod identity;
 mod merge_many;
 pub mod weight_matching;
 
+pub use auto::{AutoPick, resolve_auto};
 pub use merge_many::merge_many;
 
 use std::fmt;
@@ -35,7 +37,7 @@ use crate::arch::{ArchError, ArchSpec, PermStructure};
 use crate::eval::Dataset;
 use crate::fusion::FusionError;
 use crate::pipeline::{FusionParams, Observer, Stage};
-use crate::solvers::SolveError;
+use crate::solvers::{SolveError, SolverId};
 use crate::weights::{WeightSet, WeightsError};
 
 /// Everything a method may look at.
@@ -81,6 +83,8 @@ pub enum MethodError {
     Arch(#[from] ArchError),
     #[error("method `{0}` needs calibration data (a non-empty `calibration` dataset)")]
     NeedsCalibration(MethodId),
+    #[error("`auto` must be resolved against the job's budget before alignment")]
+    UnresolvedAuto,
     #[error("canceled")]
     Canceled,
 }
@@ -108,6 +112,15 @@ pub struct ManyAlignment {
     pub iterations: usize,
 }
 
+/// One alignment of a method run, with the solver that found it (GAMF: one per solver asked
+/// for; other methods: one, `solver: None`) and its seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    pub solver: Option<SolverId>,
+    pub alignment: Alignment,
+    pub seconds: f64,
+}
+
 /// One way of aligning model 1's hidden channels onto model 2's.
 pub trait Method: Send + Sync {
     /// Whether [`MethodInput::calibration`] must be given (the method runs the models).
@@ -125,6 +138,21 @@ pub trait Method: Send + Sync {
     /// joint form, and the pipeline aligns every model onto an anchor with [`Method::align`].
     fn align_many(&self, _input: &ManyInput<'_>) -> Option<Result<ManyAlignment, MethodError>> {
         None
+    }
+
+    /// Every alignment the job asks of this method: [`Method::align`], timed, unless the
+    /// method has several solvers (GAMF).
+    ///
+    /// # Errors
+    /// As [`Method::align`].
+    fn align_runs(&self, input: &MethodInput<'_>) -> Result<Vec<Run>, MethodError> {
+        let started = std::time::Instant::now();
+        let alignment = self.align(input)?;
+        Ok(vec![Run {
+            solver: None,
+            alignment,
+            seconds: started.elapsed().as_secs_f64(),
+        }])
     }
 }
 
@@ -170,12 +198,16 @@ registry! {
     ActivationMatching => "activation_matching", "Activation Matching Fusion", activation_matching::ActivationMatching;
     /// Plain weight averaging, no alignment (the baseline of every report).
     None => "none", "No Matching Fusion", identity::Identity;
+    /// GAMF when its pre-flight estimate fits the budget, weight matching otherwise; resolved
+    /// before alignment ([`resolve_auto`]), never in a curve.
+    Auto => "auto", "Auto", auto::Unresolved;
 }
 
 impl MethodId {
-    /// Whether the method permutes anything (every method but `none`).
+    /// Whether the method permutes anything (every method but `none`, and `auto`, which is
+    /// replaced by one that does before alignment).
     pub fn aligns(self) -> bool {
-        self != MethodId::None
+        !matches!(self, MethodId::None | MethodId::Auto)
     }
 
     /// Whether the method runs the models on calibration data ([`Method::needs_calibration`]).

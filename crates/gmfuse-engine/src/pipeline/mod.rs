@@ -3,6 +3,7 @@
 //! cancellation between (and inside) stages.
 
 mod many;
+pub mod equivalence;
 mod params;
 mod report;
 mod stage;
@@ -66,6 +67,11 @@ pub enum PipelineError {
     Eval(#[from] EvalError),
     #[error("method `{method}`: {message}")]
     Method { method: MethodId, message: String },
+    #[error("method `{method}` failed the equivalence check: {source}")]
+    Equivalence {
+        method: MethodId,
+        source: equivalence::EquivalenceError,
+    },
     #[error("canceled")]
     Canceled,
 }
@@ -128,7 +134,7 @@ struct Stopwatch {
 impl Stopwatch {
     fn lap(&mut self, stage: Stage) {
         let now = Instant::now();
-        self.timings.insert(stage, (now - self.clock).as_secs_f64());
+        *self.timings.entry(stage).or_default() += (now - self.clock).as_secs_f64();
         self.clock = now;
     }
 }
@@ -198,6 +204,9 @@ pub fn run_calibrated(
     observer.progress(Stage::Validate, 0.0);
     params.check()?;
     params.check_models(models.len())?;
+    if params.methods.contains(&MethodId::Auto) {
+        return Err(ParamError::UnresolvedAuto.into());
+    }
     let structure = validate(spec, &models)?;
     if data.shape != spec.input {
         return Err(PipelineError::DatasetShape {
@@ -215,6 +224,8 @@ pub fn run_calibrated(
 
     let mut matchings = Vec::new();
     let mut aligned = Vec::new();
+    let probe = equivalence::Probe::new(spec, &structure, models[0], data)
+        .map_err(|e| PipelineError::Mismatch(e.to_string()))?;
     for id in params.aligning() {
         let input = MethodInput {
             spec,
@@ -224,25 +235,35 @@ pub fn run_calibrated(
             params,
             observer,
         };
-        let started = Instant::now();
-        let a = method(id).align(&input).map_err(method_failed(id))?;
-        let seconds = started.elapsed().as_secs_f64();
-        if a.stages.is_empty() {
-            watch.timings.insert(Stage::Align(id), seconds);
+        let runs = method(id).align_runs(&input).map_err(method_failed(id))?;
+        for run in runs {
+            let a = run.alignment;
+            if a.stages.is_empty() {
+                *watch.timings.entry(Stage::Align(id)).or_default() += run.seconds;
+            }
+            for &(stage, t) in &a.stages {
+                *watch.timings.entry(stage).or_default() += t;
+            }
+            watch.clock = Instant::now();
+            let permuted = permute(&structure, models[0], &a.perms)?;
+            let delta = probe
+                .check(&permuted, &a.perms)
+                .map_err(|source| PipelineError::Equivalence { method: id, source })?;
+            aligned.push((id, run.solver, permuted));
+            matchings.push(MatchingReport {
+                method: id,
+                solver: run.solver,
+                objective: a.objective,
+                objectives: a.objectives,
+                iterations: a.iterations,
+                seconds: run.seconds,
+                permutations: layer_permutations(&structure, a.perms),
+                models: Vec::new(),
+                group_sizes: group_sizes(&structure),
+                picked_by_auto: params.picked_by_auto(id),
+                max_abs_logit_delta: Some(delta),
+            });
         }
-        watch.timings.extend(a.stages.iter().copied());
-        watch.clock = Instant::now();
-        aligned.push((id, permute(&structure, models[0], &a.perms)?));
-        matchings.push(MatchingReport {
-            method: id,
-            objective: a.objective,
-            objectives: a.objectives,
-            iterations: a.iterations,
-            seconds,
-            permutations: layer_permutations(&structure, a.perms),
-            models: Vec::new(),
-            group_sizes: group_sizes(&structure),
-        });
     }
 
     let mut cache = EvalCache {
@@ -257,9 +278,9 @@ pub fn run_calibrated(
     }
     watch.lap(Stage::EvaluateInputs);
 
-    aligned.push((MethodId::None, models[0].clone()));
+    aligned.push((MethodId::None, None, models[0].clone()));
     let mut curves = Vec::with_capacity(aligned.len());
-    for (id, a) in &aligned {
+    for (id, solver, a) in &aligned {
         let stage = Stage::Evaluate(*id);
         let mut points = Vec::new();
         for (k, &alpha) in params.proportions.iter().enumerate() {
@@ -275,6 +296,7 @@ pub fn run_calibrated(
         watch.lap(stage);
         curves.push(Curve {
             method: *id,
+            solver: *solver,
             points,
         });
     }

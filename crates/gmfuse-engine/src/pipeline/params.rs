@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::methods::MethodId;
+use crate::methods::{AutoPick, MethodId};
+use crate::solvers::SolverId;
 
 /// Most proportions one job may ask for.
 pub const MAX_PROPORTIONS: usize = 101;
@@ -33,7 +34,9 @@ pub struct FusionParams {
     /// The methods to run, in order. `none` (plain averaging) is evaluated in every job as the
     /// baseline, whether listed or not.
     pub methods: Vec<MethodId>,
-    /// GAMF only.
+    /// GAMF's QAP solvers, in order: one curve per solver (default `[sm]`).
+    pub solvers: Vec<SolverId>,
+    /// GAMF only; accepts only the `sm` solver.
     pub compat: Option<Compat>,
     /// Interpolation weights α of model 2: fused = (1-α)·aligned(model 1) + α·model 2.
     pub proportions: Vec<f64>,
@@ -53,6 +56,14 @@ pub struct FusionParams {
     /// k ≥ 3 models: the averaging weight of each model (normalised by their sum; default
     /// uniform).
     pub weights: Option<Vec<f64>>,
+    /// What `auto` was resolved to, and why (set by [`crate::methods::resolve_auto`], never
+    /// by a caller; absent unless a job asked for `auto`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto: Option<AutoPick>,
+}
+
+fn default_solvers() -> Vec<SolverId> {
+    vec![SolverId::Sm]
 }
 
 fn default_max_iter() -> usize {
@@ -76,6 +87,8 @@ struct ParamsWire {
     method: Option<MethodId>,
     #[serde(default)]
     methods: Option<Vec<MethodId>>,
+    #[serde(default = "default_solvers")]
+    solvers: Vec<SolverId>,
     #[serde(default)]
     compat: Option<Compat>,
     #[serde(default = "default_proportions")]
@@ -92,6 +105,8 @@ struct ParamsWire {
     anchor: Option<usize>,
     #[serde(default)]
     weights: Option<Vec<f64>>,
+    #[serde(default)]
+    auto: Option<AutoPick>,
 }
 
 impl From<ParamsWire> for FusionParams {
@@ -101,6 +116,7 @@ impl From<ParamsWire> for FusionParams {
                 .methods
                 .or(w.method.map(|m| vec![m]))
                 .unwrap_or_else(|| vec![MethodId::Gamf]),
+            solvers: w.solvers,
             compat: w.compat,
             proportions: w.proportions,
             max_iter: w.max_iter,
@@ -109,6 +125,7 @@ impl From<ParamsWire> for FusionParams {
             seed: w.seed,
             anchor: w.anchor,
             weights: w.weights,
+            auto: w.auto,
         }
     }
 }
@@ -117,6 +134,7 @@ impl Default for FusionParams {
     fn default() -> Self {
         FusionParams {
             methods: vec![MethodId::Gamf],
+            solvers: default_solvers(),
             compat: None,
             proportions: default_proportions(),
             max_iter: default_max_iter(),
@@ -125,6 +143,7 @@ impl Default for FusionParams {
             seed: None,
             anchor: None,
             weights: None,
+            auto: None,
         }
     }
 }
@@ -149,13 +168,33 @@ impl FusionParams {
         out
     }
 
+    /// GAMF's solvers in the order asked, each once.
+    pub fn solvers(&self) -> Vec<SolverId> {
+        let mut out: Vec<SolverId> = Vec::new();
+        for &s in &self.solvers {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Why `auto` picked `method`, when it did.
+    pub fn picked_by_auto(&self, method: MethodId) -> Option<String> {
+        self.auto
+            .as_ref()
+            .filter(|a| a.method == method)
+            .map(|a| a.reason.clone())
+    }
+
     /// The method a job is known by: the first one asked for.
     pub fn primary(&self) -> MethodId {
         self.methods.first().copied().unwrap_or(MethodId::None)
     }
 
     /// Check the ranges: at least one method, 1..=[`MAX_PROPORTIONS`] proportions in [0, 1],
-    /// 1..=[`MAX_ITER`] iterations, a positive finite tolerance, 1..=[`MAX_SWEEPS`] sweeps.
+    /// 1..=[`MAX_ITER`] iterations, a positive finite tolerance, 1..=[`MAX_SWEEPS`] sweeps, at
+    /// least one solver, and only `sm` in compat mode.
     ///
     /// # Errors
     /// The first [`ParamError`] found.
@@ -195,6 +234,15 @@ impl FusionParams {
             if w.iter().any(|x| !(x.is_finite() && *x >= 0.0)) || !(sum > 0.0 && sum.is_finite()) {
                 return Err(ParamError::Weights(w.clone()));
             }
+        }
+        if self.solvers.is_empty() {
+            return Err(ParamError::NoSolvers);
+        }
+        if let (Some(compat), Some(&s)) = (
+            self.compat,
+            self.solvers.iter().find(|s| **s != SolverId::Sm),
+        ) {
+            return Err(ParamError::CompatSolver { compat, solver: s });
         }
         Ok(())
     }
@@ -257,6 +305,23 @@ pub enum ParamError {
     Anchor { anchor: usize, models: usize },
     #[error("weights must have one entry per model ({models}), got {got}")]
     WeightCount { models: usize, got: usize },
+    #[error("solvers must not be empty")]
+    NoSolvers,
+    #[error("method `auto` must be resolved against the job's budget before the job runs")]
+    UnresolvedAuto,
+    #[error(
+        "compat `{compat}` reproduces spectral matching only: solver `{solver}` is not \
+         available there (drop `compat` or use solver `sm`)"
+    )]
+    CompatSolver { compat: Compat, solver: SolverId },
+}
+
+impl std::fmt::Display for Compat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Compat::PygmtoolsExample => f.write_str("pygmtools-example"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -302,5 +367,32 @@ mod tests {
         p.max_sweeps = 1;
         p.methods.clear();
         assert_eq!(p.check(), Err(ParamError::NoMethods));
+    }
+
+    #[test]
+    fn solvers_default_to_sm_and_compat_accepts_only_sm() {
+        let old = r#"{"methods":["gamf"],"compat":"pygmtools-example"}"#;
+        let mut p: FusionParams = serde_json::from_str(old).unwrap();
+        assert_eq!(p.solvers, [SolverId::Sm]);
+        assert_eq!(p.check(), Ok(()));
+        p.solvers = vec![SolverId::Sm, SolverId::Rrwm];
+        let e = p.check().unwrap_err();
+        assert_eq!(
+            e,
+            ParamError::CompatSolver {
+                compat: Compat::PygmtoolsExample,
+                solver: SolverId::Rrwm
+            }
+        );
+        assert!(e.to_string().contains("solver `rrwm`"), "{e}");
+        p.compat = None;
+        p.solvers = vec![SolverId::Ipfp, SolverId::Sm, SolverId::Ipfp];
+        assert_eq!(p.check(), Ok(()));
+        assert_eq!(p.solvers(), [SolverId::Ipfp, SolverId::Sm]);
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(json.contains(r#""solvers":["ipfp","sm","ipfp"]"#), "{json}");
+        assert!(!json.contains("auto"), "{json}");
+        p.solvers.clear();
+        assert_eq!(p.check(), Err(ParamError::NoSolvers));
     }
 }

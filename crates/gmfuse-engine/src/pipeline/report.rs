@@ -11,6 +11,7 @@ use super::params::FusionParams;
 use super::stage::Stage;
 use crate::eval::EvalResult;
 use crate::methods::MethodId;
+use crate::solvers::SolverId;
 
 /// The permutation found for one hidden layer: `perm[i] = j` puts model 1's channel `i` at
 /// model 2's channel `j`.
@@ -34,10 +35,15 @@ pub struct MatchingReport {
     /// The method (reports stored before `method` existed are GAMF's).
     #[serde(default = "gamf")]
     pub method: MethodId,
-    /// The method's final objective: `vᵀ K v` of the normalised eigenvector for GAMF,
-    /// `Σ ⟨W_B, π(W_A)⟩` over the permuted tensors for weight matching.
+    /// GAMF's QAP solver (absent for other methods, and in GAMF reports stored before solvers
+    /// existed: those are `sm`'s).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub solver: Option<SolverId>,
+    /// The method's final objective: for GAMF the discrete `vec(P)ᵀ K vec(P)` of the
+    /// assignment found (reports stored before solvers existed hold `vᵀ K v` of the unit
+    /// eigenvector), `Σ ⟨W_B, π(W_A)⟩` over the permuted tensors for weight matching.
     pub objective: f64,
-    /// The objective per iteration (GAMF: per power step) or sweep (weight matching).
+    /// The objective per iteration (GAMF: per solver step) or sweep (weight matching).
     #[serde(default)]
     pub objectives: Vec<f64>,
     /// Iterations or sweeps run.
@@ -54,6 +60,13 @@ pub struct MatchingReport {
     /// Node count of each group (input, hidden…, output): the block sizes of the matching matrix.
     #[cfg_attr(feature = "utoipa", schema(example = json!([1, 32, 64, 32, 10])))]
     pub group_sizes: Vec<usize>,
+    /// Why `auto` picked this method (only when the job asked for `auto`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub picked_by_auto: Option<String>,
+    /// The equivalence check: max |Δlogit| between aligned model 1 and model 1 on the probe
+    /// batch (absent in reports stored before the check existed).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_abs_logit_delta: Option<f64>,
 }
 
 /// One model's permutations in a k-model job.
@@ -95,7 +108,20 @@ pub struct CurvePoint {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Curve {
     pub method: MethodId,
+    /// GAMF's QAP solver (GAMF curves only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub solver: Option<SolverId>,
     pub points: Vec<CurvePoint>,
+}
+
+impl Curve {
+    /// The curve's title in tables and plots: the method's, or GAMF's solver's.
+    pub fn title(&self) -> &'static str {
+        match self.solver {
+            Some(s) if self.method == MethodId::Gamf => s.gamf_title(),
+            _ => self.method.title(),
+        }
+    }
 }
 
 /// The best fused model found.
@@ -177,11 +203,13 @@ fn curves<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Curve>, D::Error> {
         Wire::Legacy { gamf, none } => gamf
             .map(|points| Curve {
                 method: MethodId::Gamf,
+                solver: None,
                 points,
             })
             .into_iter()
             .chain([Curve {
                 method: MethodId::None,
+                solver: None,
                 points: none,
             }])
             .collect(),

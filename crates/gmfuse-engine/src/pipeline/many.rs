@@ -17,6 +17,7 @@ use super::{
     Observer, PipelineError, Stage, Stopwatch, group_sizes, layer_permutations, method_failed,
     run_calibrated, validate,
 };
+use super::equivalence::{EquivalenceError, Probe};
 use crate::arch::{ArchSpec, PermStructure};
 use crate::eval::Dataset;
 use crate::fusion::{average, permute};
@@ -107,11 +108,16 @@ pub fn run_many(
             .zip(&a.perms)
             .map(|(m, p)| permute(&structure, m, p))
             .collect::<Result<Vec<_>, _>>()?;
+        let delta = equivalent(spec, &structure, models, &aligned, &a.perms, data)
+            .map_err(|source| PipelineError::Equivalence { method: id, source })?;
         let refs: Vec<&WeightSet> = aligned.iter().collect();
         merged.push(evaluate_average(&mut cache, id, &refs, &weights, observer)?);
         watch.lap(Stage::Evaluate(id));
         matchings.push(MatchingReport {
             method: id,
+            solver: (id == MethodId::Gamf).then(|| params.solvers()[0]),
+            picked_by_auto: params.picked_by_auto(id),
+            max_abs_logit_delta: Some(delta),
             objective: a.objective,
             objectives: a.objectives,
             iterations: a.iterations,
@@ -224,6 +230,11 @@ impl Frame<'_> {
             .iter()
             .map(|g| (0..g.size).collect())
             .collect();
+        // GAMF aligns each model with the job's first solver only.
+        let one_solver = FusionParams {
+            solvers: self.params.solvers().into_iter().take(1).collect(),
+            ..self.params.clone()
+        };
         let mut out = FrameAlignment {
             perms: Vec::with_capacity(self.models.len()),
             objective: 0.0,
@@ -240,7 +251,7 @@ impl Frame<'_> {
                 structure: self.structure,
                 models: [model, self.models[anchor]],
                 calibration: self.calibration,
-                params: self.params,
+                params: &one_solver,
                 observer: self.observer,
             };
             let a = m.align(&input).map_err(method_failed(id))?;
@@ -251,6 +262,24 @@ impl Frame<'_> {
         }
         Ok((false, out))
     }
+}
+
+/// The equivalence check of every model: each aligned model beside its original on the probe
+/// batch; the largest `|Δlogit|` of all.
+fn equivalent(
+    spec: &ArchSpec,
+    structure: &PermStructure,
+    models: &[&WeightSet],
+    aligned: &[WeightSet],
+    perms: &[Vec<Vec<usize>>],
+    data: &Dataset,
+) -> Result<f64, EquivalenceError> {
+    let mut worst = 0.0f64;
+    for ((m, a), p) in models.iter().zip(aligned).zip(perms) {
+        let probe = Probe::new(spec, structure, m, data)?;
+        worst = worst.max(probe.check(a, p)?);
+    }
+    Ok(worst)
 }
 
 /// Evaluate `Σ wᵢ·modelᵢ` as method `id`'s fused model.

@@ -12,12 +12,12 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use super::equivalence::{EquivalenceError, Probe};
 use super::{
     Best, EvalCache, FusionParams, FusionReport, MatchingReport, Merged, ModelPermutations,
     Observer, PipelineError, Stage, Stopwatch, group_sizes, layer_permutations, method_failed,
     run_calibrated, validate,
 };
-use super::equivalence::{EquivalenceError, Probe};
 use crate::arch::{ArchSpec, PermStructure};
 use crate::eval::Dataset;
 use crate::fusion::{average, permute};

@@ -148,15 +148,8 @@ pub async fn validate(
         return Err(SubmitError::ModelCount(req.models.len()));
     }
     req.params.check_models(req.models.len())?;
-    if req.models.len() > 2 {
-        if let Some((i, _)) = req
-            .models
-            .iter()
-            .enumerate()
-            .find(|(i, m)| req.models[..*i].contains(m))
-        {
-            return Err(SubmitError::DuplicateModel(req.models[i]));
-        }
+    if let Some(dup) = duplicate(&req.models).filter(|_| req.models.len() > 2) {
+        return Err(SubmitError::DuplicateModel(dup));
     }
     let mut models = Vec::with_capacity(req.models.len());
     for &id in &req.models {
@@ -231,6 +224,14 @@ pub async fn validate(
         params,
         request: req.raw,
     })
+}
+
+/// The first id listed a second time.
+fn duplicate(ids: &[Uuid]) -> Option<Uuid> {
+    ids.iter()
+        .enumerate()
+        .find(|(i, m)| ids[..*i].contains(m))
+        .map(|(_, m)| *m)
 }
 
 /// The architecture every model was uploaded as, when they agree.

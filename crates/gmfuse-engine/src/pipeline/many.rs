@@ -15,8 +15,8 @@ use std::time::Instant;
 use super::equivalence::{EquivalenceError, Probe};
 use super::{
     Best, EvalCache, FusionParams, FusionReport, MatchingReport, Merged, ModelPermutations,
-    Observer, PipelineError, Stage, Stopwatch, group_sizes, layer_permutations, method_failed,
-    run_calibrated, validate,
+    Observer, PipelineError, Stage, Stopwatch, check_inputs, group_sizes, layer_permutations,
+    method_failed, run_calibrated, validate,
 };
 use crate::arch::{ArchSpec, PermStructure};
 use crate::eval::Dataset;
@@ -46,21 +46,7 @@ pub fn run_many(
     };
     let stop = || observer.should_stop();
     observer.progress(Stage::Validate, 0.0);
-    params.check()?;
-    params.check_models(models.len())?;
-    let structure = validate(spec, models)?;
-    if data.shape != spec.input {
-        return Err(PipelineError::DatasetShape {
-            expected: spec.input,
-            got: data.shape,
-        });
-    }
-    if let Some(c) = calibration.filter(|c| c.shape != spec.input) {
-        return Err(PipelineError::CalibrationShape {
-            expected: spec.input,
-            got: c.shape,
-        });
-    }
+    let structure = check_inputs(spec, models, data, calibration, params)?;
     watch.lap(Stage::Validate);
 
     let mut cache = EvalCache {

@@ -102,6 +102,37 @@ fn validate(spec: &ArchSpec, models: &[&WeightSet]) -> Result<PermStructure, Pip
     shared.ok_or(PipelineError::Mismatch("no models".into()))
 }
 
+/// The checks before any compute: the parameters (for this many models, `auto` resolved), the
+/// models against `spec` and each other, the dataset's and the calibration set's sample shape.
+/// Returns the models' shared structure.
+fn check_inputs(
+    spec: &ArchSpec,
+    models: &[&WeightSet],
+    data: &Dataset,
+    calibration: Option<&Dataset>,
+    params: &FusionParams,
+) -> Result<PermStructure, PipelineError> {
+    params.check()?;
+    params.check_models(models.len())?;
+    if params.methods.contains(&MethodId::Auto) {
+        return Err(ParamError::UnresolvedAuto.into());
+    }
+    let structure = validate(spec, models)?;
+    if data.shape != spec.input {
+        return Err(PipelineError::DatasetShape {
+            expected: spec.input,
+            got: data.shape,
+        });
+    }
+    if let Some(c) = calibration.filter(|c| c.shape != spec.input) {
+        return Err(PipelineError::CalibrationShape {
+            expected: spec.input,
+            got: c.shape,
+        });
+    }
+    Ok(structure)
+}
+
 /// A method's failure as the pipeline reports it.
 fn method_failed(id: MethodId) -> impl Fn(MethodError) -> PipelineError {
     move |e| match e {
@@ -202,24 +233,7 @@ pub fn run_calibrated(
     };
     let stop = || observer.should_stop();
     observer.progress(Stage::Validate, 0.0);
-    params.check()?;
-    params.check_models(models.len())?;
-    if params.methods.contains(&MethodId::Auto) {
-        return Err(ParamError::UnresolvedAuto.into());
-    }
-    let structure = validate(spec, &models)?;
-    if data.shape != spec.input {
-        return Err(PipelineError::DatasetShape {
-            expected: spec.input,
-            got: data.shape,
-        });
-    }
-    if let Some(c) = calibration.filter(|c| c.shape != spec.input) {
-        return Err(PipelineError::CalibrationShape {
-            expected: spec.input,
-            got: c.shape,
-        });
-    }
+    let structure = check_inputs(spec, &models, data, calibration, params)?;
     watch.lap(Stage::Validate);
 
     let mut matchings = Vec::new();

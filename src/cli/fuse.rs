@@ -13,8 +13,8 @@ use crate::engine::pipeline::{
     self, Compat, FusionParams, FusionReport, MethodId, Observer, Stage, fused_weights,
     fused_weights_many,
 };
-use crate::engine::weights::WeightSet;
 use crate::engine::solvers::SolverId;
+use crate::engine::weights::WeightSet;
 use crate::jobs::preflight::{self, PreflightError};
 
 /// Arguments of `gmfuse fuse`.

@@ -307,7 +307,10 @@ mod tests {
         let msg = check(&spec, &FusionParams::default(), inputs(&t), tight)
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("matching 34.74 MiB, evaluation 37.60 MiB"), "{msg}");
+        assert!(
+            msg.contains("matching 34.74 MiB, evaluation 37.60 MiB"),
+            "{msg}"
+        );
         let slow = Budgets {
             max_job_bytes: u64::MAX,
             max_eval_macs: 1_000_000_000,

@@ -127,6 +127,9 @@ pub fn run_many(
                 })
                 .collect(),
             group_sizes: group_sizes(&structure),
+            solver: None,
+            picked_by_auto: None,
+            max_abs_logit_delta: None,
         });
     }
     merged.push(evaluate_average(

@@ -2,8 +2,8 @@
 //! method's curve and the `none` baseline, with progress reports, per-stage timings and
 //! cancellation between (and inside) stages.
 
-mod many;
 pub mod equivalence;
+mod many;
 mod params;
 mod report;
 mod stage;

@@ -1,0 +1,379 @@
+//! A multi-layer perceptron with biases (`784 → 128 → 128 → 10` for the demo pair): ReLU
+//! between the linear layers, none after the last, trained with mini-batch SGD with momentum.
+//!
+//! Tensors are named `fc1.weight`, `fc1.bias`, `fc2.*`, … in PyTorch layouts (`[out, in]`), the
+//! names the `mlp` preset reads. The layers reuse [`dense`](crate::train::dense), the loss and
+//! the safetensors writer [`net`](crate::train::net), the update rule
+//! [`trainer::sgd_momentum_step`]. Training is sequential (one GEMM per layer per batch, no
+//! threads), so the weights are a function of the seed alone on one CPU type.
+
+use crate::train::data::{Images, TrainError};
+use crate::train::dense::{linear_backward, linear_forward};
+use crate::train::net::{CLASSES, softmax_cross_entropy, write_safetensors};
+use crate::train::pool::{relu_backward, relu_forward};
+use crate::train::rng::SplitMix64;
+use crate::train::trainer::{EpochStats, TrainConfig, sgd_momentum_step};
+
+/// The demo pair's layer widths: input, hidden…, output.
+pub const DEMO_SIZES: [usize; 4] = [784, 128, 128, 10];
+
+/// Stream ids for [`SplitMix64::derive`] (the same purposes as the CNN trainer's).
+const INIT_STREAM: u64 = 1;
+const SHUFFLE_STREAM: u64 = 2;
+
+/// All weights and biases (or their gradients) in one flat buffer: per layer `l`, the weight
+/// `[sizes[l + 1], sizes[l]]` then the bias `[sizes[l + 1]]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp {
+    pub sizes: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl Mlp {
+    /// All zeros. `sizes` needs at least an input and an output width.
+    ///
+    /// # Panics
+    /// When `sizes` has fewer than two entries.
+    pub fn zeros(sizes: &[usize]) -> Self {
+        assert!(
+            sizes.len() >= 2,
+            "an MLP needs an input and an output width"
+        );
+        let n = sizes.windows(2).map(|w| w[1] * w[0] + w[1]).sum();
+        Mlp {
+            sizes: sizes.to_vec(),
+            data: vec![0.0; n],
+        }
+    }
+
+    /// PyTorch-style init: weights uniform in `±gain·√(3/fan_in)` (see
+    /// [`Params::kaiming_uniform`](crate::train::Params::kaiming_uniform)), biases uniform in
+    /// `±1/√fan_in` (`nn.Linear`'s default), drawn layer after layer, weight before bias.
+    pub fn kaiming_uniform(sizes: &[usize], rng: &mut SplitMix64, gain: f32) -> Self {
+        let mut m = Mlp::zeros(sizes);
+        for (l, (w, b)) in m.layers_mut().into_iter().enumerate() {
+            let fan_in = sizes[l] as f32;
+            let bound = gain * (3.0 / fan_in).sqrt();
+            for v in w {
+                *v = (2.0 * rng.next_f32() - 1.0) * bound;
+            }
+            for v in b {
+                *v = (2.0 * rng.next_f32() - 1.0) / fan_in.sqrt();
+            }
+        }
+        m
+    }
+
+    /// `(weight, bias)` per layer.
+    pub fn layers(&self) -> Vec<(&[f32], &[f32])> {
+        let mut rest = self.data.as_slice();
+        self.sizes
+            .windows(2)
+            .map(|s| {
+                let (w, r) = rest.split_at(s[1] * s[0]);
+                let (b, r) = r.split_at(s[1]);
+                rest = r;
+                (w, b)
+            })
+            .collect()
+    }
+
+    pub fn layers_mut(&mut self) -> Vec<(&mut [f32], &mut [f32])> {
+        let mut rest = self.data.as_mut_slice();
+        self.sizes
+            .windows(2)
+            .map(|s| {
+                let (w, r) = std::mem::take(&mut rest).split_at_mut(s[1] * s[0]);
+                let (b, r) = r.split_at_mut(s[1]);
+                rest = r;
+                (w, b)
+            })
+            .collect()
+    }
+
+    /// The model as safetensors (F32, `fc{l}.weight` `[out, in]` and `fc{l}.bias` `[out]`,
+    /// 1-based) with one `provenance` metadata entry.
+    ///
+    /// # Errors
+    /// [`TrainError::Safetensors`] if serialisation fails.
+    pub fn to_safetensors(&self, provenance: &str) -> Result<Vec<u8>, TrainError> {
+        let mut tensors = Vec::new();
+        for (l, ((w, b), s)) in self
+            .layers()
+            .into_iter()
+            .zip(self.sizes.windows(2))
+            .enumerate()
+        {
+            tensors.push((format!("fc{}.weight", l + 1), vec![s[1], s[0]], w));
+            tensors.push((format!("fc{}.bias", l + 1), vec![s[1]], b));
+        }
+        write_safetensors(&tensors, provenance)
+    }
+}
+
+/// Activations of one batch, kept from the forward pass for the backward pass.
+pub struct MlpWorkspace {
+    sizes: Vec<usize>,
+    cap: usize,
+    n: usize,
+    /// `acts[0]` is the input; `acts[l + 1]` the output of layer `l` (ReLU'd except the last).
+    acts: Vec<Vec<f32>>,
+    /// Gradients with respect to `acts[1..]`.
+    deltas: Vec<Vec<f32>>,
+}
+
+impl MlpWorkspace {
+    /// Buffers for up to `cap` samples.
+    pub fn new(sizes: &[usize], cap: usize) -> Self {
+        MlpWorkspace {
+            sizes: sizes.to_vec(),
+            cap,
+            n: cap,
+            acts: sizes.iter().map(|&s| vec![0.0; cap * s]).collect(),
+            deltas: sizes[1..].iter().map(|&s| vec![0.0; cap * s]).collect(),
+        }
+    }
+
+    /// The input buffer for `n` samples, to be filled before [`mlp_forward`].
+    ///
+    /// # Panics
+    /// When `n` exceeds the capacity.
+    pub fn input_mut(&mut self, n: usize) -> &mut [f32] {
+        assert!(n <= self.cap, "workspace holds fewer than {n} samples");
+        self.n = n;
+        &mut self.acts[0][..n * self.sizes[0]]
+    }
+
+    /// The outputs of the last [`mlp_forward`], `(n, sizes.last())`.
+    pub fn logits(&self) -> &[f32] {
+        let last = self.sizes.len() - 1;
+        &self.acts[last][..self.n * self.sizes[last]]
+    }
+}
+
+/// Forward pass over the samples in `ws`'s input.
+pub fn mlp_forward(m: &Mlp, ws: &mut MlpWorkspace) {
+    let n = ws.n;
+    let layers = m.layers();
+    let last = layers.len() - 1;
+    for (l, (w, b)) in layers.into_iter().enumerate() {
+        let (inp, out) = (m.sizes[l], m.sizes[l + 1]);
+        let (before, after) = ws.acts.split_at_mut(l + 1);
+        let y = &mut after[0][..n * out];
+        linear_forward(&before[l][..n * inp], w, inp, out, y);
+        for row in y.chunks_exact_mut(out) {
+            row.iter_mut().zip(b).for_each(|(v, c)| *v += c);
+        }
+        if l < last {
+            relu_forward(y);
+        }
+    }
+}
+
+/// Backward pass from `dlogits` after [`mlp_forward`] on the same workspace; adds the weight
+/// and bias gradients to `grads` (the bias gradient is the sum of the output gradient over the
+/// batch).
+pub fn mlp_backward(m: &Mlp, ws: &mut MlpWorkspace, dlogits: &[f32], grads: &mut Mlp) {
+    let n = ws.n;
+    let layers = m.layers();
+    let last = layers.len() - 1;
+    ws.deltas[last][..dlogits.len()].copy_from_slice(dlogits);
+    for (l, ((w, _), (gw, gb))) in layers.into_iter().zip(grads.layers_mut()).enumerate().rev() {
+        let (inp, out) = (m.sizes[l], m.sizes[l + 1]);
+        let (below, here) = ws.deltas.split_at_mut(l);
+        let dy = &here[0][..n * out];
+        for row in dy.chunks_exact(out) {
+            gb.iter_mut().zip(row).for_each(|(g, d)| *g += d);
+        }
+        // The input needs no gradient.
+        let dx = below.last_mut().map(|d| &mut d[..n * inp]);
+        let has_dx = dx.is_some();
+        linear_backward(&ws.acts[l][..n * inp], w, dy, inp, out, gw, dx);
+        if has_dx {
+            relu_backward(&ws.acts[l][..n * inp], &mut below[l - 1][..n * inp]);
+        }
+    }
+}
+
+/// Train a fresh MLP of widths `sizes` (output `CLASSES`) on the samples `indices` of `data`;
+/// `on_epoch` is called after every epoch. The same [`TrainConfig`] fields and seed streams as
+/// the CNN trainer: init from stream 1, shuffling from stream 2.
+///
+/// # Panics
+/// When `batch_size` is 0 or the widths do not fit the data.
+pub fn train_mlp(
+    sizes: &[usize],
+    data: &Images,
+    indices: &[usize],
+    cfg: &TrainConfig,
+    mut on_epoch: impl FnMut(&EpochStats),
+) -> Mlp {
+    assert!(cfg.batch_size > 0, "batch size must be positive");
+    assert_eq!(
+        sizes[0],
+        data.rows * data.cols,
+        "input width must be the image size"
+    );
+    assert_eq!(
+        sizes[sizes.len() - 1],
+        CLASSES,
+        "the MLP must output {CLASSES} classes"
+    );
+    let mut rng = SplitMix64::derive(cfg.seed, INIT_STREAM);
+    let mut params = Mlp::kaiming_uniform(sizes, &mut rng, cfg.init_gain);
+    let mut velocity = Mlp::zeros(sizes);
+    let mut grad = Mlp::zeros(sizes);
+    let mut shuffle = SplitMix64::derive(cfg.seed, SHUFFLE_STREAM);
+    let mut order = indices.to_vec();
+    let mut ws = MlpWorkspace::new(sizes, cfg.batch_size);
+    let mut dz = vec![0.0; cfg.batch_size * CLASSES];
+    let mut labels = Vec::with_capacity(cfg.batch_size);
+    for epoch in 1..=cfg.epochs {
+        shuffle.shuffle(&mut order);
+        let (mut loss, mut correct) = (0.0f64, 0usize);
+        for batch in order.chunks(cfg.batch_size) {
+            let n = batch.len();
+            load(data, batch, ws.input_mut(n), &mut labels);
+            mlp_forward(&params, &mut ws);
+            let dz = &mut dz[..n * CLASSES];
+            let (l, c) = softmax_cross_entropy(ws.logits(), &labels, 1.0 / n as f32, dz);
+            (loss, correct) = (loss + l, correct + c);
+            grad.data.fill(0.0);
+            mlp_backward(&params, &mut ws, dz, &mut grad);
+            sgd_momentum_step(&mut params.data, &mut velocity.data, &grad.data, cfg);
+        }
+        let n = order.len().max(1) as f64;
+        on_epoch(&EpochStats {
+            epoch,
+            loss: loss / n,
+            accuracy: 100.0 * correct as f64 / n,
+        });
+    }
+    params
+}
+
+fn load(data: &Images, batch: &[usize], x: &mut [f32], labels: &mut Vec<u8>) {
+    let width = data.rows * data.cols;
+    for (dst, &i) in x.chunks_exact_mut(width).zip(batch) {
+        dst.copy_from_slice(data.image(i));
+    }
+    labels.clear();
+    labels.extend(batch.iter().map(|&i| data.labels[i]));
+}
+
+/// Accuracy (percent) and mean cross-entropy of `m` on all of `data`.
+pub fn evaluate_mlp(m: &Mlp, data: &Images) -> (f64, f64) {
+    const EVAL_CHUNK: usize = 500;
+    let mut ws = MlpWorkspace::new(&m.sizes, EVAL_CHUNK);
+    let (mut loss, mut correct) = (0.0, 0);
+    let mut labels = Vec::new();
+    let mut dz = vec![0.0; EVAL_CHUNK * CLASSES];
+    let all: Vec<usize> = (0..data.len()).collect();
+    for chunk in all.chunks(EVAL_CHUNK) {
+        load(data, chunk, ws.input_mut(chunk.len()), &mut labels);
+        mlp_forward(m, &mut ws);
+        let dz = &mut dz[..chunk.len() * CLASSES];
+        let (l, c) = softmax_cross_entropy(ws.logits(), &labels, 1.0, dz);
+        (loss, correct) = (loss + l, correct + c);
+    }
+    let n = data.len().max(1) as f64;
+    (100.0 * correct as f64 / n, loss / n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::gradcheck::{check_gradient, random_vec};
+
+    const SIZES: [usize; 4] = [6, 5, 4, CLASSES];
+
+    #[test]
+    fn mlp_gradients_including_the_biases_match_finite_differences() {
+        let n = 3;
+        let params = Mlp::kaiming_uniform(&SIZES, &mut SplitMix64::new(11), 1.0);
+        let x = random_vec(n * SIZES[0], 12);
+        let r = random_vec(n * CLASSES, 13); // loss = Σ r ⊙ logits
+        let loss = |p: &[f32]| {
+            let m = Mlp {
+                sizes: SIZES.to_vec(),
+                data: p.to_vec(),
+            };
+            let mut ws = MlpWorkspace::new(&SIZES, n);
+            ws.input_mut(n).copy_from_slice(&x);
+            mlp_forward(&m, &mut ws);
+            ws.logits()
+                .iter()
+                .zip(&r)
+                .map(|(a, b)| f64::from(a * b))
+                .sum::<f64>()
+        };
+        let mut ws = MlpWorkspace::new(&SIZES, n);
+        ws.input_mut(n).copy_from_slice(&x);
+        mlp_forward(&params, &mut ws);
+        let mut grads = Mlp::zeros(&SIZES);
+        mlp_backward(&params, &mut ws, &r, &mut grads);
+        check_gradient(&params.data, &grads.data, loss);
+        // The check covers the biases: every layer's bias gradient is non-zero.
+        for (l, (_, gb)) in grads.layers().into_iter().enumerate() {
+            assert!(
+                gb.iter().any(|g| *g != 0.0),
+                "layer {l}: bias gradient is zero"
+            );
+        }
+    }
+
+    #[test]
+    fn the_safetensors_file_names_every_layer_in_pytorch_layout_for_the_mlp_preset() {
+        let m = Mlp::kaiming_uniform(&SIZES, &mut SplitMix64::new(1), 1.0);
+        let bytes = m.to_safetensors("test").unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let shapes: std::collections::BTreeMap<String, Vec<usize>> = st
+            .tensors()
+            .into_iter()
+            .map(|(k, v)| (k, v.shape().to_vec()))
+            .collect();
+        assert_eq!(shapes["fc1.weight"], [5, 6]);
+        assert_eq!(shapes["fc1.bias"], [5]);
+        assert_eq!(shapes["fc3.weight"], [CLASSES, 4]);
+        assert_eq!(shapes.len(), 6);
+        let bias = st.tensor("fc2.bias").unwrap();
+        let first = f32::from_le_bytes(bias.data()[..4].try_into().unwrap());
+        assert_eq!(first, m.layers()[1].1[0]);
+        let spec = crate::engine::arch::preset_for("mlp", &shapes).unwrap();
+        assert!(format!("{spec:?}").contains("fc3"), "{spec:?}");
+    }
+
+    #[test]
+    fn training_a_tiny_mlp_lowers_the_loss_and_is_repeatable() {
+        let mut rng = SplitMix64::new(17);
+        let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+        for i in 0..90 {
+            let class = i % 3;
+            for p in 0..4 {
+                pixels.push(if p == class { 1.0 } else { 0.0 } + 0.3 * rng.next_f32());
+            }
+            labels.push(class as u8);
+        }
+        let data = Images {
+            pixels,
+            labels,
+            rows: 2,
+            cols: 2,
+        };
+        let cfg = TrainConfig {
+            epochs: 8,
+            batch_size: 16,
+            lr: 0.05,
+            momentum: 0.9,
+            init_gain: 1.0,
+            seed: 3,
+        };
+        let indices: Vec<usize> = (0..data.len()).collect();
+        let mut losses = Vec::new();
+        let sizes = [4, 8, CLASSES];
+        let m = train_mlp(&sizes, &data, &indices, &cfg, |s| losses.push(s.loss));
+        assert!(losses[7] < 0.5 * losses[0], "losses {losses:?}");
+        assert_eq!(evaluate_mlp(&m, &data).0, 100.0);
+        assert_eq!(train_mlp(&sizes, &data, &indices, &cfg, |_| ()), m);
+    }
+}

@@ -148,15 +148,14 @@ pub async fn validate(
         return Err(SubmitError::ModelCount(req.models.len()));
     }
     req.params.check_models(req.models.len())?;
-    if req.models.len() > 2 {
-        if let Some((i, _)) = req
+    if req.models.len() > 2
+        && let Some((i, _)) = req
             .models
             .iter()
             .enumerate()
             .find(|(i, m)| req.models[..*i].contains(m))
-        {
-            return Err(SubmitError::DuplicateModel(req.models[i]));
-        }
+    {
+        return Err(SubmitError::DuplicateModel(req.models[i]));
     }
     let mut models = Vec::with_capacity(req.models.len());
     for &id in &req.models {

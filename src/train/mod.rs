@@ -9,7 +9,8 @@
 //!
 //! - [`rng`]: SplitMix64, shuffling.
 //! - [`dense`], [`conv`], [`pool`]: the layers (forward and backward).
-//! - [`mlp`]: a multi-layer perceptron with biases (the demo MLP pair).
+//! - [`mlp`], [`mlp_trainer`]: a multi-layer perceptron with biases (the demo MLP pair), its
+//!   sequential trainer and evaluation.
 //! - [`net`]: the network, its parameters, softmax cross-entropy, safetensors output.
 //! - [`data`]: a minimal gz-IDX reader and the label-skewed two-client split.
 //! - [`trainer`]: mini-batch SGD with momentum, data-parallel and deterministic; evaluation.
@@ -23,12 +24,14 @@ pub mod dense;
 #[cfg(test)]
 mod gradcheck;
 pub mod mlp;
+pub mod mlp_trainer;
 pub mod net;
 pub mod pool;
 pub mod rng;
 pub mod trainer;
 
 pub use data::{Images, TrainError, label_skew_split};
-pub use mlp::{DEMO_SIZES, Mlp, evaluate_mlp, train_mlp};
+pub use mlp::{DEMO_SIZES, Mlp};
+pub use mlp_trainer::{evaluate_mlp, train_mlp};
 pub use net::Params;
 pub use trainer::{EpochStats, TrainConfig, evaluate, train};

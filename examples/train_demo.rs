@@ -43,21 +43,6 @@ struct Args {
     minority: f64,
 }
 
-fn load(dir: &std::path::Path, prefix: &str) -> anyhow::Result<Images> {
-    let find = |kind: &str| {
-        let name = format!("{prefix}-{kind}");
-        [format!("{name}.gz"), name]
-            .into_iter()
-            .map(|n| dir.join(n))
-            .find(|p| p.exists())
-            .with_context(|| format!("no {prefix}-{kind}[.gz] in {}", dir.display()))
-    };
-    Ok(Images::from_idx_files(
-        &find("images-idx3-ubyte").or_else(|_| find("images.idx3-ubyte"))?,
-        &find("labels-idx1-ubyte").or_else(|_| find("labels.idx1-ubyte"))?,
-    )?)
-}
-
 /// Accuracy (percent) on the test digits `0..5` and `5..10` separately.
 fn halves(params: &Params, test: &Images) -> (f64, f64) {
     let part = |keep: fn(u8) -> bool| {
@@ -75,8 +60,8 @@ fn halves(params: &Params, test: &Images) -> (f64, f64) {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let trainset = load(&args.mnist, "train")?;
-    let test = load(&args.mnist, "t10k")?;
+    let trainset = Images::from_mnist_dir(&args.mnist, "train")?;
+    let test = Images::from_mnist_dir(&args.mnist, "t10k")?;
     let shards = label_skew_split(&trainset.labels, &[0, 1, 2, 3, 4], args.minority, args.seed);
     std::fs::create_dir_all(&args.out_dir)?;
     let mut models = Vec::new();

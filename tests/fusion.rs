@@ -567,3 +567,43 @@ fn the_cli_fuses_three_models_into_their_weighted_average() {
     assert_eq!(w.metadata["method"], "weight_matching");
     assert_eq!(w.infos(), m2.infos());
 }
+
+/// The committed demo MLP pair (`assets/demo-mlp`, 784-128-128-10 with biases, opposite digit
+/// splits; see its README) on the full mnist-test: weight matching lifts the midpoint at least
+/// 10 points above plain averaging (issue 8; DESIGN.md's pair: 75.6 % → 91.6 %). GAMF's figure
+/// is printed, not asserted: on this pair it may be below averaging.
+#[test]
+fn weight_matching_beats_averaging_by_ten_points_on_the_demo_mlp_pair() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo-mlp");
+    let a = load_model(&dir.join("model-a.safetensors")).unwrap();
+    let b = load_model(&dir.join("model-b.safetensors")).unwrap();
+    let shapes = a
+        .tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), t.data.shape().to_vec()))
+        .collect();
+    let spec = gmfuse::engine::arch::preset_for("mlp", &shapes).unwrap();
+    let params = FusionParams {
+        proportions: vec![0.5],
+        ..FusionParams::with_methods(&[MethodId::WeightMatching, MethodId::Gamf])
+    };
+    let r = pipeline::run(
+        &spec,
+        [&a, &b],
+        &gmfuse::builtin::mnist_test(),
+        &params,
+        &Quiet,
+    )
+    .unwrap();
+    let mid = |m: MethodId| r.curve(m).unwrap()[0].accuracy;
+    let (none, wm, gamf) = (
+        mid(MethodId::None),
+        mid(MethodId::WeightMatching),
+        mid(MethodId::Gamf),
+    );
+    println!("midpoints: none {none:.2} %, weight_matching {wm:.2} %, gamf {gamf:.2} %");
+    assert!(
+        wm >= none + 10.0,
+        "weight matching {wm} % < averaging {none} % + 10"
+    );
+}

@@ -46,6 +46,35 @@ impl Images {
         &self.pixels[i * d..][..d]
     }
 
+    /// Read MNIST's `{prefix}-images-idx3-ubyte` and `{prefix}-labels-idx1-ubyte` (`prefix`
+    /// `train` or `t10k`; `.gz` or raw; `-idx3-` or `.idx3-` spelt) from `dir`.
+    ///
+    /// # Errors
+    /// [`TrainError::Io`] when a file is missing or unreadable, [`TrainError::Idx`].
+    pub fn from_mnist_dir(dir: &Path, prefix: &str) -> Result<Self, TrainError> {
+        let find = |kind: &str| {
+            let names = [
+                format!("{prefix}-{kind}-idx"),
+                format!("{prefix}-{kind}.idx"),
+            ];
+            let dims = if kind == "images" {
+                "3-ubyte"
+            } else {
+                "1-ubyte"
+            };
+            names
+                .iter()
+                .flat_map(|n| [format!("{n}{dims}.gz"), format!("{n}{dims}")])
+                .map(|n| dir.join(n))
+                .find(|p| p.exists())
+                .ok_or_else(|| TrainError::Io {
+                    path: format!("{}/{prefix}-{kind}-idx{dims}[.gz]", dir.display()),
+                    source: std::io::ErrorKind::NotFound.into(),
+                })
+        };
+        Images::from_idx_files(&find("images")?, &find("labels")?)
+    }
+
     /// Read an IDX image file (magic 2051, `[n, rows, cols]` u8) and an IDX label file
     /// (magic 2049), each gzipped or raw, with the engine's reader
     /// ([`Dataset::from_idx`]); labels must be digits.

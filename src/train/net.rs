@@ -124,19 +124,40 @@ impl Params {
     /// # Errors
     /// [`TrainError::Safetensors`] if serialisation fails.
     pub fn to_safetensors(&self, provenance: &str) -> Result<Vec<u8>, TrainError> {
-        let bytes: Vec<Vec<u8>> = self
-            .tensors()
+        let tensors: Vec<_> = TENSORS
             .iter()
-            .map(|t| t.iter().flat_map(|v| v.to_le_bytes()).collect())
+            .zip(self.tensors())
+            .map(|((name, shape), t)| (*name, shape.to_vec(), t))
             .collect();
-        let views = TENSORS
-            .iter()
-            .zip(&bytes)
-            .map(|((name, shape), b)| Ok((*name, TensorView::new(Dtype::F32, shape.to_vec(), b)?)))
-            .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-        let meta = [("provenance".to_string(), provenance.to_string())].into();
-        Ok(safetensors::tensor::serialize(views, Some(meta))?)
+        write_safetensors(&tensors, provenance)
     }
+}
+
+/// Tensors `(name, shape, values)` as a safetensors file: F32 little-endian and one
+/// `__metadata__` entry `provenance` (see [`Params::to_safetensors`]).
+///
+/// # Errors
+/// [`TrainError::Safetensors`] if serialisation fails.
+pub fn write_safetensors<S: AsRef<str>>(
+    tensors: &[(S, Vec<usize>, &[f32])],
+    provenance: &str,
+) -> Result<Vec<u8>, TrainError> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, t)| t.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), b)| {
+            Ok((
+                name.as_ref(),
+                TensorView::new(Dtype::F32, shape.clone(), b)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    let meta = [("provenance".to_string(), provenance.to_string())].into();
+    Ok(safetensors::tensor::serialize(views, Some(meta))?)
 }
 
 /// One chunk's activations, kept from the forward pass for the backward pass, plus scratch.

@@ -116,16 +116,7 @@ pub fn train(
                 loss += slot.loss;
                 correct += slot.correct;
             }
-            // PyTorch's SGD with momentum (no dampening): v ← μv + g, w ← w − lr·v.
-            for ((w, v), g) in params
-                .data
-                .iter_mut()
-                .zip(&mut velocity.data)
-                .zip(&grad.data)
-            {
-                *v = cfg.momentum * *v + g;
-                *w -= cfg.lr * *v;
-            }
+            sgd_momentum_step(&mut params.data, &mut velocity.data, &grad.data, cfg);
         }
         let n = order.len().max(1) as f64;
         on_epoch(&EpochStats {
@@ -135,6 +126,19 @@ pub fn train(
         });
     }
     params
+}
+
+/// PyTorch's SGD with momentum (no dampening): `v ← μv + g`, `w ← w − lr·v`, element-wise.
+pub fn sgd_momentum_step(
+    weights: &mut [f32],
+    velocity: &mut [f32],
+    grad: &[f32],
+    cfg: &TrainConfig,
+) {
+    for ((w, v), g) in weights.iter_mut().zip(velocity).zip(grad) {
+        *v = cfg.momentum * *v + g;
+        *w -= cfg.lr * *v;
+    }
 }
 
 /// Accuracy (percent) and mean cross-entropy of `params` on all of `data`.

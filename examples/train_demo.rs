@@ -45,16 +45,7 @@ struct Args {
 
 /// Accuracy (percent) on the test digits `0..5` and `5..10` separately.
 fn halves(params: &Params, test: &Images) -> (f64, f64) {
-    let part = |keep: fn(u8) -> bool| {
-        let idx: Vec<usize> = (0..test.len()).filter(|&i| keep(test.labels[i])).collect();
-        let sub = Images {
-            pixels: idx.iter().flat_map(|&i| test.image(i).to_vec()).collect(),
-            labels: idx.iter().map(|&i| test.labels[i]).collect(),
-            rows: test.rows,
-            cols: test.cols,
-        };
-        evaluate(params, &sub).0
-    };
+    let part = |keep: fn(u8) -> bool| evaluate(params, &test.filter_labels(keep)).0;
     (part(|l| l < 5), part(|l| l >= 5))
 }
 

@@ -50,16 +50,7 @@ struct Args {
 
 /// Accuracy (percent) on the test digits `0..5` and `5..10` separately.
 fn halves(m: &Mlp, test: &Images) -> (f64, f64) {
-    let part = |keep: fn(u8) -> bool| {
-        let idx: Vec<usize> = (0..test.len()).filter(|&i| keep(test.labels[i])).collect();
-        let sub = Images {
-            pixels: idx.iter().flat_map(|&i| test.image(i).to_vec()).collect(),
-            labels: idx.iter().map(|&i| test.labels[i]).collect(),
-            rows: test.rows,
-            cols: test.cols,
-        };
-        evaluate_mlp(m, &sub).0
-    };
+    let part = |keep: fn(u8) -> bool| evaluate_mlp(m, &test.filter_labels(keep)).0;
     (part(|l| l < 5), part(|l| l >= 5))
 }
 

@@ -46,6 +46,17 @@ impl Images {
         &self.pixels[i * d..][..d]
     }
 
+    /// The images whose label passes `keep`, in order.
+    pub fn filter_labels(&self, keep: impl Fn(u8) -> bool) -> Images {
+        let idx: Vec<usize> = (0..self.len()).filter(|&i| keep(self.labels[i])).collect();
+        Images {
+            pixels: idx.iter().flat_map(|&i| self.image(i).to_vec()).collect(),
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            rows: self.rows,
+            cols: self.cols,
+        }
+    }
+
     /// Read MNIST's `{prefix}-images-idx3-ubyte` and `{prefix}-labels-idx1-ubyte` (`prefix`
     /// `train` or `t10k`; `.gz` or raw; `-idx3-` or `.idx3-` spelt) from `dir`.
     ///
@@ -138,6 +149,20 @@ pub fn label_skew_split(
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn filter_labels_keeps_the_matching_images_in_order() {
+        let all = Images {
+            pixels: (0..8).map(|v| v as f32).collect(),
+            labels: vec![3, 7, 1, 9],
+            rows: 1,
+            cols: 2,
+        };
+        let low = all.filter_labels(|l| l < 5);
+        assert_eq!(low.labels, [3, 1]);
+        assert_eq!(low.pixels, [0.0, 1.0, 4.0, 5.0]);
+        assert_eq!((low.rows, low.cols), (1, 2));
+    }
 
     #[test]
     fn label_skew_split_is_disjoint_covering_and_skewed_as_asked() {

@@ -74,6 +74,12 @@ pub fn run_many(
     let mut merged = Vec::new();
     let mut matchings = Vec::new();
     let mut used_anchor = false;
+    // One probe per model (its logits on the probe batch), shared by every method's check.
+    let probes = models
+        .iter()
+        .map(|m| Probe::new(spec, &structure, m, data))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PipelineError::Mismatch(e.to_string()))?;
     for id in params.aligning() {
         let started = Instant::now();
         let frame = Frame {
@@ -94,7 +100,7 @@ pub fn run_many(
             .zip(&a.perms)
             .map(|(m, p)| permute(&structure, m, p))
             .collect::<Result<Vec<_>, _>>()?;
-        let delta = equivalent(spec, &structure, models, &aligned, &a.perms, data)
+        let delta = equivalent(&probes, &aligned, &a.perms)
             .map_err(|source| PipelineError::Equivalence { method: id, source })?;
         let refs: Vec<&WeightSet> = aligned.iter().collect();
         merged.push(evaluate_average(&mut cache, id, &refs, &weights, observer)?);
@@ -253,16 +259,12 @@ impl Frame<'_> {
 /// The equivalence check of every model: each aligned model beside its original on the probe
 /// batch; the largest `|Δlogit|` of all.
 fn equivalent(
-    spec: &ArchSpec,
-    structure: &PermStructure,
-    models: &[&WeightSet],
+    probes: &[Probe<'_>],
     aligned: &[WeightSet],
     perms: &[Vec<Vec<usize>>],
-    data: &Dataset,
 ) -> Result<f64, EquivalenceError> {
     let mut worst = 0.0f64;
-    for ((m, a), p) in models.iter().zip(aligned).zip(perms) {
-        let probe = Probe::new(spec, structure, m, data)?;
+    for ((probe, a), p) in probes.iter().zip(aligned).zip(perms) {
         worst = worst.max(probe.check(a, p)?);
     }
     Ok(worst)

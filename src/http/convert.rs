@@ -112,7 +112,7 @@ impl From<FusedError> for ApiError {
                 code: "job_not_succeeded",
                 detail: e.to_string(),
             },
-            FusedError::NoMatching(..) => ApiError::Conflict {
+            FusedError::NoMatching { .. } => ApiError::Conflict {
                 code: "no_matching",
                 detail: e.to_string(),
             },

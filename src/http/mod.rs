@@ -1,10 +1,11 @@
 //! The REST API (v1): axum handlers kept thin ([`routes`]), API keys and tenants ([`auth`]), problem+json errors ([`error`]),
-//! extractors whose rejections are problems ([`extract`]), the OpenAPI document and the
-//! middleware stack ([`router`]), metrics ([`metrics`]), per-tenant rate and quotas ([`limits`]), start-up/shutdown ([`server`]), the accept loop with its
+//! extractors whose rejections are problems ([`extract`]), the OpenAPI document's fixed parts
+//! ([`doc`]), the routes and the middleware stack ([`router`]), metrics ([`metrics`]), per-tenant rate and quotas ([`limits`]), start-up/shutdown ([`server`]), the accept loop with its
 //! connection limits ([`serve`]), the request-head limits ([`head`]) and the upload slots ([`slots`]).
 
 pub mod auth;
 mod convert;
+pub mod doc;
 pub mod error;
 pub mod extract;
 pub mod head;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::routes::jobs::{TimingView, stage_name};
+use super::routes::jobs::{NewJob, TimingView, stage_name};
 use crate::engine::pipeline::{
     Best, Compat, Curve, FusionReport, MatchingReport, Merged, MethodId,
 };
@@ -61,6 +61,7 @@ pub struct ReportView {
     /// Seconds per stage, as measured by the engine.
     pub timings: Vec<TimingView>,
     /// The request as submitted.
+    #[schema(value_type = NewJob)]
     pub request: serde_json::Value,
 }
 

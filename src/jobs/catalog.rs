@@ -11,7 +11,9 @@ use uuid::Uuid;
 use crate::engine::arch::{ArchError, ArchSpec, SHAPE_DRIVEN, preset, preset_for, presets};
 use crate::engine::eval::Dataset;
 use crate::engine::weights::TensorInfo;
-use crate::store::{BlobError, BlobStore, DatasetFormat, DatasetSource, Db, StoreResult};
+use crate::store::{
+    BlobError, BlobStore, DatasetFormat, DatasetSource, Db, LabelRange, StoreResult,
+};
 
 /// A dataset compiled into the binary.
 #[derive(Clone, Copy, Debug)]
@@ -20,6 +22,8 @@ pub struct BuiltinDataset {
     pub description: &'static str,
     pub samples: u64,
     pub shape: [usize; 3],
+    /// MNIST's digits 0-9.
+    pub labels: LabelRange,
 }
 
 /// The built-in datasets.
@@ -30,6 +34,7 @@ pub const BUILTIN_DATASETS: [BuiltinDataset; 2] = [
                       C. Burges; CC BY-SA 3.0)",
         samples: 10_000,
         shape: [1, 28, 28],
+        labels: LabelRange { min: 0, max: 9 },
     },
     BuiltinDataset {
         name: crate::builtin::MNIST_TRAIN_5K,
@@ -38,6 +43,7 @@ pub const BUILTIN_DATASETS: [BuiltinDataset; 2] = [
                       CC BY-SA 3.0)",
         samples: 5_000,
         shape: [1, 28, 28],
+        labels: LabelRange { min: 0, max: 9 },
     },
 ];
 
@@ -83,6 +89,26 @@ pub async fn architecture_for(
     Ok(architecture(db, tenant, name).await?.map(Ok))
 }
 
+/// Every custom architecture of the tenant, by name (read a page at a time).
+///
+/// # Errors
+/// Database errors.
+pub async fn all_architectures(db: &dyn Db, tenant: &str) -> StoreResult<Vec<ArchSpec>> {
+    const PAGE: u32 = 100;
+    let mut out: Vec<ArchSpec> = Vec::new();
+    loop {
+        let after = out.last().map(|s| s.name.clone());
+        let page = db
+            .list_architectures(tenant, after.as_deref(), PAGE)
+            .await?;
+        let full = page.len() == PAGE as usize;
+        out.extend(page.into_iter().map(|r| r.spec));
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
 /// The first architecture the tensors fit: fixed presets, then the tenant's custom ones by
 /// name, then the generic shape-driven presets (`mlp`) as the last resort.
 ///
@@ -94,11 +120,7 @@ pub async fn detect_architecture(
     tensors: &[TensorInfo],
 ) -> StoreResult<Option<String>> {
     let shapes = shapes_of(tensors);
-    let custom = db
-        .list_architectures(tenant)
-        .await?
-        .into_iter()
-        .map(|r| r.spec);
+    let custom = all_architectures(db, tenant).await?.into_iter();
     let shape_driven = SHAPE_DRIVEN
         .iter()
         .filter_map(|name| preset_for(name, &shapes).ok());

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::JobService;
 use super::compute::ComputeError;
 use crate::engine::pipeline::{self, MethodId, PipelineError};
+use crate::engine::solvers::SolverId;
 use crate::engine::weights::{WeightSet, WeightsError};
 use crate::store::{BlobError, JobRecord, OutputRecord, StoreError};
 
@@ -19,9 +20,13 @@ pub enum FusedError {
     /// The job has no report (not succeeded).
     #[error("job {0} has not succeeded")]
     NotSucceeded(Uuid),
-    /// Weights of an aligning method the job did not run.
-    #[error("job {0} did not run method `{1}`")]
-    NoMatching(Uuid, MethodId),
+    /// Weights of an aligning method (or GAMF solver) the job did not run.
+    #[error("job {id} did not run {}", run_name(*method, *solver))]
+    NoMatching {
+        id: Uuid,
+        method: MethodId,
+        solver: Option<SolverId>,
+    },
     #[error(transparent)]
     Blob(#[from] BlobError),
     #[error(transparent)]
@@ -34,10 +39,20 @@ pub enum FusedError {
     Compute(#[from] ComputeError),
 }
 
+/// "method `gamf` with solver `rrwm`".
+fn run_name(method: MethodId, solver: Option<SolverId>) -> String {
+    match solver {
+        Some(s) => format!("method `{method}` with solver `{s}`"),
+        None => format!("method `{method}`"),
+    }
+}
+
 /// The `__metadata__` keys of a fused file.
 pub mod keys {
     pub const JOB_ID: &str = "gmfuse.job_id";
     pub const METHOD: &str = "gmfuse.method";
+    /// GAMF's QAP solver (GAMF files only).
+    pub const SOLVER: &str = "gmfuse.solver";
     pub const PROPORTION: &str = "gmfuse.proportion";
     /// `<sha256 of model 1>,<sha256 of model 2>[,…]`.
     pub const INPUT_SHA256: &str = "gmfuse.input_sha256";
@@ -64,6 +79,8 @@ impl JobService {
     /// weighted average of a job of three or more models ([`WEIGHTED_AVERAGE`]): for a
     /// proportion of the job's list and for the average, computed once and then served from the
     /// blob store; for any other proportion, computed and returned without being stored.
+    /// `solver` picks one of GAMF's matchings (`None`: the first); only the first solver's
+    /// files are stored.
     ///
     /// # Errors
     /// Any [`FusedError`].
@@ -71,24 +88,31 @@ impl JobService {
         &self,
         job: &JobRecord,
         method: MethodId,
+        solver: Option<SolverId>,
         proportion: f64,
     ) -> Result<Fused, FusedError> {
         let report = job
             .report
             .as_ref()
             .ok_or(FusedError::NotSucceeded(job.id))?;
-        if let Some(o) = self.db.get_output(job.id, method, proportion).await? {
-            return Ok(Fused::Stored(o));
-        }
         let matching = match method {
             MethodId::None => None,
             m => Some(
                 report
-                    .matching(m)
-                    .ok_or(FusedError::NoMatching(job.id, m))?
+                    .matching_by(m, solver)
+                    .ok_or(FusedError::NoMatching {
+                        id: job.id,
+                        method: m,
+                        solver,
+                    })?
                     .clone(),
             ),
         };
+        let first_solver = report.matching(method).and_then(|m| m.solver);
+        let default_matching = matching.as_ref().is_none_or(|m| m.solver == first_solver);
+        if default_matching && let Some(o) = self.db.get_output(job.id, method, proportion).await? {
+            return Ok(Fused::Stored(o));
+        }
         let spec = &job.spec;
         let mut inputs = Vec::with_capacity(spec.inputs.len());
         for sha in &spec.inputs {
@@ -101,6 +125,9 @@ impl JobService {
             (keys::METHOD, method.to_string()),
             (keys::INPUT_SHA256, spec.inputs.join(",")),
         ];
+        if let Some(s) = matching.as_ref().and_then(|m| m.solver) {
+            metadata.push((keys::SOLVER, s.to_string()));
+        }
         if weights.is_empty() {
             metadata.push((keys::PROPORTION, proportion.to_string()));
         } else {
@@ -138,12 +165,12 @@ impl JobService {
                 Ok(fused.to_bytes()?)
             })
             .await??;
-        let kept = if report.weights.is_empty() {
+        let own = if report.weights.is_empty() {
             job.spec.params.proportions.contains(&proportion)
         } else {
             proportion == WEIGHTED_AVERAGE
         };
-        if !kept {
+        if !(default_matching && own) {
             let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
             return Ok(Fused::Transient { bytes, sha256 });
         }

@@ -11,8 +11,8 @@ use super::catalog;
 use crate::engine::arch::{ArchError, ArchSpec, Op};
 use crate::engine::weights::{self, TensorInfo};
 use crate::store::{
-    BlobError, BlobStore, DatasetFormat, DatasetRecord, Db, ModelRecord, NewModel, Staged,
-    StoreError, TenantQuota, UploadStream,
+    BlobError, BlobStore, DatasetFormat, DatasetRecord, Db, LabelRange, ModelRecord, NewModel,
+    Staged, StoreError, TenantQuota, UploadStream,
 };
 
 /// Why an upload was refused.
@@ -151,6 +151,10 @@ pub async fn ingest_dataset(
         samples: data.samples,
         shape: data.shape,
         size_bytes: staged.iter().map(|s| s.size).sum(),
+        labels: Some(LabelRange {
+            min: data.min_label,
+            max: data.max_label,
+        }),
         created_at: Utc::now(),
     };
     let shas: Vec<&str> = record.blobs.iter().map(String::as_str).collect();

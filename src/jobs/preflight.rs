@@ -52,11 +52,12 @@ pub fn dataset_samples(source: &DatasetSource) -> u64 {
     }
 }
 
-/// The largest label of a dataset when it is known without reading it (the built-in ones).
+/// The largest label of a dataset when it is known without reading it: the built-in ones,
+/// and uploads whose range the scan at upload recorded (not rows stored before it did).
 pub fn known_max_label(source: &DatasetSource) -> Option<u32> {
     match source {
-        DatasetSource::Builtin { name } if builtin_dataset(name).is_some() => Some(9),
-        DatasetSource::Builtin { .. } | DatasetSource::Uploaded(_) => None,
+        DatasetSource::Builtin { name } => builtin_dataset(name).map(|b| b.labels.max),
+        DatasetSource::Uploaded(d) => d.labels.map(|l| l.max),
     }
 }
 

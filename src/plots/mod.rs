@@ -137,6 +137,7 @@ pub(crate) mod fixtures {
             ],
             best: Best {
                 method: MethodId::Gamf,
+                solver: None,
                 proportion: Some(0.2),
                 accuracy: 85.21,
             },

@@ -100,8 +100,13 @@ pub trait CatalogStore: Send + Sync {
         tenant: &str,
         name: &str,
     ) -> StoreResult<Option<ArchitectureRecord>>;
-    /// The tenant's custom architectures by name.
-    async fn list_architectures(&self, tenant: &str) -> StoreResult<Vec<ArchitectureRecord>>;
+    /// The tenant's custom architectures by name, after the cursor `after` (a name).
+    async fn list_architectures(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ArchitectureRecord>>;
 
     /// Insert a dataset, unless it would bring the tenant's stored bytes over
     /// `quota.max_bytes` ([`StoreError::QuotaExceeded`]).
@@ -114,8 +119,13 @@ pub trait CatalogStore: Send + Sync {
     async fn get_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>>;
     /// Delete a dataset row; returns it when it existed.
     async fn delete_dataset(&self, tenant: &str, id: Uuid) -> StoreResult<Option<DatasetRecord>>;
-    /// The tenant's uploaded datasets, newest first.
-    async fn list_datasets(&self, tenant: &str) -> StoreResult<Vec<DatasetRecord>>;
+    /// The tenant's uploaded datasets, newest first, after the cursor `before` (a dataset id).
+    async fn list_datasets(
+        &self,
+        tenant: &str,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<DatasetRecord>>;
 }
 
 /// Idempotency keys of POST requests, per tenant and route.

@@ -71,7 +71,18 @@ pub struct DatasetRecord {
     /// One sample's `[C, H, W]`.
     pub shape: [usize; 3],
     pub size_bytes: u64,
+    /// The smallest and largest label, found by the scan at upload; absent in rows stored
+    /// before it was recorded (the worker checks those when it loads them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<LabelRange>,
     pub created_at: DateTime<Utc>,
+}
+
+/// The smallest and largest label of a dataset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelRange {
+    pub min: u32,
+    pub max: u32,
 }
 
 /// Which dataset a job evaluates on.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::db::{StoreError, StoreResult};
 use super::records::{
     ApiKeyRecord, ArchitectureRecord, AttemptRecord, DatasetFormat, DatasetRecord, JobFailure,
-    JobRecord, JobStatus, ModelRecord, Progress,
+    JobRecord, JobStatus, LabelRange, ModelRecord, Progress,
 };
 use crate::engine::pipeline::Stage;
 
@@ -25,6 +25,8 @@ pub trait Columns {
     fn count(&self, col: &str) -> StoreResult<u64>;
     fn flag(&self, col: &str) -> StoreResult<bool>;
     fn opt_float(&self, col: &str) -> StoreResult<Option<f64>>;
+    /// A non-negative count or NULL.
+    fn opt_count(&self, col: &str) -> StoreResult<Option<u64>>;
     /// A JSON document; `None` for SQL NULL.
     fn opt_json_value(&self, col: &str) -> StoreResult<Option<serde_json::Value>>;
 
@@ -75,6 +77,13 @@ pub fn dataset(row: &impl Columns) -> StoreResult<DatasetRecord> {
         samples: row.count("samples")?,
         shape: row.json("shape")?,
         size_bytes: row.count("size_bytes")?,
+        labels: match (row.opt_count("label_min")?, row.opt_count("label_max")?) {
+            (Some(min), Some(max)) => Some(LabelRange {
+                min: u32::try_from(min).unwrap_or(u32::MAX),
+                max: u32::try_from(max).unwrap_or(u32::MAX),
+            }),
+            _ => None,
+        },
         created_at: row.time("created_at")?,
     })
 }

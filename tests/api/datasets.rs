@@ -252,3 +252,86 @@ async fn a_dataset_in_use_is_not_deleted_and_an_unused_one_goes_with_its_blobs(d
     assert_problem(res, 409, "builtin").await;
     app.stop().await;
 }
+
+/// A `mlp` model with `classes` outputs (784 → 16 → classes).
+fn mlp_model(classes: usize, seed: u32) -> Vec<u8> {
+    crate::fixtures::safetensors(&[
+        ("fc1.weight", vec![16, 784], values(16 * 784, seed)),
+        ("fc1.bias", vec![16], values(16, seed + 1)),
+        (
+            "fc2.weight",
+            vec![classes, 16],
+            values(classes * 16, seed + 2),
+        ),
+    ])
+}
+
+/// Upload `n` 28×28 images whose labels are `label(i)`; returns the dataset's JSON.
+async fn upload_labelled(app: &TestApp, n: usize, label: impl Fn(usize) -> u8) -> Value {
+    let (images, mut labels) = idx(n, 28, 28);
+    for (i, l) in labels[8..].iter_mut().enumerate() {
+        *l = label(i);
+    }
+    let form = Form::new()
+        .part("images", part(images))
+        .part("labels", part(labels));
+    let res = post_form(app, form).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json().await.unwrap()
+}
+
+both_backends!(uploaded_labels_are_checked_against_the_model_classes_at_submission);
+async fn uploaded_labels_are_checked_against_the_model_classes_at_submission(db: Backend) {
+    let app = spawn_app_with(&db, |c| c.workers = 0).await;
+    // Labels 0..=9 (i % 10) and 2..=4 (2 + i % 3): the scan at upload records the range.
+    let digits = upload_labelled(&app, 20, |i| (i % 10) as u8).await;
+    assert_eq!(digits["labels"], json!({"min": 0, "max": 9}));
+    let few = upload_labelled(&app, 20, |i| 2 + (i % 3) as u8).await;
+    assert_eq!(few["labels"], json!({"min": 2, "max": 4}));
+    assert_eq!(
+        app.get_json(&format!("/v1/datasets/{}", few["id"].as_str().unwrap()))
+            .await["labels"],
+        json!({"min": 2, "max": 4})
+    );
+
+    // Five classes: labels up to 9 are refused before the job is queued, up to 4 accepted.
+    let a = app.model_id(mlp_model(5, 1), "a").await;
+    let b = app.model_id(mlp_model(5, 4), "b").await;
+    let job = |dataset: &Value| json!({"models": [a, b], "architecture": "mlp", "dataset": dataset["id"]});
+    let res = app.post_json("/v1/jobs", &job(&digits)).await;
+    let problem = assert_problem(res, 422, "dataset_shape_mismatch").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("labels up to 9") && detail.contains("5 classes"),
+        "{detail}"
+    );
+    assert_eq!(app.count("jobs").await, 0);
+    assert_eq!(app.post_json("/v1/jobs", &job(&few)).await.status(), 202);
+    app.stop().await;
+}
+
+both_backends!(a_dataset_stored_before_label_ranges_is_still_accepted_and_checked_by_the_worker);
+async fn a_dataset_stored_before_label_ranges_is_still_accepted_and_checked_by_the_worker(
+    db: Backend,
+) {
+    let app = spawn_app(&db).await;
+    let digits = upload_labelled(&app, 20, |i| (i % 10) as u8).await;
+    // What a row written before the migration holds: no range.
+    db.execute(
+        app.dir.path(),
+        "UPDATE datasets SET label_min = NULL, label_max = NULL",
+    )
+    .await;
+    let id = digits["id"].as_str().unwrap();
+    let listed = app.get_json(&format!("/v1/datasets/{id}")).await;
+    assert!(listed["labels"].is_null(), "{listed}");
+    let a = app.model_id(mlp_model(5, 1), "a").await;
+    let b = app.model_id(mlp_model(5, 4), "b").await;
+    let req = json!({"models": [a, b], "architecture": "mlp", "dataset": id});
+    let job = app.job_id(&req).await;
+    let done = app.wait_finished(&job, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let message = done["error"]["message"].as_str().unwrap();
+    assert!(message.contains("labels up to 9"), "{done}");
+    app.stop().await;
+}

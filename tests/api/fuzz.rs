@@ -241,7 +241,9 @@ fn fuzz_idx_decoder_and_scanner_agree_and_never_panic() {
         match (&decoded, &scanned) {
             (Ok(d), Ok(s)) => {
                 assert_eq!((d.len() as u64, d.shape), (s.samples, s.shape));
-                assert_eq!(d.labels.iter().max().copied().unwrap_or(0), s.max_label);
+                let min = d.labels.iter().min().copied().unwrap_or(0);
+                let max = d.labels.iter().max().copied().unwrap_or(0);
+                assert_eq!((min, max), (s.min_label, s.max_label));
             }
             (Err(a), Err(b)) => assert_eq!(a, b),
             _ => panic!("decoder {decoded:?} and scanner {scanned:?} disagree"),

@@ -96,6 +96,7 @@ fn report(samples: usize) -> Box<FusionReport> {
         weights: Vec::new(),
         best: Best {
             method: MethodId::None,
+            solver: None,
             proportion: Some(0.0),
             accuracy: 0.5,
         },

@@ -16,5 +16,7 @@ pub mod fusion;
 pub mod matching;
 pub mod methods;
 pub mod pipeline;
+#[cfg(feature = "utoipa")]
+mod schema;
 pub mod solvers;
 pub mod weights;

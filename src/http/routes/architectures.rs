@@ -8,76 +8,26 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Items;
-use crate::engine::arch::{ArchSpec, preset, presets};
+pub use super::arch_doc::{ArchSpecDoc, OpDoc};
+use super::page::{Page, PageItem, PageQuery, after_builtins};
+use crate::engine::arch::{ArchSpec, SHAPE_DRIVEN, preset, presets};
 use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::state::AppState;
 use crate::jobs::{catalog, ingest};
 
-/// How `pad2d` fills the border.
-#[derive(Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PadModeDoc {
-    Replicate,
-    Zero,
-}
-
-/// One op of a sequential network (tensors named by their safetensors keys).
-#[derive(Serialize, Deserialize, ToSchema)]
-#[serde(tag = "op", rename_all = "lowercase")]
-#[schema(as = Op)]
-pub enum OpDoc {
-    Pad2d {
-        mode: PadModeDoc,
-        padding: usize,
-    },
-    /// `weight` is `[out, in, kh, kw]`, `bias` is `[out]`.
-    Conv2d {
-        weight: String,
-        bias: Option<String>,
-        stride: Option<usize>,
-        padding: Option<usize>,
-    },
-    /// `y = x Wᵀ + b`; `weight` is `[out, in]`.
-    Linear {
-        weight: String,
-        bias: Option<String>,
-    },
-    Relu,
-    Maxpool2d {
-        kernel: usize,
-        stride: Option<usize>,
-        padding: Option<usize>,
-    },
-    Avgpool2d {
-        kernel: usize,
-        stride: Option<usize>,
-        padding: Option<usize>,
-    },
-    /// `(C, H, W)` → `C·H·W`, channel-major.
-    Flatten,
-}
-
-/// A network: one sample's `[C, H, W]` and its ops in order.
-#[derive(Serialize, Deserialize, ToSchema)]
-#[schema(as = ArchSpec, example = json!({
-    "name": "tiny-mlp",
-    "input": [1, 28, 28],
-    "ops": [
-        {"op": "flatten"},
-        {"op": "linear", "weight": "fc1.weight", "bias": "fc1.bias"},
-        {"op": "relu"},
-        {"op": "linear", "weight": "fc2.weight", "bias": "fc2.bias"}
-    ]
-}))]
-pub struct ArchSpecDoc {
-    /// 1-64 characters of a-z, 0-9, `-`, `_`, `.`.
-    #[schema(pattern = "^[a-z0-9._-]{1,64}$")]
-    pub name: String,
-    pub input: [usize; 3],
-    pub ops: Vec<OpDoc>,
+/// Where an architecture's definition comes from.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchitectureKind {
+    /// A fixed spec compiled into gmfuse (`mnist-cnn`).
+    Preset,
+    /// Compiled into gmfuse, its ops read from each model's tensor names and shapes (`mlp`):
+    /// it has no fixed `spec` or `tensors`.
+    ShapeDriven,
+    /// Stored by the tenant (`POST /v1/architectures`).
+    Custom,
 }
 
 /// An architecture and where it comes from.
@@ -85,39 +35,116 @@ pub struct ArchSpecDoc {
 pub struct ArchitectureView {
     #[schema(example = "mnist-cnn")]
     pub name: String,
-    /// True for the presets compiled into gmfuse.
+    /// True for the presets compiled into gmfuse (fixed and shape-driven).
     pub builtin: bool,
-    /// The tensors a model of this architecture has, in op order.
+    pub kind: ArchitectureKind,
+    /// What a shape-driven preset accepts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The tensors a model of this architecture has, in op order (empty for a shape-driven
+    /// preset: they depend on the model).
     #[schema(example = json!(["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"]))]
     pub tensors: Vec<String>,
-    #[schema(value_type = ArchSpecDoc)]
-    pub spec: serde_json::Value,
+    /// The spec (absent for a shape-driven preset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<ArchSpecDoc>)]
+    pub spec: Option<serde_json::Value>,
     /// When it was stored (absent for presets).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
 }
 
-fn view(spec: &ArchSpec, builtin: bool, created_at: Option<DateTime<Utc>>) -> ArchitectureView {
+impl PageItem for ArchitectureView {
+    const PAGE_NAME: &'static str = "ArchitecturePage";
+}
+
+/// A page of architectures: the presets, then the custom ones by name.
+pub type ArchitecturePage = Page<ArchitectureView>;
+
+fn view(
+    spec: &ArchSpec,
+    kind: ArchitectureKind,
+    created_at: Option<DateTime<Utc>>,
+) -> ArchitectureView {
     ArchitectureView {
         name: spec.name.clone(),
-        builtin,
+        builtin: kind != ArchitectureKind::Custom,
+        kind,
+        description: None,
         tensors: spec.tensor_names().into_iter().map(String::from).collect(),
-        spec: serde_json::to_value(spec).unwrap_or_default(),
+        spec: Some(serde_json::to_value(spec).unwrap_or_default()),
         created_at,
     }
 }
 
-/// List the presets, then the custom architectures by name.
+/// What the shape-driven preset `name` accepts.
+fn shape_driven_description(name: &str) -> String {
+    match name {
+        "mlp" => "A multilayer perceptron read from the model: linear layers `fc1, fc2, …` or \
+                  `layers.0, layers.1, …` (each with its `.bias` when present), ReLU between \
+                  them, none after the last; the input is flattened (`[1, 28, 28]` when the \
+                  first layer takes 784 features, else `[1, 1, in]`)."
+            .into(),
+        other => format!("`{other}`: built from each model's tensors"),
+    }
+}
+
+fn shape_driven_view(name: &str) -> ArchitectureView {
+    ArchitectureView {
+        name: name.into(),
+        builtin: true,
+        kind: ArchitectureKind::ShapeDriven,
+        description: Some(shape_driven_description(name)),
+        tensors: Vec::new(),
+        spec: None,
+        created_at: None,
+    }
+}
+
+/// Every built-in architecture: the fixed presets, then the shape-driven ones.
+fn builtin_views() -> Vec<ArchitectureView> {
+    presets()
+        .iter()
+        .map(|s| view(s, ArchitectureKind::Preset, None))
+        .chain(SHAPE_DRIVEN.iter().map(|n| shape_driven_view(n)))
+        .collect()
+}
+
+/// List the presets (fixed, then shape-driven), then the custom architectures by name, a
+/// page at a time.
 #[utoipa::path(get, path = "/v1/architectures", tag = "architectures", operation_id = "list_architectures",
-    responses((status = 200, description = "Every architecture", body = Items<ArchitectureView>)))]
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of architectures", body = ArchitecturePage),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list_architectures(
     State(app): State<AppState>,
     tenant: Tenant,
-) -> Result<Json<Items<ArchitectureView>>, ApiError> {
-    let mut items: Vec<_> = presets().iter().map(|s| view(s, true, None)).collect();
-    for r in app.db.list_architectures(tenant.as_str()).await? {
-        items.push(view(&r.spec, false, Some(r.created_at)));
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<ArchitecturePage>, ApiError> {
+    let limit = q.limit()?;
+    let (mut items, after) = after_builtins(
+        builtin_views(),
+        |v| v.name.as_str(),
+        q.cursor.as_deref(),
+        limit,
+    );
+    let rest = limit - items.len() as u32;
+    if rest > 0 {
+        let stored = app
+            .db
+            .list_architectures(tenant.as_str(), after, rest)
+            .await?;
+        items.extend(
+            stored
+                .iter()
+                .map(|r| view(&r.spec, ArchitectureKind::Custom, Some(r.created_at))),
+        );
     }
-    Ok(Json(Items::new(items)))
+    Ok(Json(Page::of(items, limit, |v: &ArchitectureView| {
+        v.name.clone()
+    })))
 }
 
 /// Store a custom architecture. The spec is checked for what can be checked without weights
@@ -129,6 +156,7 @@ pub async fn list_architectures(
             headers(("Location" = String, description = "URL of the architecture"))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The JSON body is over the server's limit (`payload_too_large`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a valid ArchSpec", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -140,7 +168,7 @@ pub async fn create_architecture(
     let spec: ArchSpec =
         serde_json::from_value(body).map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     ingest::check_architecture(&spec).map_err(ApiError::InvalidArchitecture)?;
-    if preset(&spec.name).is_ok() {
+    if preset(&spec.name).is_ok() || SHAPE_DRIVEN.contains(&spec.name.as_str()) {
         return Err(ApiError::Conflict {
             code: "already_exists",
             detail: format!("`{}` is a built-in architecture", spec.name),
@@ -151,7 +179,11 @@ pub async fn create_architecture(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(view(&record.spec, false, Some(record.created_at))),
+        Json(view(
+            &record.spec,
+            ArchitectureKind::Custom,
+            Some(record.created_at),
+        )),
     )
         .into_response())
 }
@@ -169,7 +201,10 @@ pub async fn get_architecture(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<ArchitectureView>, ApiError> {
     if let Ok(spec) = preset(&name) {
-        return Ok(Json(view(&spec, true, None)));
+        return Ok(Json(view(&spec, ArchitectureKind::Preset, None)));
+    }
+    if SHAPE_DRIVEN.contains(&name.as_str()) {
+        return Ok(Json(shape_driven_view(&name)));
     }
     let spec = catalog::architecture(app.db.as_ref(), tenant.as_str(), &name)
         .await?
@@ -179,5 +214,5 @@ pub async fn get_architecture(
         .get_architecture(tenant.as_str(), &name)
         .await?
         .map(|r| r.created_at);
-    Ok(Json(view(&spec, false, created)))
+    Ok(Json(view(&spec, ArchitectureKind::Custom, created)))
 }

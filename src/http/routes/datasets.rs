@@ -12,14 +12,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::Items;
+use super::page::{Page, PageItem, PageQuery, after_builtins, uuid_cursor};
 use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::state::AppState;
 use crate::jobs::catalog::{BUILTIN_DATASETS, BuiltinDataset, builtin_dataset};
 use crate::jobs::ingest;
-use crate::store::{BlobStore, DatasetFormat, DatasetRecord, Staged};
+use crate::store::{BlobStore, DatasetFormat, DatasetRecord, LabelRange, Staged};
 
 /// An evaluation set.
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -40,7 +40,28 @@ pub struct DatasetView {
     pub shape: [usize; 3],
     pub description: Option<String>,
     pub size_bytes: Option<u64>,
+    /// The smallest and largest label (absent for uploads stored before gmfuse recorded it):
+    /// a job's model needs more than `max` classes.
+    pub labels: Option<LabelsView>,
     pub created_at: Option<DateTime<Utc>>,
+}
+
+/// The smallest and largest label of a dataset.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LabelsView {
+    #[schema(example = 0)]
+    pub min: u32,
+    #[schema(example = 9)]
+    pub max: u32,
+}
+
+impl From<LabelRange> for LabelsView {
+    fn from(l: LabelRange) -> Self {
+        LabelsView {
+            min: l.min,
+            max: l.max,
+        }
+    }
 }
 
 fn builtin_view(b: BuiltinDataset) -> DatasetView {
@@ -53,6 +74,7 @@ fn builtin_view(b: BuiltinDataset) -> DatasetView {
         shape: b.shape,
         description: Some(b.description.into()),
         size_bytes: None,
+        labels: Some(b.labels.into()),
         created_at: None,
     }
 }
@@ -68,6 +90,7 @@ impl From<DatasetRecord> for DatasetView {
             shape: d.shape,
             description: None,
             size_bytes: Some(d.size_bytes),
+            labels: d.labels.map(LabelsView::from),
             created_at: Some(d.created_at),
         }
     }
@@ -90,32 +113,50 @@ pub struct DatasetQuery {
 )]
 pub struct DatasetUpload {
     /// IDX images (`[n, H, W]` u8, magic 2051), raw or gzipped. With `labels`.
-    #[schema(value_type = Option<String>, format = Binary)]
-    images: Option<Vec<u8>>,
+    #[schema(format = Binary)]
+    images: Option<String>,
     /// IDX labels (magic 2049), raw or gzipped. With `images`.
-    #[schema(value_type = Option<String>, format = Binary)]
-    labels: Option<Vec<u8>>,
+    #[schema(format = Binary)]
+    labels: Option<String>,
     /// Or one safetensors file with tensors `images` (`[n, C, H, W]` or `[n, H, W]`) and `labels`.
-    #[schema(value_type = Option<String>, format = Binary)]
-    file: Option<Vec<u8>>,
+    #[schema(format = Binary)]
+    file: Option<String>,
 }
 
-/// List the built-in datasets, then uploads, newest first.
+impl PageItem for DatasetView {
+    const PAGE_NAME: &'static str = "DatasetPage";
+}
+
+/// A page of datasets: the built-in ones, then uploads, newest first.
+pub type DatasetPage = Page<DatasetView>;
+
+/// List the built-in datasets, then uploads, newest first, a page at a time.
 #[utoipa::path(get, path = "/v1/datasets", tag = "datasets", operation_id = "list_datasets",
-    responses((status = 200, description = "Every dataset", body = Items<DatasetView>)))]
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of datasets", body = DatasetPage),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list_datasets(
     State(app): State<AppState>,
     tenant: Tenant,
-) -> Result<Json<Items<DatasetView>>, ApiError> {
-    let mut items: Vec<_> = BUILTIN_DATASETS.into_iter().map(builtin_view).collect();
-    items.extend(
-        app.db
-            .list_datasets(tenant.as_str())
-            .await?
-            .into_iter()
-            .map(DatasetView::from),
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<DatasetPage>, ApiError> {
+    let limit = q.limit()?;
+    let builtins = BUILTIN_DATASETS.into_iter().map(builtin_view).collect();
+    let (mut items, before) = after_builtins(
+        builtins,
+        |v: &DatasetView| v.id.as_str(),
+        q.cursor.as_deref(),
+        limit,
     );
-    Ok(Json(Items::new(items)))
+    let before = uuid_cursor(before)?;
+    let rest = limit - items.len() as u32;
+    if rest > 0 {
+        let stored = app.db.list_datasets(tenant.as_str(), before, rest).await?;
+        items.extend(stored.into_iter().map(DatasetView::from));
+    }
+    Ok(Json(Page::of(items, limit, |v: &DatasetView| v.id.clone())))
 }
 
 /// One dataset by id.

@@ -22,7 +22,26 @@ use crate::store::{Db, JobRecord, JobStatus};
 /// How often the job row is read.
 const POLL: Duration = Duration::from_millis(100);
 
-/// The data of a `status` or `progress` event.
+/// The name of an event of `GET /v1/jobs/{id}/events`.
+#[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobEventName {
+    /// The status or attempt changed (the first event is always one).
+    Status,
+    /// The stage or its fraction moved.
+    Progress,
+}
+
+impl JobEventName {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobEventName::Status => "status",
+            JobEventName::Progress => "progress",
+        }
+    }
+}
+
+/// The `data` of an event of `GET /v1/jobs/{id}/events` (JSON).
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobEvent {
     pub status: JobStatusDoc,
@@ -48,7 +67,7 @@ fn seen(job: &JobRecord) -> Seen {
     }
 }
 
-fn event(kind: &str, id: u64, job: &JobRecord) -> Event {
+fn event(kind: JobEventName, id: u64, job: &JobRecord) -> Event {
     let data = JobEvent {
         status: job.status.into(),
         attempt: job.attempt,
@@ -58,7 +77,7 @@ fn event(kind: &str, id: u64, job: &JobRecord) -> Event {
         }),
     };
     Event::default()
-        .event(kind)
+        .event(kind.as_str())
         .id(id.to_string())
         .json_data(data)
         .unwrap_or_else(|_| Event::default().comment("unserializable"))
@@ -82,8 +101,8 @@ struct Cursor {
     params(("id" = Uuid, Path, description = "Job id")),
     responses(
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 200, description = "`text/event-stream` of `status` and `progress` events whose data is a JobEvent",
-            content_type = "text/event-stream", body = JobEvent),
+        (status = 200, description = "A `text/event-stream` (the body is SSE text, read it as a string or a stream): events named `status` or `progress` (`JobEventName`), each with an increasing `id` and a `data` line holding one `JobEvent` as JSON. It ends after the terminal status.",
+            content_type = "text/event-stream", body = String),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_job_events(
@@ -123,9 +142,11 @@ pub async fn get_job_events(
             };
             let now = seen(&job);
             let kind = match &c.last {
-                None => "status",
-                Some(prev) if prev.status != now.status || prev.attempt != now.attempt => "status",
-                Some(prev) if prev.progress != now.progress => "progress",
+                None => JobEventName::Status,
+                Some(prev) if prev.status != now.status || prev.attempt != now.attempt => {
+                    JobEventName::Status
+                }
+                Some(prev) if prev.progress != now.progress => JobEventName::Progress,
                 Some(_) => continue,
             };
             c.seq += 1;

@@ -36,6 +36,23 @@ pub struct WeightMatchingOptions {
     pub seed: Option<u64>,
 }
 
+/// Model 2's share α of a two-model fusion, a number in [0, 1] (documentation only).
+pub struct Proportion;
+
+impl utoipa::PartialSchema for Proportion {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .description(Some("Model 2's share α of a two-model fusion, in [0, 1]."))
+            .minimum(Some(0.0))
+            .maximum(Some(1.0))
+            .into()
+    }
+}
+
+impl ToSchema for Proportion {}
+
 /// A fusion job to run.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -72,7 +89,7 @@ pub struct NewJob {
     /// GAMF only.
     pub compat: Option<Compat>,
     /// Proportions α in [0, 1] to evaluate (1 to 101 of them; default 0, 0.1, …, 1).
-    #[schema(min_items = 1, max_items = 101)]
+    #[schema(min_items = 1, max_items = 101, value_type = Option<Vec<Proportion>>)]
     pub proportions: Option<Vec<f64>>,
     /// GAMF's QAP solvers, in order (default `["sm"]`): one curve each. `compat` accepts
     /// only `sm`.
@@ -291,6 +308,12 @@ pub struct AttemptView {
     pub finished_at: Option<DateTime<Utc>>,
     /// `succeeded`, `failed`, `canceled`, `requeued`, `expired`, or absent while it runs.
     pub outcome: Option<String>,
+}
+
+/// A job's claims, oldest first (at most the job's `max_attempts`).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AttemptList {
+    pub items: Vec<AttemptView>,
 }
 
 impl From<AttemptRecord> for AttemptView {

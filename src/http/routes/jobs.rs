@@ -6,12 +6,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::Items;
 pub use super::job_views::*;
+use super::page::{Page, PageItem, PageQuery};
 use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -31,9 +29,10 @@ pub const RETRY_AFTER_SECS: u32 = 1;
         (status = 202, description = "Queued; poll `Location`", body = JobView,
             headers(("Location" = String, description = "URL of the job"),
                     ("Retry-After" = u32, description = "Seconds to wait before polling"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON, or a malformed `Idempotency-Key` (`invalid_idempotency_key`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A model, the architecture or the dataset does not exist", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this `Idempotency-Key` is still being served (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The JSON body is over the server's limit (`payload_too_large`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid request: schema, parameters, models that do not fit, or a job over the pre-flight budget (`job_over_budget`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The tenant has its quota of queued + running jobs (`quota_exceeded`) or is over its request rate (`rate_limited`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
@@ -81,28 +80,16 @@ async fn submit_job(
     Ok((res, stored))
 }
 
-/// Cursor paging of the job list.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Jobs per page, 1..=100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<Uuid>,
+impl PageItem for JobView {
+    const PAGE_NAME: &'static str = "JobPage";
 }
 
-/// A page of jobs, newest first.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct JobPage {
-    pub items: Vec<JobView>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<Uuid>,
-}
+/// A page of jobs (newest first).
+pub type JobPage = Page<JobView>;
 
 /// List jobs, newest first, a page at a time.
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", operation_id = "list_jobs",
-    params(ListQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of jobs", body = JobPage),
         (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
@@ -110,17 +97,15 @@ pub struct JobPage {
 pub async fn list_jobs(
     State(app): State<AppState>,
     tenant: Tenant,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<JobPage>, ApiError> {
-    let limit = super::page_limit(q.limit)?;
-    let jobs = app.db.list_jobs(tenant.as_str(), q.cursor, limit).await?;
-    let next_cursor = (jobs.len() == limit as usize)
-        .then(|| jobs.last().map(|j| j.id))
-        .flatten();
-    Ok(Json(JobPage {
-        items: jobs.into_iter().map(JobView::from).collect(),
-        next_cursor,
-    }))
+    let limit = q.limit()?;
+    let jobs = app
+        .db
+        .list_jobs(tenant.as_str(), q.uuid_cursor()?, limit)
+        .await?;
+    let items = jobs.into_iter().map(JobView::from).collect();
+    Ok(Json(Page::of(items, limit, |j: &JobView| j.id.to_string())))
 }
 
 /// A job's status, progress, stage timings and error.
@@ -200,20 +185,20 @@ pub async fn cancel_job(
     params(("id" = Uuid, Path, description = "Job id")),
     responses(
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 200, description = "Claims, oldest first", body = Items<AttemptView>),
+        (status = 200, description = "Claims, oldest first", body = AttemptList),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_job_attempts(
     State(app): State<AppState>,
     tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<Items<AttemptView>>, ApiError> {
+) -> Result<Json<AttemptList>, ApiError> {
     app.db
         .get_job(tenant.as_str(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("job", id))?;
     let attempts = app.db.attempts(id).await?;
-    Ok(Json(Items::new(
-        attempts.into_iter().map(AttemptView::from).collect(),
-    )))
+    Ok(Json(AttemptList {
+        items: attempts.into_iter().map(AttemptView::from).collect(),
+    }))
 }

@@ -1,5 +1,6 @@
 //! Route handlers, one file per resource, and the helpers they share.
 
+mod arch_doc;
 pub mod architectures;
 pub mod datasets;
 pub mod events;
@@ -7,44 +8,33 @@ pub mod job_views;
 pub mod jobs;
 pub mod models;
 pub mod ops;
+pub mod page;
 pub mod results;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::state::App;
 
-/// A list of resources.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct Items<T> {
-    pub items: Vec<T>,
-}
+/// A file as a request or response body (`type: string, format: binary`): uploads and
+/// downloads of safetensors files. Documentation only; generated clients read it as a file
+/// or bytes.
+pub struct Binary;
 
-impl<T> Items<T> {
-    /// Wrap a list.
-    pub fn new(items: Vec<T>) -> Self {
-        Items { items }
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::KnownFormat;
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
     }
 }
 
-/// The page size a list query asks for: 1..=100, 20 by default.
-///
-/// # Errors
-/// [`ApiError::InvalidQuery`] outside the range.
-pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
-    let limit = limit.unwrap_or(20);
-    if (1..=100).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::InvalidQuery(format!(
-            "limit must be 1..=100, got {limit}"
-        )))
-    }
-}
+impl utoipa::ToSchema for Binary {}
 
 /// `attachment` with a safe ASCII `filename` (anything but letters, digits, `.`, `-`, `_` and
 /// spaces becomes `_`) and the exact name as RFC 5987 `filename*` (UTF-8, percent-encoded).

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::page::{Page, PageItem, PageQuery};
 use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiPath, ApiQuery};
@@ -121,12 +122,13 @@ pub(crate) fn upload_stream(
 #[utoipa::path(post, path = "/v1/models", tag = "models", operation_id = "create_model",
     params(UploadQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key, query and bytes get the first response again (kept 24 h by default); the key with another upload is 422 `idempotency_key_reused`")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+    request_body(content = inline(super::Binary), content_type = "application/octet-stream",
         description = "A safetensors file"),
     responses(
         (status = 201, description = "Stored; `Location` names the new model", body = ModelView,
             headers(("Location" = String, description = "URL of the model"))),
         (status = 200, description = "Identical content was uploaded before: the existing model", body = ModelView),
+        (status = 400, description = "A malformed `Idempotency-Key` (`invalid_idempotency_key`) or query", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this `Idempotency-Key` is still being served (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the upload limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `application/octet-stream`", body = Problem, content_type = "application/problem+json"),
@@ -210,17 +212,6 @@ async fn upload(
     Ok((res, stored, sha))
 }
 
-/// Cursor paging of the model list.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ModelListQuery {
-    /// Models per page, 1..=100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<Uuid>,
-}
-
 /// A model in a list: what `GET /v1/models/{id}` shows, less the tensors (a file may have
 /// thousands).
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -235,17 +226,16 @@ pub struct ModelSummary {
     pub created_at: DateTime<Utc>,
 }
 
-/// A page of models, newest first.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct ModelPage {
-    pub items: Vec<ModelSummary>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<Uuid>,
+impl PageItem for ModelSummary {
+    const PAGE_NAME: &'static str = "ModelPage";
 }
+
+/// A page of models (newest first).
+pub type ModelPage = Page<ModelSummary>;
 
 /// List the caller's models, newest first, a page at a time.
 #[utoipa::path(get, path = "/v1/models", tag = "models", operation_id = "list_models",
-    params(ModelListQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of models", body = ModelPage),
         (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
@@ -253,13 +243,13 @@ pub struct ModelPage {
 pub async fn list_models(
     State(app): State<AppState>,
     tenant: Tenant,
-    ApiQuery(q): ApiQuery<ModelListQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<ModelPage>, ApiError> {
-    let limit = super::page_limit(q.limit)?;
-    let models = app.db.list_models(tenant.as_str(), q.cursor, limit).await?;
-    let next_cursor = (models.len() == limit as usize)
-        .then(|| models.last().map(|m| m.id))
-        .flatten();
+    let limit = q.limit()?;
+    let models = app
+        .db
+        .list_models(tenant.as_str(), q.uuid_cursor()?, limit)
+        .await?;
     let items = models
         .into_iter()
         .map(|m| ModelSummary {
@@ -272,7 +262,9 @@ pub async fn list_models(
             created_at: m.created_at,
         })
         .collect();
-    Ok(Json(ModelPage { items, next_cursor }))
+    Ok(Json(Page::of(items, limit, |m: &ModelSummary| {
+        m.id.to_string()
+    })))
 }
 
 /// One model: its tensors (name, dtype, shape), sha256, size and architecture.
@@ -301,7 +293,7 @@ pub async fn get_model(
     params(("id" = Uuid, Path, description = "Model id")),
     responses(
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>,
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = inline(super::Binary),
             headers(("ETag" = String, description = "Quoted sha256 of the file"))),
         (status = 304, description = "The client's copy (`If-None-Match`) is current"),
         (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),

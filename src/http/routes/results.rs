@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::engine::pipeline::{FusionReport, MethodId};
+use crate::engine::solvers::SolverId;
 use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiPath, ApiQuery};
@@ -94,8 +95,26 @@ pub async fn get_job_report_svg(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MatchingQuery {
-    /// An aligning method the job ran; defaults to the first.
+    /// An aligning method the job ran; defaults to the first (`gamf` when `solver` is given).
     pub method: Option<MethodId>,
+    /// GAMF's QAP solver, one the job ran; defaults to the first.
+    pub solver: Option<SolverId>,
+}
+
+/// The method and solver a query names: with a solver, the method is GAMF (the only one that
+/// has solvers); without a method, the job's first.
+fn method_and_solver(
+    method: Option<MethodId>,
+    solver: Option<SolverId>,
+    first: MethodId,
+) -> Result<(MethodId, Option<SolverId>), ApiError> {
+    match (method, solver) {
+        (Some(m), Some(s)) if m != MethodId::Gamf => Err(ApiError::InvalidParameters(format!(
+            "solver `{s}` applies to method `gamf` only, not `{m}`"
+        ))),
+        (m, Some(s)) => Ok((m.unwrap_or(MethodId::Gamf), Some(s))),
+        (m, None) => Ok((m.unwrap_or(first), None)),
+    }
 }
 
 /// The matching matrix between the two models' channels, block by layer.
@@ -106,6 +125,7 @@ pub struct MatchingQuery {
         (status = 200, description = "SVG plot", content_type = "image/svg+xml", body = String),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not succeeded or ran without matching", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A `solver` with a method other than `gamf` (`invalid_parameters`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_job_matching_svg(
     State(app): State<AppState>,
@@ -114,17 +134,20 @@ pub async fn get_job_matching_svg(
     ApiQuery(q): ApiQuery<MatchingQuery>,
 ) -> Result<Response, ApiError> {
     let (_, report) = succeeded(&app, &tenant, id).await?;
-    let matching = match q.method {
-        Some(m) => report.matching(m),
-        None => report.matchings.first(),
-    };
-    let matching = matching.ok_or_else(|| ApiError::Conflict {
+    let first = report.matchings.first().ok_or_else(|| ApiError::Conflict {
         code: "no_matching",
-        detail: match q.method {
-            Some(m) => format!("job {id} did not run the aligning method `{m}`"),
-            None => format!("job {id} ran with method `none` only: there is no matching"),
-        },
+        detail: format!("job {id} ran with method `none` only: there is no matching"),
     })?;
+    let (method, solver) = method_and_solver(q.method, q.solver, first.method)?;
+    let matching = report
+        .matching_by(method, solver)
+        .ok_or_else(|| ApiError::Conflict {
+            code: "no_matching",
+            detail: match solver {
+                Some(s) => format!("job {id} did not run method `{method}` with solver `{s}`"),
+                None => format!("job {id} did not run the aligning method `{method}`"),
+            },
+        })?;
     Ok(svg(crate::http::plots::matching(matching)?))
 }
 
@@ -134,10 +157,13 @@ pub async fn get_job_matching_svg(
 pub struct FusedQuery {
     /// Model 2's share α in [0, 1]; defaults to the report's best proportion. Jobs of three or
     /// more models have no proportion (their fused model is the weighted average): leave it out.
-    #[param(example = 0.2)]
+    #[param(example = 0.2, minimum = 0.0, maximum = 1.0)]
     pub proportion: Option<f64>,
-    /// Defaults to the job's first method.
+    /// Defaults to the job's first method (`gamf` when `solver` is given).
     pub method: Option<MethodId>,
+    /// GAMF's QAP solver, one the job ran; defaults to the first. Only the first solver's
+    /// files are stored; another's are computed for the request.
+    pub solver: Option<SolverId>,
 }
 
 /// Fused weights as safetensors: the inputs' tensor names and dtypes, `__metadata__` with
@@ -147,13 +173,13 @@ pub struct FusedQuery {
 #[utoipa::path(get, path = "/v1/jobs/{id}/fused", tag = "results", operation_id = "get_job_fused",
     params(("id" = Uuid, Path, description = "Job id"), FusedQuery),
     responses(
-        (status = 200, description = "The fused model", content_type = "application/octet-stream", body = Vec<u8>,
+        (status = 200, description = "The fused model", content_type = "application/octet-stream", body = inline(super::Binary),
             headers(("ETag" = String, description = "Quoted sha256 of the file"))),
         (status = 304, description = "The client's copy (`If-None-Match`) is current"),
         (status = 400, description = "Bad query, or the id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not succeeded", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Proportion outside [0, 1], or a proportion for a job of three or more models", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Proportion outside [0, 1], a proportion for a job of three or more models, or a `solver` with a method other than `gamf`", body = Problem, content_type = "application/problem+json"),
         (status = 507, description = "The server's disk is full (`insufficient_storage`); nothing was stored", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_job_fused(
@@ -164,7 +190,7 @@ pub async fn get_job_fused(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (job, report) = succeeded(&app, &tenant, id).await?;
-    let method = q.method.unwrap_or(job.spec.params.primary());
+    let (method, solver) = method_and_solver(q.method, q.solver, job.spec.params.primary())?;
     let (proportion, label) = match (report.best.proportion, q.proportion) {
         (None, Some(_)) => {
             return Err(ApiError::InvalidParameters(format!(
@@ -183,8 +209,9 @@ pub async fn get_job_fused(
             (p, p.to_string())
         }
     };
-    let filename = format!("fused-{id}-{method}-{label}.safetensors");
-    match app.jobs.fused(&job, method, proportion).await? {
+    let solver_label = solver.map(|s| format!("-{s}")).unwrap_or_default();
+    let filename = format!("fused-{id}-{method}{solver_label}-{label}.safetensors");
+    match app.jobs.fused(&job, method, solver, proportion).await? {
         Fused::Stored(output) => super::serve_blob(&app, &headers, &output.sha256, &filename).await,
         Fused::Transient { bytes, sha256 } => {
             super::serve_bytes(&headers, bytes, &sha256, &filename)

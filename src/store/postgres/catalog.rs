@@ -190,14 +190,24 @@ impl CatalogStore for PgDb {
             .transpose()
     }
 
-    async fn list_architectures(&self, tenant: &str) -> StoreResult<Vec<ArchitectureRecord>> {
-        sqlx::query("SELECT * FROM architectures WHERE tenant = $1 ORDER BY name")
-            .bind(tenant)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::architecture)
-            .collect()
+    async fn list_architectures(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ArchitectureRecord>> {
+        sqlx::query(
+            "SELECT * FROM architectures WHERE tenant = $1 AND ($2::TEXT IS NULL OR name > $2)
+             ORDER BY name LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::architecture)
+        .collect()
     }
 
     async fn insert_dataset(
@@ -213,8 +223,9 @@ impl CatalogStore for PgDb {
             .await?;
         sqlx::query(
             "INSERT INTO datasets
-                (id, tenant, name, format, blobs, samples, shape, size_bytes, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                (id, tenant, name, format, blobs, samples, shape, size_bytes, label_min,
+                 label_max, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(d.id)
         .bind(tenant)
@@ -224,6 +235,8 @@ impl CatalogStore for PgDb {
         .bind(big(d.samples))
         .bind(Json(&d.shape))
         .bind(big(d.size_bytes))
+        .bind(d.labels.map(|l| i64::from(l.min)))
+        .bind(d.labels.map(|l| i64::from(l.max)))
         .bind(d.created_at)
         .execute(&mut *tx)
         .await?;
@@ -256,13 +269,23 @@ impl CatalogStore for PgDb {
             .transpose()
     }
 
-    async fn list_datasets(&self, tenant: &str) -> StoreResult<Vec<DatasetRecord>> {
-        sqlx::query("SELECT * FROM datasets WHERE tenant = $1 ORDER BY created_at DESC, id DESC")
-            .bind(tenant)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::dataset)
-            .collect()
+    async fn list_datasets(
+        &self,
+        tenant: &str,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<DatasetRecord>> {
+        sqlx::query(
+            "SELECT * FROM datasets WHERE tenant = $1 AND ($2::UUID IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::dataset)
+        .collect()
     }
 }

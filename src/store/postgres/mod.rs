@@ -212,6 +212,9 @@ impl Columns for PgRow {
     fn flag(&self, col: &str) -> StoreResult<bool> {
         Ok(self.try_get(col)?)
     }
+    fn opt_count(&self, col: &str) -> StoreResult<Option<u64>> {
+        Ok(self.try_get::<Option<i64>, _>(col)?.map(count))
+    }
     fn opt_float(&self, col: &str) -> StoreResult<Option<f64>> {
         Ok(self.try_get(col)?)
     }

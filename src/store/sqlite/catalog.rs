@@ -193,14 +193,24 @@ impl CatalogStore for SqliteDb {
             .transpose()
     }
 
-    async fn list_architectures(&self, tenant: &str) -> StoreResult<Vec<ArchitectureRecord>> {
-        sqlx::query("SELECT * FROM architectures WHERE tenant = ? ORDER BY name")
-            .bind(tenant)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::architecture)
-            .collect()
+    async fn list_architectures(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ArchitectureRecord>> {
+        sqlx::query(
+            "SELECT * FROM architectures WHERE tenant = ?1 AND (?2 IS NULL OR name > ?2)
+             ORDER BY name LIMIT ?3",
+        )
+        .bind(tenant)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::architecture)
+        .collect()
     }
 
     async fn insert_dataset(
@@ -212,8 +222,9 @@ impl CatalogStore for SqliteDb {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO datasets
-                (id, tenant, name, format, blobs, samples, shape, size_bytes, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (id, tenant, name, format, blobs, samples, shape, size_bytes, label_min,
+                 label_max, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(d.id.to_string())
         .bind(tenant)
@@ -223,6 +234,8 @@ impl CatalogStore for SqliteDb {
         .bind(big(d.samples))
         .bind(serde_json::to_string(&d.shape)?)
         .bind(big(d.size_bytes))
+        .bind(d.labels.map(|l| i64::from(l.min)))
+        .bind(d.labels.map(|l| i64::from(l.max)))
         .bind(d.created_at.timestamp_millis())
         .execute(&mut *tx)
         .await?;
@@ -255,13 +268,23 @@ impl CatalogStore for SqliteDb {
             .transpose()
     }
 
-    async fn list_datasets(&self, tenant: &str) -> StoreResult<Vec<DatasetRecord>> {
-        sqlx::query("SELECT * FROM datasets WHERE tenant = ? ORDER BY created_at DESC, id DESC")
-            .bind(tenant)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::dataset)
-            .collect()
+    async fn list_datasets(
+        &self,
+        tenant: &str,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<DatasetRecord>> {
+        sqlx::query(
+            "SELECT * FROM datasets WHERE tenant = ?1 AND (?2 IS NULL OR id < ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )
+        .bind(tenant)
+        .bind(before.map(|u| u.to_string()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::dataset)
+        .collect()
     }
 }

@@ -150,6 +150,9 @@ impl Columns for SqliteRow {
     fn flag(&self, col: &str) -> StoreResult<bool> {
         Ok(self.try_get::<i64, _>(col)? != 0)
     }
+    fn opt_count(&self, col: &str) -> StoreResult<Option<u64>> {
+        Ok(self.try_get::<Option<i64>, _>(col)?.map(count))
+    }
     fn opt_float(&self, col: &str) -> StoreResult<Option<f64>> {
         Ok(self.try_get(col)?)
     }

@@ -143,7 +143,7 @@ pub fn scan_safetensors(mut r: impl Read, total: u64) -> Result<DatasetInfo, Eva
             "safetensors: the tensors cover {cursor} bytes, the data section has {data_len}"
         )));
     }
-    let mut max_label = 0u32;
+    let mut labels = [u32::MAX, 0u32];
     let mut buf = vec![0u8; 64 << 10];
     for span in &spans {
         let size = span.dtype.bitsize() / 8;
@@ -157,7 +157,7 @@ pub fn scan_safetensors(mut r: impl Read, total: u64) -> Result<DatasetInfo, Eva
             carry.extend_from_slice(&buf[..take]);
             let whole = carry.len() / size * size;
             for element in carry[..whole].chunks_exact(size) {
-                check(span, element, index, &mut max_label)?;
+                check(span, element, index, &mut labels)?;
                 index += 1;
             }
             carry.drain(..whole);
@@ -166,12 +166,13 @@ pub fn scan_safetensors(mut r: impl Read, total: u64) -> Result<DatasetInfo, Eva
     Ok(DatasetInfo {
         samples: samples as u64,
         shape,
-        max_label,
+        min_label: if samples == 0 { 0 } else { labels[0] },
+        max_label: labels[1],
     })
 }
 
-/// One element of `span`: a finite pixel, or a label in `u32`.
-fn check(span: &Span, b: &[u8], index: usize, max_label: &mut u32) -> Result<(), EvalError> {
+/// One element of `span`: a finite pixel, or a label in `u32` (widening `[min, max]`).
+fn check(span: &Span, b: &[u8], index: usize, labels: &mut [u32; 2]) -> Result<(), EvalError> {
     let what = span.name.as_str();
     if what == "images" {
         let v = match span.dtype {
@@ -213,6 +214,7 @@ fn check(span: &Span, b: &[u8], index: usize, max_label: &mut u32) -> Result<(),
             "labels: value {wide} at index {index} is out of range"
         ))
     })?;
-    *max_label = (*max_label).max(l);
+    labels[0] = labels[0].min(l);
+    labels[1] = labels[1].max(l);
     Ok(())
 }

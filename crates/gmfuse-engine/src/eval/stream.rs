@@ -26,6 +26,8 @@ pub struct DatasetInfo {
     pub samples: u64,
     /// One sample's `[C, H, W]`.
     pub shape: [usize; 3],
+    /// The smallest label (0 for an empty set).
+    pub min_label: u32,
     /// The largest label (the dataset needs at least `max_label + 1` classes).
     pub max_label: u32,
 }
@@ -174,11 +176,20 @@ fn read_both(
 /// # Errors
 /// [`EvalError::Invalid`] with the reason.
 pub fn scan_idx(images: impl Read, labels: impl Read) -> Result<DatasetInfo, EvalError> {
-    let mut max_label = 0u8;
-    let (n, shape) = read_both(images, labels, |_, _| {}, |l| max_label = max_label.max(l))?;
+    let (mut min_label, mut max_label) = (u8::MAX, 0u8);
+    let (n, shape) = read_both(
+        images,
+        labels,
+        |_, _| {},
+        |l| {
+            min_label = min_label.min(l);
+            max_label = max_label.max(l);
+        },
+    )?;
     Ok(DatasetInfo {
         samples: n as u64,
         shape,
+        min_label: if n == 0 { 0 } else { u32::from(min_label) },
         max_label: u32::from(max_label),
     })
 }

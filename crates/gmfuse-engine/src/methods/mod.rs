@@ -162,7 +162,6 @@ macro_rules! registry {
         /// A method's one name. Serialized (and parsed, displayed, offered by the CLI) as its
         /// snake_case string.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
         pub enum MethodId {
             $( $(#[doc = $doc])* #[serde(rename = $name)] $variant, )*
         }
@@ -273,3 +272,19 @@ mod tests {
         assert!(e.contains("gamf, weight_matching"), "{e}");
     }
 }
+
+// The schema is written by hand: `derive(ToSchema)` inside `registry!` does not see the
+// `serde(rename)` of each variant and would document the Rust names (`Gamf`), not the wire ones.
+#[cfg(feature = "utoipa")]
+impl utoipa::PartialSchema for MethodId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schema::string_enum_schema(
+            "A fusion method: `gamf`, `weight_matching`, `activation_matching`, `none` (plain \
+             averaging, the baseline) or `auto` (the best method that fits the budget).",
+            MethodId::ALL.iter().map(|m| m.as_str()),
+        )
+    }
+}
+
+#[cfg(feature = "utoipa")]
+impl utoipa::ToSchema for MethodId {}

@@ -143,6 +143,7 @@ pub fn run_many(
     );
     let best = Best {
         method: top.method,
+        solver: None,
         proportion: None,
         accuracy: top.accuracy,
     };

@@ -318,11 +318,12 @@ pub fn run_calibrated(
     // The first maximum in curve order (methods as asked, then `none`) wins.
     let best = curves
         .iter()
-        .flat_map(|c| c.points.iter().map(move |p| (c.method, p)))
-        .fold(None::<Best>, |best, (method, p)| match best {
+        .flat_map(|c| c.points.iter().map(move |p| (c, p)))
+        .fold(None::<Best>, |best, (c, p)| match best {
             Some(b) if b.accuracy >= p.accuracy => Some(b),
             _ => Some(Best {
-                method,
+                method: c.method,
+                solver: c.solver,
                 proportion: Some(p.proportion),
                 accuracy: p.accuracy,
             }),

@@ -129,6 +129,10 @@ impl Curve {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Best {
     pub method: MethodId,
+    /// GAMF's QAP solver of the best curve (absent for other methods, and in reports stored
+    /// before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solver: Option<SolverId>,
     /// The proportion (two-model jobs; absent for k ≥ 3, whose fused model is the weighted
     /// average).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,7 +186,20 @@ impl FusionReport {
 
     /// The matching of `method`, if it ran (and aligns).
     pub fn matching(&self, method: MethodId) -> Option<&MatchingReport> {
-        self.matchings.iter().find(|m| m.method == method)
+        self.matching_by(method, None)
+    }
+
+    /// The matching of `method` found with GAMF's `solver` (`None`: the first one the job
+    /// ran). GAMF matchings stored before solvers existed are `sm`'s.
+    pub fn matching_by(
+        &self,
+        method: MethodId,
+        solver: Option<SolverId>,
+    ) -> Option<&MatchingReport> {
+        self.matchings
+            .iter()
+            .filter(|m| m.method == method)
+            .find(|m| solver.is_none_or(|s| m.solver.unwrap_or(SolverId::Sm) == s))
     }
 }
 

@@ -49,7 +49,6 @@ macro_rules! solvers {
         /// A QAP solver's one name. Serialized (and parsed, displayed, offered by the CLI) as
         /// its snake_case string.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
         pub enum SolverId {
             $( $(#[doc = $doc])* #[serde(rename = $name)] $variant, )*
         }
@@ -172,3 +171,18 @@ mod tests {
         );
     }
 }
+
+// Written by hand for the reason given at `MethodId`'s schema.
+#[cfg(feature = "utoipa")]
+impl utoipa::PartialSchema for SolverId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schema::string_enum_schema(
+            "GAMF's QAP solver: `sm` (spectral matching), `rrwm` (reweighted random walks), \
+             `ipfp` (integer projected fixed point).",
+            SolverId::ALL.iter().map(|s| s.as_str()),
+        )
+    }
+}
+
+#[cfg(feature = "utoipa")]
+impl utoipa::ToSchema for SolverId {}

@@ -240,6 +240,7 @@ async fn custom_architectures_are_validated_and_names_are_unique(db: Backend) {
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["mnist-cnn", "tiny-mlp"]);
+    // The presets (fixed, then shape-driven), then the custom ones.
+    assert_eq!(names, ["mnist-cnn", "mlp", "tiny-mlp"]);
     app.stop().await;
 }

@@ -276,6 +276,8 @@ pub fn router(state: AppState, limits: RouteLimits, cors_origins: &[String]) -> 
     let mut app = api
         .route_layer(auth)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .route("/", axum::routing::get(super::ui::index))
+        .route("/ui/{file}", axum::routing::get(super::ui::asset))
         .route_layer(axum::middleware::from_fn(super::metrics::tag_route))
         .fallback(route_not_found)
         .with_state(state)

@@ -35,4 +35,5 @@ mod script;
 mod stored;
 mod submit;
 mod tenants;
+mod ui;
 mod walkthrough;

@@ -66,3 +66,6 @@ export function showError(el, err) {
 
 /** A heading that takes focus when a page is shown (for keyboard and screen reader users). */
 export const pageTitle = (text) => h('h1', { tabindex: '-1', class: 'page-title' }, text);
+
+/** The last 8 hex digits of an id: ids are UUIDv7, whose first digits are a timestamp. */
+export const shortId = (id) => id.slice(-8);

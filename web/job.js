@@ -2,7 +2,7 @@
 // button while it is active, and — once it has succeeded — its report.
 
 import { call, followEvents, getJson } from './api.js';
-import { h, fill, badge, when, showError, pageTitle } from './dom.js';
+import { h, fill, badge, when, showError, pageTitle, shortId } from './dom.js';
 import { renderReport } from './report.js';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
@@ -39,14 +39,14 @@ export async function renderJob(main, [id], signal) {
   });
 
   fill(main,
-    pageTitle(`Job ${id.slice(0, 8)}`),
+    pageTitle(`Job ${shortId(id)}`),
     h('dl', { class: 'facts' },
       h('dt', {}, 'Id'), h('dd', {}, h('code', {}, id)),
       h('dt', {}, 'Status'), h('dd', {}, status),
       h('dt', {}, 'Methods'), h('dd', {}, job.methods.join(', ')),
       h('dt', {}, 'Architecture'), h('dd', {}, job.architecture),
       h('dt', {}, 'Dataset'), h('dd', {}, job.dataset),
-      h('dt', {}, 'Models'), h('dd', {}, job.models.map((m) => h('code', {}, m.slice(0, 8))).flatMap((c, i) => (i ? [', ', c] : [c]))),
+      h('dt', {}, 'Models'), h('dd', {}, job.models.map((m) => h('code', {}, shortId(m))).flatMap((c, i) => (i ? [', ', c] : [c]))),
       h('dt', {}, 'Created'), h('dd', {}, when(job.created_at))),
     h('div', { class: 'progress-row' },
       h('span', { id: 'progress-label' }, 'Stage: '), stage, ' ', bar, ' ', percent, ' ', cancel),

@@ -2,7 +2,7 @@
 // 20 at a time ("Show more" follows the cursor).
 
 import { getJson } from './api.js';
-import { h, fill, when, badge, pageTitle } from './dom.js';
+import { h, fill, when, badge, pageTitle, shortId } from './dom.js';
 
 const ACTIVE = new Set(['queued', 'running']);
 
@@ -42,10 +42,10 @@ export async function renderJobs(main, _params, signal) {
 function row(job) {
   const p = job.progress;
   const progress = ACTIVE.has(job.status) && p
-    ? h('span', {}, h('progress', { max: '1', value: String(p.fraction), 'aria-label': `Job ${job.id.slice(0, 8)} progress` }), ` ${p.stage}`)
+    ? h('span', {}, h('progress', { max: '1', value: String(p.fraction), 'aria-label': `Job ${shortId(job.id)} progress` }), ` ${p.stage}`)
     : job.error ? h('span', { class: 'muted' }, job.error.code) : '';
   return h('tr', { dataset: { job: job.id } },
-    h('td', {}, h('a', { href: `#/jobs/${job.id}` }, h('code', {}, job.id.slice(0, 8)))),
+    h('td', {}, h('a', { href: `#/jobs/${job.id}` }, h('code', {}, shortId(job.id)))),
     h('td', {}, badge(job.status)),
     h('td', {}, progress),
     h('td', {}, job.methods.join(', ')),

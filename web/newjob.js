@@ -3,7 +3,7 @@
 // The server validates everything; its problem is shown as is.
 
 import { getJson, listAll, postJson } from './api.js';
-import { h, fill, showError, pageTitle } from './dom.js';
+import { h, fill, showError, pageTitle, shortId } from './dom.js';
 
 /** The methods and solvers the engine registers (`MethodId`, `SolverId`), with their titles. */
 export const METHODS = [
@@ -43,7 +43,7 @@ export async function renderNewJob(main) {
     listAll('/v1/models'), getJson('/v1/architectures'), getJson('/v1/datasets'),
   ]);
   const modelOptions = (i) => models.map((m, k) => h('option', { value: m.id, selected: k === i },
-    `${m.name} (${m.architecture || 'no architecture'}, ${m.id.slice(0, 8)})`));
+    `${m.name} (${m.architecture || 'no architecture'}, ${shortId(m.id)})`));
   const modelRows = h('div', { id: 'model-rows' });
   const addModel = (i) => {
     const n = modelRows.children.length + 1;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Browser test of the web UI (tests/ui/ui.test.mjs): installs Debian's chromium and the pinned
-# playwright-core when missing, builds gmfuse, runs the test against a real `gmfuse serve`, and
-# prints where the screenshots are (target/ui-screenshots, or $GMFUSE_UI_SCREENSHOTS).
+# playwright-core when missing, builds gmfuse, and runs the test against a real `gmfuse serve`;
+# the test prints where the screenshots are (target/ui-screenshots, or $GMFUSE_UI_SCREENSHOTS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,5 @@ cargo build --locked --bin gmfuse
 export GMFUSE_BIN="$(cd "$TARGET" && pwd)/debug/gmfuse"
 export GMFUSE_UI_SCREENSHOTS="${GMFUSE_UI_SCREENSHOTS:-$PWD/target/ui-screenshots}"
 mkdir -p "$GMFUSE_UI_SCREENSHOTS"
+# The test prints the screenshots' folder and names; node's summary closes the output.
 (cd tests/ui && node --test --test-reporter=spec ui.test.mjs)
-echo "UI screenshots: $GMFUSE_UI_SCREENSHOTS"
-ls -1 "$GMFUSE_UI_SCREENSHOTS"

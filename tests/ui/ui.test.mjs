@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -82,7 +82,7 @@ after(async () => {
   server?.kill('SIGTERM');
   rmSync(dataDir, { recursive: true, force: true });
   rmSync(profile, { recursive: true, force: true });
-  console.log(`screenshots: ${SHOTS}`);
+  console.log(`UI screenshots in ${SHOTS}: ${readdirSync(SHOTS).sort().join(', ')}`);
 });
 
 test('without a key the page shows the API problem, and with it the jobs list', async () => {

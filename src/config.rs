@@ -173,9 +173,10 @@ pub struct Config {
     #[arg(long, env = "GMFUSE_SHUTDOWN_GRACE_SECS", default_value_t = 20.0)]
     pub shutdown_grace_secs: f64,
 
-    /// Load the two demo models from this directory at start (skipped when absent).
-    #[arg(long, env = "GMFUSE_DEMO_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo"))]
-    pub demo_dir: PathBuf,
+    /// Load the two demo models (`model-a.safetensors`, `model-b.safetensors`) from this
+    /// directory at start instead of the copies built into the binary.
+    #[arg(long, env = "GMFUSE_DEMO_DIR")]
+    pub demo_dir: Option<PathBuf>,
 
     /// Do not load the demo models at start.
     #[arg(long, env = "GMFUSE_NO_DEMO")]

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use super::inputs::{load_arch, load_dataset, parse_model, read_model};
+use super::outputs::check_writable;
+use super::progress::Progress;
 use crate::config::default_job_bytes;
 use crate::engine::eval::Dataset;
 use crate::engine::pipeline::{
-    self, Compat, FusionParams, FusionReport, MethodId, Observer, Stage, fused_weights,
-    fused_weights_many,
+    self, Compat, FusionParams, FusionReport, MethodId, fused_weights, fused_weights_many,
 };
 use crate::engine::solvers::SolverId;
 use crate::engine::weights::WeightSet;
@@ -95,7 +96,7 @@ pub struct FuseArgs {
     /// uniform).
     #[arg(long, value_delimiter = ',')]
     pub weights: Option<Vec<f64>>,
-    /// Print progress to stderr.
+    /// When stderr is not a terminal (no progress bar), also print every tenth of each stage.
     #[arg(long, short)]
     pub verbose: bool,
     /// The models, safetensors: two (model 1 is aligned onto model 2 and the proportions are
@@ -134,15 +135,6 @@ pub fn parse_alphas(s: &str) -> anyhow::Result<Vec<f64>> {
         }
         [_] => s.split(',').map(num).collect(),
         _ => bail!("--alphas {s}: use START:STOP:STEP or a comma list"),
-    }
-}
-
-struct Progress(bool);
-impl Observer for Progress {
-    fn progress(&self, stage: Stage, fraction: f64) {
-        if self.0 {
-            eprintln!("  {stage} {:.0}%", fraction * 100.0);
-        }
     }
 }
 
@@ -258,6 +250,7 @@ fn load_calibration(args: &FuseArgs, params: &FusionParams) -> anyhow::Result<Op
 
 /// Run `gmfuse fuse`.
 pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
+    check_writable(args.report.as_deref(), args.out.as_deref())?;
     let files = args
         .models
         .iter()
@@ -290,7 +283,7 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
     let calibration = load_calibration(args, &params)?;
     let cal_samples = calibration.as_ref().map_or(0, |c| c.len());
     let params = check_budget(args, &spec, &params, &files, data.len(), cal_samples)?;
-    let observer = Progress(args.verbose);
+    let observer = Progress::stderr(args.verbose);
     let refs: Vec<&WeightSet> = models.iter().collect();
     let report = pipeline::run_many(
         &spec,
@@ -299,7 +292,9 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
         calibration.as_ref(),
         &params,
         &observer,
-    )?;
+    );
+    observer.finish();
+    let report = report?;
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(&report)?;
         write_atomic(path, &json)?;

@@ -1,7 +1,7 @@
 //! The REST API (v1): axum handlers kept thin ([`routes`]), API keys and tenants ([`auth`]), problem+json errors ([`error`]),
 //! extractors whose rejections are problems ([`extract`]), the OpenAPI document's fixed parts
 //! ([`doc`]), the routes and the middleware stack ([`router`]), metrics ([`metrics`]), per-tenant rate and quotas ([`limits`]), start-up/shutdown ([`server`]), the accept loop with its
-//! connection limits ([`serve`]), the request-head limits ([`head`]) and the upload slots ([`slots`]).
+//! connection limits ([`serve`]), the request-head limits ([`head`]), the upload slots ([`slots`]) and the web UI's files ([`ui`]).
 
 pub mod auth;
 mod convert;
@@ -20,6 +20,7 @@ pub mod serve;
 pub mod server;
 pub mod slots;
 pub mod state;
+pub mod ui;
 
 pub use error::{ApiError, Problem};
 pub use router::{RouteLimits, openapi, router};

@@ -187,6 +187,8 @@ pub fn router(state: AppState, limits: RouteLimits, cors_origins: &[String]) -> 
                 // No validator badge: it would send the document to validator.swagger.io.
                 .config(Config::default().validator_url("none")),
         )
+        .route("/", axum::routing::get(super::ui::index))
+        .route("/ui/{file}", axum::routing::get(super::ui::asset))
         .route_layer(axum::middleware::from_fn(super::metrics::tag_route))
         .fallback(route_not_found)
         .with_state(state)

@@ -186,18 +186,35 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
-/// Upload the two demo models from the demo directory, if they are there.
+/// The demo models built into the binary (`assets/demo/`).
+const DEMO_MODELS: [(&str, &str, &[u8]); 2] = [
+    (
+        "demo-a",
+        "model-a.safetensors",
+        include_bytes!("../../assets/demo/model-a.safetensors"),
+    ),
+    (
+        "demo-b",
+        "model-b.safetensors",
+        include_bytes!("../../assets/demo/model-b.safetensors"),
+    ),
+];
+
+/// Upload the two demo models: from `--demo-dir` when given (skipped when a file is not
+/// there), else the built-in copies.
 async fn preload_demo(config: &Config, db: &dyn Db, blobs: &dyn BlobStore) {
-    for (name, file) in [
-        ("demo-a", "model-a.safetensors"),
-        ("demo-b", "model-b.safetensors"),
-    ] {
-        let path = config.demo_dir.join(file);
-        let bytes = match tokio::fs::read(&path).await {
-            Ok(b) => b,
-            Err(_) => {
-                info!(path = %path.display(), "demo model not found; skipped");
-                continue;
+    for (name, file, builtin) in DEMO_MODELS {
+        let (path, bytes) = match &config.demo_dir {
+            None => (std::path::PathBuf::from(file), builtin.to_vec()),
+            Some(dir) => {
+                let path = dir.join(file);
+                match tokio::fs::read(&path).await {
+                    Ok(b) => (path, b),
+                    Err(_) => {
+                        info!(path = %path.display(), "demo model not found; skipped");
+                        continue;
+                    }
+                }
             }
         };
         let body = futures::stream::once(async move { Ok(Bytes::from(bytes)) }).boxed();

@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{FAMILY, ensure_font, tick_label};
-use crate::engine::pipeline::MatchingReport;
+use crate::engine::pipeline::{MatchingReport, MethodId};
 
 /// The matrix side in pixels when the node count divides into it; larger matrices get one pixel
 /// per node up to [`MAX_SIDE`].
@@ -18,10 +18,13 @@ const MAX_NODES: usize = 100_000;
 /// matplotlib's `Blues` colormap at 1 (a matched pair); 0 is left white.
 pub(super) const FILLED: RGBColor = RGBColor(0x08, 0x30, 0x6B);
 
-/// Margins around the matrix and the label strips, in pixels.
+/// Margins around the matrix and the label strips, in pixels: tick labels below and left, the
+/// title above, the layer names on the right.
 const MARGIN: usize = 20;
 const X_LABELS: usize = 60;
 const Y_LABELS: usize = 70;
+const TITLE: usize = 36;
+const LAYER_LABELS: usize = 120;
 
 /// The node matching matrix of `m` as an SVG document.
 ///
@@ -31,6 +34,9 @@ const Y_LABELS: usize = 70;
 /// permutation `m.permutations[k]`: cell `(i, perm[i])` is filled (dark blue, as matplotlib's
 /// `Blues` at 1); every other cell is white. Black lines split the groups. A permutation entry
 /// outside its block, or a missing permutation, leaves the cells (or the block) empty.
+/// The title names the method (and GAMF's solver); each group is labelled on the right with
+/// its layer (`conv1`, from the permutation's tensor name) and size, between `input` and
+/// `output`.
 #[must_use]
 pub fn matching_svg(m: &MatchingReport) -> String {
     ensure_font();
@@ -49,12 +55,17 @@ pub fn matching_svg(m: &MatchingReport) -> String {
         let root = SVGBackend::with_string(&mut svg, (layout.width(), layout.height()))
             .into_drawing_area();
         // An in-memory SVG backend only fails on a missing font, which ensure_font() rules out.
+        let labels = Labels {
+            title: title(m),
+            groups: group_names(m),
+        };
         draw(
             &root,
             &layout,
             &cells,
             &group_bounds(&m.group_sizes, layout.n),
             note,
+            &labels,
         )
         .expect("drawing an SVG into a String");
         root.present().expect("finishing an SVG in a String");
@@ -82,6 +93,41 @@ pub(super) fn filled_cells(m: &MatchingReport) -> Vec<(usize, usize)> {
         offset += size;
     }
     cells
+}
+
+/// The figure's title: `Matching matrix: <method title>`, with GAMF's solver.
+fn title(m: &MatchingReport) -> String {
+    let method = match (m.method, m.solver) {
+        (MethodId::Gamf, Some(s)) => s.gamf_title(),
+        _ => m.method.title(),
+    };
+    format!("Matching matrix: {method}")
+}
+
+/// One label per group: `input (1)`, `conv1 (32)`, …, `output (10)`.
+fn group_names(m: &MatchingReport) -> Vec<String> {
+    let last = m.group_sizes.len().saturating_sub(1);
+    m.group_sizes
+        .iter()
+        .enumerate()
+        .map(|(g, size)| {
+            let name = match g {
+                0 => "input".to_owned(),
+                g if g == last => "output".to_owned(),
+                g => m.permutations.get(g - 1).map_or_else(
+                    || format!("group {g}"),
+                    |p| p.layer.trim_end_matches(".weight").to_owned(),
+                ),
+            };
+            format!("{name} ({size})")
+        })
+        .collect()
+}
+
+/// The texts around the matrix.
+struct Labels {
+    title: String,
+    groups: Vec<String>,
 }
 
 /// Node indices where one group ends and the next begins (0 and `n` excluded).
@@ -114,12 +160,19 @@ impl Layout {
     }
 
     fn width(&self) -> u32 {
-        u32::try_from(self.side + 2 * MARGIN + Y_LABELS).unwrap_or(u32::MAX)
+        u32::try_from(self.side + 2 * MARGIN + Y_LABELS + LAYER_LABELS).unwrap_or(u32::MAX)
     }
 
     fn height(&self) -> u32 {
-        u32::try_from(self.side + 2 * MARGIN + X_LABELS).unwrap_or(u32::MAX)
+        u32::try_from(self.side + 2 * MARGIN + X_LABELS + TITLE).unwrap_or(u32::MAX)
     }
+}
+
+/// The group sizes again, from the bounds between them (the last group runs to `n`).
+fn layout_groups(bounds: &[usize], n: usize) -> impl Iterator<Item = usize> + '_ {
+    let starts = std::iter::once(0).chain(bounds.iter().copied());
+    let ends = bounds.iter().copied().chain(std::iter::once(n));
+    starts.zip(ends).map(|(a, b)| b.saturating_sub(a))
 }
 
 /// Pixel offset of node boundary `k` (0..=n) along a side of `len` pixels starting at `start`.
@@ -139,11 +192,24 @@ fn draw<DB: DrawingBackend>(
     cells: &[(usize, usize)],
     bounds: &[usize],
     note: Option<&str>,
+    labels: &Labels,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
+    let (width, _) = root.dim_in_pixel();
+    let (title_area, rest) = root.split_vertically(u32::try_from(TITLE).unwrap_or(36));
+    let (matrix_area, _) =
+        rest.split_horizontally(width.saturating_sub(u32::try_from(LAYER_LABELS).unwrap_or(0)));
+    let title_style =
+        TextStyle::from((FAMILY, 20).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+    let half = i32::try_from(width / 2).unwrap_or(0);
+    title_area.draw(&Text::new(
+        labels.title.as_str(),
+        (half, i32::try_from(TITLE / 2 + 4).unwrap_or(0)),
+        title_style,
+    ))?;
     #[expect(clippy::cast_precision_loss)]
     let extent = layout.n.max(1) as f64;
-    let mut chart = ChartBuilder::on(root)
+    let mut chart = ChartBuilder::on(&matrix_area)
         .margin(u32::try_from(MARGIN).unwrap_or(20))
         .x_label_area_size(u32::try_from(X_LABELS).unwrap_or(60))
         .y_label_area_size(u32::try_from(Y_LABELS).unwrap_or(70))
@@ -185,6 +251,21 @@ fn draw<DB: DrawingBackend>(
         [(x0, y0), (x0 + w, y0 + h)],
         BLACK.stroke_width(1),
     ))?;
+    // Layer names right of the matrix, at the middle of their group's rows.
+    let label_style =
+        TextStyle::from((FAMILY, 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let mut start = 0usize;
+    for (size, name) in layout_groups(bounds, n).zip(&labels.groups) {
+        let (top, bottom) = (edge(y0, h, start, n), edge(y0, h, start + size, n));
+        if n > 0 && bottom - top >= 8 {
+            root.draw(&Text::new(
+                name.as_str(),
+                (x0 + w + 8, (top + bottom) / 2),
+                label_style.clone(),
+            ))?;
+        }
+        start += size;
+    }
     if let Some(note) = note {
         let style =
             TextStyle::from((FAMILY, 18).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
@@ -240,6 +321,27 @@ mod tests {
         let texts = texts(&parse(&svg));
         assert!(texts.iter().any(|t| t == "model 2 node"));
         assert!(texts.iter().any(|t| t == "model 1 node"));
+    }
+
+    #[test]
+    fn the_matrix_has_a_title_and_each_layer_its_label() {
+        let svg = matching_svg(&example_matching());
+        let texts = texts(&parse(&svg));
+        assert!(
+            texts
+                .iter()
+                .any(|t| t == "Matching matrix: Graph Matching Fusion"),
+            "{texts:?}"
+        );
+        // The example's groups: 1 input channel, conv 32, conv 64, fc 32, 10 classes; the
+        // input's one row (4 px) is too thin for a label.
+        for label in ["conv1 (32)", "conv2 (64)", "fc1 (32)", "output (10)"] {
+            assert!(
+                texts.iter().any(|t| t == label),
+                "{label} missing: {texts:?}"
+            );
+        }
+        assert!(!texts.iter().any(|t| t == "input (1)"));
     }
 
     #[test]
@@ -329,7 +431,7 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
-        assert!(width <= MAX_SIDE + 200, "{width}");
+        assert!(width <= MAX_SIDE + 300, "{width}");
     }
 
     #[test]

@@ -37,4 +37,5 @@ mod solvers;
 mod stored;
 mod submit;
 mod tenants;
+mod ui;
 mod walkthrough;

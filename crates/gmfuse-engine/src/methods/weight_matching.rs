@@ -23,7 +23,7 @@ use super::{Alignment, ManyAlignment, ManyInput, Method, MethodError, MethodInpu
 use crate::arch::PermStructure;
 use crate::fusion::{FusionError, permute_group};
 use crate::pipeline::Stage;
-use crate::solvers::hungarian;
+use crate::solvers::Lap;
 use crate::weights::WeightSet;
 
 /// Weight matching as a [`Method`].
@@ -252,7 +252,11 @@ pub fn weight_matching_from(
             .iter()
             .map(|n| {
                 let (a, b) = (&cur.tensors[n].data, &models[1].tensors[n].data);
-                a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>()
+                match (a.as_slice(), b.as_slice()) {
+                    // The same sum in the same order, without ndarray's iterator.
+                    (Some(a), Some(b)) => a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>(),
+                    _ => a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>(),
+                }
             })
             .sum()
     };
@@ -260,6 +264,8 @@ pub fn weight_matching_from(
     let mut cur = crate::fusion::permute(structure, models[0], init)?;
     let mut perms: Vec<Vec<usize>> = init.to_vec();
     let mut stale = vec![true; groups.len()];
+    // One LAP solver per group, warm-started from that group's last solve.
+    let mut laps = vec![Lap::new(); groups.len()];
     let initial = objective(&cur);
     let mut objectives = Vec::new();
     let mut rng = params.seed.map(Lcg);
@@ -290,7 +296,7 @@ pub fn weight_matching_from(
                 s.zip_mut_with(t.product(a_rows), |x, &y| *x += f64::from(y));
             }
             let old: f64 = perms[g].iter().enumerate().map(|(a, &b)| s[[a, b]]).sum();
-            let (new_score, new) = hungarian(s.view())?;
+            let (new_score, new) = laps[g].solve(s.view())?;
             if new != perms[g] && new_score > old + 1e-12 * old.abs().max(1.0) {
                 // Move unit a from position perms[g][a] to new[a].
                 let mut delta = vec![0; n];

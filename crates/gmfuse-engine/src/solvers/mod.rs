@@ -16,6 +16,7 @@
 pub mod groups;
 pub mod hungarian;
 pub mod ipfp;
+pub mod lap;
 pub mod rrwm;
 pub mod sm;
 
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use groups::Groups;
 pub use hungarian::hungarian;
 pub use ipfp::ipfp;
+pub use lap::Lap;
 pub use rrwm::{RrwmParams, rrwm};
 pub use sm::{Operator, SmParams, SmResult, sm};
 

@@ -116,8 +116,9 @@ struct Term {
     last: Option<(Array2<f32>, Array2<f32>, usize)>,
 }
 
-/// Incremental updates of a term's product between two full ones.
-const FULL_EVERY: usize = 8;
+/// Incremental updates of a term's product between two full ones (a term whose rows did not
+/// change keeps its product as it is, and that is no update).
+const FULL_EVERY: usize = 16;
 
 impl Term {
     /// `a · b_rowsᵀ` for A's rows `a` (`n × d`), from the last product when at most a quarter
@@ -131,16 +132,15 @@ impl Term {
             s
         };
         let next = match self.last.take() {
+            Some((prev, s, updates)) if a == prev => (prev, s, updates),
             Some((prev, mut s, updates)) if updates + 1 < FULL_EVERY => {
                 let moved = changed_columns(&prev, &a);
-                if moved.len() * 4 <= d {
-                    if !moved.is_empty() {
-                        let diff = Array2::from_shape_fn((n, moved.len()), |(i, k)| {
-                            a[[i, moved[k]]] - prev[[i, moved[k]]]
-                        });
-                        let b = self.b_rows.select(ndarray::Axis(1), &moved);
-                        add_abt(&mut s, diff.view(), b.view());
-                    }
+                if moved.len() * 2 <= d {
+                    let diff = Array2::from_shape_fn((n, moved.len()), |(i, k)| {
+                        a[[i, moved[k]]] - prev[[i, moved[k]]]
+                    });
+                    let b = self.b_rows.select(ndarray::Axis(1), &moved);
+                    add_abt(&mut s, diff.view(), b.view());
                     (a, s, updates + 1)
                 } else {
                     let s = full(&a, &self.b_rows);

@@ -110,11 +110,16 @@ impl State {
     }
 
     /// `u[i] = min_j c[i, j] − v[j]`; row `i` keeps `prefer[i]` if that column attains the
-    /// minimum (else its first cheapest column) unless the column is taken.
-    fn from_prices(cost: &[f64], n: usize, v: Vec<f64>, prefer: Option<&[usize]>) -> Self {
+    /// minimum (else its first cheapest column) unless the column is taken. A preferred
+    /// column short of the minimum by `slack` is kept too when raising its price by `slack`
+    /// leaves every other row's reduced cost on it non-negative (the optimal prices of the
+    /// last matrix are degenerate, so after a small change many rows miss their column by a
+    /// hair; each kept row is an augmentation saved).
+    fn from_prices(cost: &[f64], n: usize, mut v: Vec<f64>, prefer: Option<&[usize]>) -> Self {
         let mut u = vec![0.0; n];
         let mut row_col = vec![NONE; n];
         let mut col_row = vec![NONE; n];
+        let mut short = Vec::new();
         for (i, row) in cost.chunks_exact(n).enumerate() {
             let (mut best, mut arg) = (f64::INFINITY, 0);
             for (j, (&c, &vj)) in row.iter().zip(&v).enumerate() {
@@ -127,12 +132,26 @@ impl State {
             u[i] = best;
             let want = match prefer {
                 Some(p) if row[p[i]] - v[p[i]] == best => p[i],
-                Some(_) => continue,
+                Some(p) => {
+                    short.push((i, p[i]));
+                    continue;
+                }
                 None => arg,
             };
             if col_row[want] == NONE {
                 col_row[want] = i;
                 row_col[i] = want;
+            }
+        }
+        for (i, j) in short {
+            let slack = (cost[i * n + j] - v[j]) - u[i];
+            let room = (0..n)
+                .filter(|&k| k != i)
+                .all(|k| (cost[k * n + j] - v[j]) - u[k] >= slack);
+            if room && col_row[j] == NONE {
+                v[j] = cost[i * n + j] - u[i];
+                col_row[j] = i;
+                row_col[i] = j;
             }
         }
         State {

@@ -139,15 +139,15 @@ const SMALLEST_FAST: f64 = 2.350_988_701_644_575e-38;
 fn near_f32_tie(v: f64) -> bool {
     // The low 29 of the 52 mantissa bits are what `as f32` drops; 2²⁸ is the midpoint.
     let low = (v.to_bits() & ((1 << 29) - 1)) as i64;
-    (low - (1 << 28)).abs() <= GUARD_ULPS || !(v >= SMALLEST_FAST)
+    (low - (1 << 28)).abs() <= GUARD_ULPS || v.is_nan() || v < SMALLEST_FAST
 }
 
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
 /// `1.5·2⁵²`: adding it rounds to an integer, which lands in the low mantissa bits.
 const SHIFTER: f64 = 6_755_399_441_055_744.0;
 /// `ln 2` split so that `n·LN2_HI` is exact for `|n| < 2²⁰` (fdlibm's constants).
-const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 /// `1/k!` for `k = 13, 12, …, 2`: Taylor terms of `exp(r)` for `|r| ≤ ln2/2` (remainder
 /// `< 5·10⁻¹⁸`).
 const INV_FACT: [f64; 12] = [

@@ -1,7 +1,8 @@
 //! Matching solvers: the QAP solvers on the GAMF affinity — [`sm`] (spectral matching),
 //! [`rrwm`] (reweighted random walks) and [`ipfp`] (integer projected fixed point), each
 //! with pygmtools' semantics — and [`hungarian`] (optimal linear assignment, maximising), which
-//! every QAP solver ends with, once per group.
+//! every QAP solver ends with, once per group; [`Lap`] is a linear assignment solver that
+//! warm-starts from its last solve (weight matching's repeated LAPs).
 //!
 //! [`SolverId`] is each QAP solver's one name: its snake_case string is what serde,
 //! [`FromStr`], [`Display`], the CLI (`--solver`) and the API (`solvers`) use.

@@ -143,7 +143,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ipfp * 1e3
     );
 
-    let (wm, sweeps) = time_weight_matching(&spec, [&models[0], &models[1]], repeat)?;
+    let (wm, (sweeps, _)) = time_weight_matching(&spec, [&models[0], &models[1]], repeat)?;
     println!("weight matching: {:.1} ms ({sweeps} sweeps)", wm * 1e3);
     let (mm, rounds) = time_merge_many(&structure, &models, repeat)?;
     println!(
@@ -156,9 +156,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         random_weights(&widths, 1),
         random_weights(&widths, 2),
     );
-    let (wm, sweeps) = time_weight_matching(&mlp, [&a, &b], repeat)?;
+    let (wm, (sweeps, j)) = time_weight_matching(&mlp, [&a, &b], repeat)?;
     println!(
-        "weight matching, two random 4 x 1024 MLPs (784-1024x4-10): {wm:.3} s ({sweeps} sweeps)"
+        "weight matching, two random 4 x 1024 MLPs (784-1024x4-10): {wm:.3} s ({sweeps} sweeps, J = {j:.6})"
     );
 
     let data = load_dataset("mnist-test")?;
@@ -206,22 +206,25 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Median seconds of weight matching `models` (and the sweeps it took).
+/// Median seconds of weight matching `models` (and the sweeps it took, and its final `J`).
 fn time_weight_matching(
     spec: &ArchSpec,
     models: [&WeightSet; 2],
     repeat: usize,
-) -> anyhow::Result<(f64, usize)> {
+) -> anyhow::Result<(f64, (usize, f64))> {
     let structure = spec.validate(models[0])?;
     let mut times = Vec::new();
-    let mut sweeps = 0;
+    let mut last = (0, 0.0);
     for _ in 0..repeat {
         let t = Instant::now();
         let r = weight_matching(&structure, models, &WmParams::default(), &|_| false)?;
         times.push(t.elapsed().as_secs_f64());
-        sweeps = r.objectives.len();
+        last = (
+            r.objectives.len(),
+            r.objectives.last().copied().unwrap_or(r.initial),
+        );
     }
-    Ok((median(times), sweeps))
+    Ok((median(times), last))
 }
 
 /// Median seconds of MergeMany on three models: `models` and model 2 with every group's

@@ -32,18 +32,27 @@ pub fn rows(
     let src = t.as_slice().expect("standard layout is contiguous");
     let width = pre * post;
     let mut out = vec![0f32; n * width];
-    for p in 0..pre {
+    // Tiles of TILE values of `pre`: each output row gets TILE·post contiguous values, and a
+    // tile's source (TILE·n·post values) stays in cache while its rows are written — the
+    // plain loop wrote one value per row for `post = 1` (a transpose), a cache miss each.
+    for p0 in (0..pre).step_by(TILE) {
+        let tile = TILE.min(pre - p0);
         for i in 0..n {
             let k = order.map_or(i, |o| o[i]);
-            let from = &src[(p * n + k) * post..][..post];
-            let to = &mut out[i * width + p * post..][..post];
-            for (d, s) in to.iter_mut().zip(from) {
-                *d = *s as f32;
+            let to = &mut out[i * width + p0 * post..][..tile * post];
+            for (q, chunk) in to.chunks_exact_mut(post).enumerate() {
+                let from = &src[((p0 + q) * n + k) * post..][..post];
+                for (d, s) in chunk.iter_mut().zip(from) {
+                    *d = *s as f32;
+                }
             }
         }
     }
     Array2::from_shape_vec((n, width), out).expect("n · width entries")
 }
+
+/// Values of the leading axes [`rows`] copies per pass.
+const TILE: usize = 32;
 
 /// `s (n, m) += a (n, d) · b (m, d)ᵀ`, in `f32` or `f64`.
 ///

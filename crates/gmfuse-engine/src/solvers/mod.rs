@@ -1,7 +1,8 @@
 //! Matching solvers: the QAP solvers on the GAMF affinity — [`sm`] (spectral matching),
 //! [`rrwm`] (reweighted random walks) and [`ipfp`] (integer projected fixed point), each
 //! with pygmtools' semantics — and [`hungarian`] (optimal linear assignment, maximising), which
-//! every QAP solver ends with, once per group.
+//! every QAP solver ends with, once per group; [`Lap`] is a linear assignment solver that
+//! warm-starts from its last solve (weight matching's repeated LAPs).
 //!
 //! [`SolverId`] is each QAP solver's one name: its snake_case string is what serde,
 //! [`FromStr`], [`Display`], the CLI (`--solver`) and the API (`solvers`) use.
@@ -16,6 +17,7 @@
 pub mod groups;
 pub mod hungarian;
 pub mod ipfp;
+pub mod lap;
 pub mod rrwm;
 pub mod sm;
 
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use groups::Groups;
 pub use hungarian::hungarian;
 pub use ipfp::ipfp;
+pub use lap::Lap;
 pub use rrwm::{RrwmParams, rrwm};
 pub use sm::{Operator, SmParams, SmResult, sm};
 

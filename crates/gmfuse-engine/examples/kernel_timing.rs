@@ -1,0 +1,156 @@
+//! Dev timing of the kernels (not committed).
+use std::time::Instant;
+
+use gmfuse_engine::arch::{ArchSpec, preset};
+use gmfuse_engine::matching::{Convention, match_models};
+use gmfuse_engine::methods::weight_matching::{WmParams, weight_matching};
+use gmfuse_engine::solvers::SmParams;
+use gmfuse_engine::weights::{DType, Tensor, WeightSet};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn random_mlp(widths: &[usize]) -> ArchSpec {
+    let mut ops = vec![serde_json::json!({"op": "flatten"})];
+    for k in 1..widths.len() {
+        if k > 1 {
+            ops.push(serde_json::json!({"op": "relu"}));
+        }
+        ops.push(serde_json::json!({"op": "linear", "weight": format!("fc{k}.weight"), "bias": format!("fc{k}.bias")}));
+    }
+    serde_json::from_value(
+        serde_json::json!({"name": "random-mlp", "input": [1, 1, widths[0]], "ops": ops}),
+    )
+    .unwrap()
+}
+
+fn random_weights(widths: &[usize], seed: u64) -> WeightSet {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    };
+    let mut w = WeightSet::default();
+    for k in 1..widths.len() {
+        let scale = 1.0 / (widths[k - 1] as f64).sqrt();
+        for (name, shape) in [
+            (format!("fc{k}.weight"), vec![widths[k], widths[k - 1]]),
+            (format!("fc{k}.bias"), vec![widths[k]]),
+        ] {
+            let data = ndarray::ArrayD::from_shape_simple_fn(shape, || next() * scale);
+            w.tensors.insert(
+                name,
+                Tensor {
+                    dtype: DType::F32,
+                    data,
+                },
+            );
+        }
+    }
+    w
+}
+
+fn hash(perms: &[Vec<usize>]) -> u64 {
+    let mut h = 1469598103934665603u64;
+    for p in perms {
+        for &x in p {
+            h = (h ^ x as u64).wrapping_mul(1099511628211);
+        }
+    }
+    h
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let repeat: usize = args.get(1).map_or(5, |s| s.parse().unwrap());
+    let what = args.get(2).cloned().unwrap_or_else(|| "all".into());
+    if what == "all" || what == "sm" {
+        let dir = std::path::Path::new("/work/shared/data/seed-models");
+        let read = |n: &str| WeightSet::from_bytes(&std::fs::read(dir.join(n)).unwrap()).unwrap();
+        let (a, b) = (read("model1.safetensors"), read("model2.safetensors"));
+        let s = preset("mnist-cnn").unwrap().validate(&a).unwrap();
+        for (name, conv) in [
+            ("default", Convention::Consistent),
+            ("compat", Convention::PygmtoolsExample),
+        ] {
+            let mut st: [Vec<f64>; 4] = Default::default();
+            let mut info = String::new();
+            for _ in 0..repeat {
+                let t = Instant::now();
+                let m = match_models(&s, [&a, &b], conv, SmParams::default(), &|| false).unwrap();
+                st[3].push(t.elapsed().as_secs_f64());
+                for k in 0..3 {
+                    st[k].push(m.seconds[k]);
+                }
+                info = format!(
+                    "iters {} obj {:.12} disc {:.9} perms {:016x}",
+                    m.iterations,
+                    m.objective,
+                    m.discrete_objective,
+                    hash(&m.perms)
+                );
+            }
+            let [x, y, z, w] = st.map(median);
+            println!(
+                "sm {name}: affinity {:.1} ms sm {:.1} ms hung {:.2} ms total {:.1} ms | {info}",
+                x * 1e3,
+                y * 1e3,
+                z * 1e3,
+                w * 1e3
+            );
+        }
+    }
+    if what == "prod" {
+        use gmfuse_engine::affinity::{Affinity, Direction};
+        let dir = std::path::Path::new("/work/shared/data/seed-models");
+        let read = |n: &str| WeightSet::from_bytes(&std::fs::read(dir.join(n)).unwrap()).unwrap();
+        let (a, b) = (read("model1.safetensors"), read("model2.safetensors"));
+        let s = preset("mnist-cnn").unwrap().validate(&a).unwrap();
+        let k = Affinity::build(&s, [&a, &b], Direction::Symmetric).unwrap();
+        let mut x: Vec<f64> = (0..k.dim()).map(|i| 1.0 + (i % 7) as f64 * 1e-3).collect();
+        let mut y = vec![0.0; x.len()];
+        let mut t = Vec::new();
+        for _ in 0..repeat {
+            let st = Instant::now();
+            k.apply(&x, &mut y);
+            t.push(st.elapsed().as_secs_f64());
+            x.iter_mut().for_each(|v| *v *= 1.0 + 1e-9);
+        }
+        println!(
+            "one product: median {:.2} ms min {:.2} ms",
+            median(t.clone()) * 1e3,
+            t.iter().cloned().fold(f64::MAX, f64::min) * 1e3
+        );
+    }
+    if what == "all" || what == "wm" {
+        let widths = [784, 1024, 1024, 1024, 1024, 10];
+        let (mlp, a, b) = (
+            random_mlp(&widths),
+            random_weights(&widths, 1),
+            random_weights(&widths, 2),
+        );
+        let s = mlp.validate(&a).unwrap();
+        let mut times = Vec::new();
+        let mut info = String::new();
+        for _ in 0..repeat {
+            let t = Instant::now();
+            let r = weight_matching(&s, [&a, &b], &WmParams::default(), &|_| false).unwrap();
+            times.push(t.elapsed().as_secs_f64());
+            info = format!(
+                "sweeps {} J {:.9} perms {:016x}",
+                r.objectives.len(),
+                r.objectives.last().unwrap(),
+                hash(&r.perms)
+            );
+        }
+        println!(
+            "wm 4x1024: {:.3} s (min {:.3}) | {info}",
+            median(times.clone()),
+            times.iter().cloned().fold(f64::MAX, f64::min)
+        );
+    }
+}

@@ -1,7 +1,10 @@
-//! Command-line front ends: `gmfuse fuse` and `gmfuse bench` (the engine), `gmfuse keys`
-//! (API keys); `fuse`'s progress display ([`progress`]) and output checks ([`outputs`]).
+//! Command-line front ends: `gmfuse fuse`, `gmfuse bench` and `gmfuse arch explain` (the
+//! engine), `gmfuse keys` (API keys); `fuse`'s progress display ([`progress`]) and output
+//! checks ([`outputs`]).
 
+pub mod arch;
 pub mod bench;
+pub mod bench_presets;
 pub mod fuse;
 pub mod inputs;
 pub mod keys;

@@ -1,5 +1,6 @@
 //! The OpenAPI schema of an architecture spec ([`ArchSpecDoc`]) and of its ops ([`OpDoc`]):
-//! one named schema per op (`Pad2dOp`, `Conv2dOp`, …) and `Op`, their `oneOf` with a
+//! one named schema per op (`Pad2dOp`, `Conv2dOp`, …; each with the graph fields `name`,
+//! `input`, `inputs`) and `Op`, their `oneOf` with a
 //! discriminator on `op`, so generated clients get one class per op and pick it by the tag.
 //! Documentation only: specs are parsed by the engine's `ArchSpec`. An op added to the engine
 //! is one row of [`OPS`].
@@ -24,6 +25,8 @@ enum Field {
     Count(usize, usize),
     /// `replicate` or `zero`.
     PadMode,
+    /// A positive number (a batch norm's `eps`).
+    Epsilon,
 }
 
 /// One op: its tag, schema name, description and fields (`name`, kind, required).
@@ -101,6 +104,41 @@ const OPS: &[OpRow] = &[
         description: "`(C, H, W)` → `C·H·W`, channel-major.",
         fields: &[],
     },
+    OpRow {
+        tag: "batchnorm2d",
+        schema: "Batchnorm2dOp",
+        description: "Inference batch norm of a `[C, H, W]` value; every tensor is `[C]`; \
+                      `eps` defaults to 1e-5.",
+        fields: BATCHNORM,
+    },
+    OpRow {
+        tag: "batchnorm1d",
+        schema: "Batchnorm1dOp",
+        description: "Inference batch norm of a flat value of `n` features; every tensor is \
+                      `[n]`; `eps` defaults to 1e-5.",
+        fields: BATCHNORM,
+    },
+    OpRow {
+        tag: "add",
+        schema: "AddOp",
+        description: "The sum of the two values named in `inputs` (a residual connection); \
+                      both must have the same shape.",
+        fields: &[],
+    },
+    OpRow {
+        tag: "global_avgpool",
+        schema: "GlobalAvgpoolOp",
+        description: "`(C, H, W)` → `C`: each channel's mean.",
+        fields: &[],
+    },
+];
+
+const BATCHNORM: &[(&str, Field, bool)] = &[
+    ("weight", Field::Tensor, true),
+    ("bias", Field::Tensor, true),
+    ("running_mean", Field::Tensor, true),
+    ("running_var", Field::Tensor, true),
+    ("eps", Field::Epsilon, false),
 ];
 
 fn field_schema(field: Field) -> RefOr<Schema> {
@@ -120,7 +158,39 @@ fn field_schema(field: Field) -> RefOr<Schema> {
             .description(Some("How `pad2d` fills the border"))
             .enum_values(Some(["replicate", "zero"]))
             .into(),
+        Field::Epsilon => ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
+            .exclusive_minimum(Some(0.0))
+            .into(),
     }
+}
+
+/// The graph fields every op may carry (where it reads from, what later ops call it).
+fn with_node_fields(object: ObjectBuilder) -> ObjectBuilder {
+    let name = || ObjectBuilder::new().schema_type(Type::String);
+    object
+        .property(
+            "name",
+            name().description(Some(
+                "How later ops refer to this op's output (unique; not `input`)",
+            )),
+        )
+        .property(
+            "input",
+            name().description(Some(
+                "The value a one-input op reads: an earlier op's `name`, or `input` (the \
+                 network's input); default the previous op's output",
+            )),
+        )
+        .property(
+            "inputs",
+            utoipa::openapi::schema::ArrayBuilder::new()
+                .items(name())
+                .min_items(Some(2))
+                .max_items(Some(2))
+                .description(Some("The two values an `add` reads (required by `add`)")),
+        )
 }
 
 fn op_schema(row: &OpRow) -> RefOr<Schema> {
@@ -134,6 +204,7 @@ fn op_schema(row: &OpRow) -> RefOr<Schema> {
                 .enum_values(Some([row.tag])),
         )
         .required("op");
+    object = with_node_fields(object);
     for &(name, field, required) in row.fields {
         object = object.property(name, field_schema(field));
         if required {
@@ -145,15 +216,15 @@ fn op_schema(row: &OpRow) -> RefOr<Schema> {
         .into()
 }
 
-/// One op of a sequential network (tensors named by their safetensors keys), told apart by
+/// One op of a network (tensors named by their safetensors keys), told apart by
 /// `op`.
 pub struct OpDoc;
 
 impl PartialSchema for OpDoc {
     fn schema() -> RefOr<Schema> {
         let mut one_of = OneOfBuilder::new().description(Some(
-            "One op of a sequential network (tensors named by their safetensors keys), told \
-             apart by `op`.",
+            "One op of a network (tensors named by their safetensors keys), told apart by \
+             `op`.",
         ));
         for row in OPS {
             one_of = one_of.item(Ref::from_schema_name(row.schema));
@@ -179,7 +250,8 @@ impl ToSchema for OpDoc {
     }
 }
 
-/// A network: one sample's `[C, H, W]` and its ops in order.
+/// A network: one sample's `[C, H, W]` and its ops in a topological order (by default an op
+/// reads the previous op's output; the last op's output is the network's).
 #[derive(Serialize, Deserialize, ToSchema)]
 #[schema(as = ArchSpec, example = json!({
     "name": "tiny-mlp",

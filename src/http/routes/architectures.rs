@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 pub use super::arch_doc::{ArchSpecDoc, OpDoc};
 use super::page::{Page, PageItem, PageQuery, after_builtins};
-use crate::engine::arch::{ArchSpec, SHAPE_DRIVEN, preset, presets};
+use crate::engine::arch::{ArchSpec, GroupView, SHAPE_DRIVEN, preset, preset_tensors, presets};
 use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -49,6 +49,10 @@ pub struct ArchitectureView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<ArchSpecDoc>)]
     pub spec: Option<serde_json::Value>,
+    /// The permutation groups: each with the tensor axes its permutation moves. Sizes are
+    /// given for presets with fixed widths; a custom architecture's are known once a model
+    /// uses it (empty for a shape-driven preset).
+    pub groups: Vec<GroupView>,
     /// When it was stored (absent for presets).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
@@ -66,7 +70,18 @@ fn view(
     kind: ArchitectureKind,
     created_at: Option<DateTime<Utc>>,
 ) -> ArchitectureView {
+    // A preset's own widths, else the weightless dry run's (groups and axes, no sizes). Stored
+    // specs passed the dry run when they were created.
+    let builtin = kind != ArchitectureKind::Custom;
+    let groups = match preset_tensors(&spec.name).ok().filter(|_| builtin) {
+        Some(t) => spec.check_shapes(&t).map(|s| s.group_views(true)),
+        None => spec
+            .dry_run_tensors()
+            .and_then(|t| spec.check_shapes(&t))
+            .map(|s| s.group_views(false)),
+    };
     ArchitectureView {
+        groups: groups.unwrap_or_default(),
         name: spec.name.clone(),
         builtin: kind != ArchitectureKind::Custom,
         kind,
@@ -97,6 +112,7 @@ fn shape_driven_view(name: &str) -> ArchitectureView {
         description: Some(shape_driven_description(name)),
         tensors: Vec::new(),
         spec: None,
+        groups: Vec::new(),
         created_at: None,
     }
 }

@@ -6,8 +6,13 @@ use rayon::prelude::*;
 /// One layer's edge-pair affinities: `m[e1·E + e2]` for model-1 edge `e1 = b·n_in + a` and
 /// model-2 edge `e2 = d·n_in + c` (`b, d` outputs, `a, c` inputs).
 pub(super) struct LayerBlock {
-    /// Group index (0 = input) of the layer's inputs; its outputs are group `pre + 1`.
+    /// Group index (0 = input, then [`PermStructure::hidden`], then the output) of the
+    /// layer's inputs; for a chain, its outputs are group `pre + 1`.
+    ///
+    /// [`PermStructure::hidden`]: crate::arch::PermStructure::hidden
     pub(super) pre: usize,
+    /// Group index of the layer's outputs (an `add` may tie several layers' outputs).
+    pub(super) cur: usize,
     pub(super) n_in: usize,
     pub(super) n_out: usize,
     pub(super) m: Entries,

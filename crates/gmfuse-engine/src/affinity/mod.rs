@@ -87,8 +87,7 @@ impl Affinity {
         models: [&WeightSet; 2],
         direction: Direction,
     ) -> Result<Self, WeightsError> {
-        let mut sizes = vec![structure.n_input];
-        sizes.extend(structure.layers.iter().map(|l| l.n_out));
+        let sizes = structure.group_sizes();
         let mut offsets = Vec::with_capacity(sizes.len());
         let mut total = 0;
         for s in &sizes {
@@ -99,14 +98,10 @@ impl Affinity {
         let last = sizes.len() - 1;
         diag.extend((0..sizes[last]).map(|o| (offsets[last] + o * sizes[last] + o, 1.0)));
         let mut layers = Vec::with_capacity(structure.layers.len());
-        for (l, layer) in structure.layers.iter().enumerate() {
-            debug_assert_eq!(
-                layer.input,
-                if l == 0 {
-                    NodeGroup::Input
-                } else {
-                    NodeGroup::Hidden(l - 1)
-                }
+        for layer in &structure.layers {
+            let (pre, cur) = (
+                structure.group_index(layer.input),
+                structure.group_index(layer.output),
             );
             let w1 = models[0].tensor(&layer.weight)?;
             let w2 = models[1].tensor(&layer.weight)?;
@@ -132,7 +127,7 @@ impl Affinity {
                     .iter()
                     .copied()
                     .collect::<Vec<_>>();
-                let (n, off) = (layer.n_out, offsets[l + 1]);
+                let (n, off) = (layer.n_out, offsets[cur]);
                 for (i, x) in b1.iter().enumerate() {
                     for (j, y) in b2.iter().enumerate() {
                         diag.push((off + i * n + j, (-(x - y).abs()).exp()));
@@ -140,7 +135,8 @@ impl Affinity {
                 }
             }
             layers.push(LayerBlock {
-                pre: l,
+                pre,
+                cur,
                 n_in: layer.n_in,
                 n_out: layer.n_out,
                 m,
@@ -204,7 +200,7 @@ impl Affinity {
         }
         for l in order {
             let (layer, memo) = (&self.layers[l], &mut memo[l]);
-            let (pre, cur) = (layer.pre, layer.pre + 1);
+            let (pre, cur) = (layer.pre, layer.cur);
             let (np, nc) = (layer.n_in, layer.n_out);
             let x_pre = &x[self.offsets[pre]..][..np * np];
             let x_cur = &x[self.offsets[cur]..][..nc * nc];
@@ -222,7 +218,7 @@ impl Affinity {
             }
         }
         for (layer, m) in self.layers.iter().zip(memo.iter()) {
-            let (pre, cur) = (layer.pre, layer.pre + 1);
+            let (pre, cur) = (layer.pre, layer.cur);
             let m = m.as_ref().expect("filled above");
             for (yv, p) in y[self.offsets[pre]..][..m.to_pre.len()]
                 .iter_mut()

@@ -288,3 +288,7 @@ impl utoipa::PartialSchema for MethodId {
 
 #[cfg(feature = "utoipa")]
 impl utoipa::ToSchema for MethodId {}
+
+#[cfg(test)]
+#[path = "preset_tests.rs"]
+mod preset_tests;

@@ -9,13 +9,12 @@
 //! `assets/demo-cnn-bn` and `assets/demo-resnet-mini` (see the README in each folder). Every
 //! training option left out takes the preset's default ([`Recipe`]).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::bail;
 use clap::Parser;
-use gmfuse::engine::arch::preset;
+use gmfuse::engine::arch::{preset, preset_tensors};
 use gmfuse::train::demo::{DemoSettings, train_pair};
 use gmfuse::train::{Images, Net, TrainConfig};
 
@@ -56,10 +55,10 @@ struct Args {
     limit: Option<usize>,
 }
 
-/// A preset's demo: its folder, tensor shapes and default settings.
+/// A preset's demo: its folder and default settings (the shapes are the preset's own,
+/// `preset_tensors`).
 struct Recipe {
     dir: &'static str,
-    shapes: Vec<(&'static str, Vec<usize>)>,
     epochs: usize,
     batch_size: usize,
     chunk: usize,
@@ -72,18 +71,31 @@ fn recipe(preset: &str) -> anyhow::Result<Recipe> {
     Ok(match preset {
         "mnist-cnn" => Recipe {
             dir: "assets/demo",
-            shapes: vec![
-                ("conv1.weight", vec![32, 1, 5, 5]),
-                ("conv2.weight", vec![64, 32, 5, 5]),
-                ("fc1.weight", vec![32, 3136]),
-                ("fc2.weight", vec![10, 32]),
-            ],
             epochs: 2,
             batch_size: 64,
             chunk: 16,
             lr: 0.02,
             minority: 0.015,
             limit: None,
+        },
+        // Batch norm: each batch is one chunk, so it normalises with the batch's statistics.
+        "cnn-bn" => Recipe {
+            dir: "assets/demo-cnn-bn",
+            epochs: 1,
+            batch_size: 64,
+            chunk: 64,
+            lr: 0.02,
+            minority: 0.1,
+            limit: Some(20_000),
+        },
+        "resnet-mini" => Recipe {
+            dir: "assets/demo-resnet-mini",
+            epochs: 1,
+            batch_size: 64,
+            chunk: 64,
+            lr: 0.02,
+            minority: 0.1,
+            limit: Some(20_000),
         },
         other => bail!("no demo recipe for preset `{other}` (mnist-cnn, cnn-bn, resnet-mini)"),
     })
@@ -93,12 +105,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let started = Instant::now();
     let r = recipe(&args.preset)?;
-    let shapes: BTreeMap<String, Vec<usize>> = r
-        .shapes
-        .iter()
-        .map(|(n, s)| (n.to_string(), s.clone()))
-        .collect();
-    let net = Net::new(&preset(&args.preset)?, &shapes)?;
+    let net = Net::new(&preset(&args.preset)?, &preset_tensors(&args.preset)?)?;
     let trainset = Images::from_mnist_dir(&args.mnist, "train")?;
     let test = Images::from_mnist_dir(&args.mnist, "t10k")?;
     let settings = DemoSettings {
@@ -119,13 +126,18 @@ fn main() -> anyhow::Result<()> {
         "mnist-cnn" => "gmfuse examples/train_demo.rs".to_string(),
         p => format!("gmfuse examples/train_demo.rs --preset {p}"),
     };
-    let limit = settings
-        .limit
-        .map_or(String::new(), |l| format!(", first {l} of each shard"));
+    // The mnist-cnn provenance keeps the form its committed files were written with.
+    let extra = match (args.preset.as_str(), settings.limit) {
+        ("mnist-cnn", None) => String::new(),
+        (_, limit) => {
+            let limit = limit.map_or(String::new(), |l| format!(", first {l} of each shard"));
+            format!("{limit}, chunk {}", settings.train.chunk)
+        }
+    };
     let t = &settings.train;
     let provenance = |k: usize, acc: f64| {
         format!(
-            "{origin} model {}: seed {}, minority {}{limit}, epochs {}, batch {}, lr {}, \
+            "{origin} model {}: seed {}, minority {}{extra}, epochs {}, batch {}, lr {}, \
              momentum {}, init gain {}; MNIST test accuracy {acc:.2} %",
             ["a", "b"][k],
             args.seed,

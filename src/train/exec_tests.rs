@@ -187,3 +187,80 @@ fn a_chain_with_relu_and_max_pooling_has_exact_gradients_away_from_the_kinks() {
     let grads = analytic(&net, &params, &x, &r, n);
     check_gradient(&params, &grads, |p| weighted_logits(&net, p, &x, &r, n));
 }
+
+#[test]
+fn a_residual_graph_with_batch_norm_add_and_global_pooling_has_exact_gradients() {
+    // No ReLU or max pooling, so the loss is smooth. The input feeds two branches (a conv → BN
+    // and a 1×1 stride-2 projection → BN) that an `add` joins; the block's output feeds the
+    // next `add` twice over (directly and through a conv): gradients from several readers sum.
+    let spec = r#"{"name": "t", "input": [2, 6, 6], "ops": [
+        {"op": "conv2d", "weight": "a.weight", "stride": 2, "padding": 1},
+        {"op": "batchnorm2d", "weight": "bn1.weight", "bias": "bn1.bias",
+         "running_mean": "bn1.running_mean", "running_var": "bn1.running_var", "name": "left"},
+        {"op": "conv2d", "weight": "p.weight", "stride": 2, "input": "input"},
+        {"op": "batchnorm2d", "weight": "bn2.weight", "bias": "bn2.bias",
+         "running_mean": "bn2.running_mean", "running_var": "bn2.running_var", "eps": 0.01,
+         "name": "right"},
+        {"op": "add", "inputs": ["left", "right"], "name": "block"},
+        {"op": "conv2d", "weight": "c.weight", "padding": 1, "name": "side"},
+        {"op": "add", "inputs": ["block", "side"]},
+        {"op": "global_avgpool"},
+        {"op": "linear", "weight": "fc.weight", "bias": "fc.bias"}]}"#;
+    let mut t = shapes(&[
+        ("a.weight", &[3, 2, 3, 3]),
+        ("p.weight", &[3, 2, 1, 1]),
+        ("c.weight", &[3, 3, 3, 3]),
+        ("fc.weight", &[4, 3]),
+        ("fc.bias", &[4]),
+    ]);
+    // (No bias right before a batch norm, and no batch norm after the branches: it would
+    // cancel every per-channel constant before it, so their gradients would be 0.)
+    for (bn, c) in [("bn1", 3), ("bn2", 3)] {
+        for part in ["weight", "bias", "running_mean", "running_var"] {
+            t.insert(format!("{bn}.{part}"), vec![c]);
+        }
+    }
+    check_net(spec, &t, 4, 71);
+}
+
+#[test]
+fn a_flat_batch_norm_between_linear_layers_has_exact_gradients() {
+    let spec = r#"{"name": "t", "input": [1, 3, 4], "ops": [
+        {"op": "flatten"},
+        {"op": "linear", "weight": "fc1.weight"},
+        {"op": "batchnorm1d", "weight": "bn.weight", "bias": "bn.bias",
+         "running_mean": "bn.running_mean", "running_var": "bn.running_var"},
+        {"op": "linear", "weight": "fc2.weight", "bias": "fc2.bias"}]}"#;
+    let mut t = shapes(&[
+        ("fc1.weight", &[5, 12]),
+        ("fc2.weight", &[3, 5]),
+        ("fc2.bias", &[3]),
+    ]);
+    for part in ["weight", "bias", "running_mean", "running_var"] {
+        t.insert(format!("bn.{part}"), vec![5]);
+    }
+    check_net(spec, &t, 6, 81);
+}
+
+#[test]
+fn the_batch_norm_and_residual_presets_forward_passes_match_the_engines_inference() {
+    for name in ["cnn-bn", "resnet-mini"] {
+        let spec = crate::engine::arch::preset(name).unwrap();
+        let net = Net::new(&spec, &crate::engine::arch::preset_tensors(name).unwrap()).unwrap();
+        // Running statistics and affine parameters away from their (0, 1) start, so that
+        // inference-mode batch norm does something.
+        let mut params = net.init(&mut SplitMix64::new(5), 1.4);
+        let mut rng = SplitMix64::new(6);
+        for (i, t) in net.tensors.iter().enumerate() {
+            let shift = match t.role {
+                crate::train::graph::Role::RunningVar => 0.5,
+                crate::train::graph::Role::Weight { .. } | crate::train::graph::Role::Bias { .. } => continue,
+                _ => -0.5,
+            };
+            for v in net.slice_mut(&mut params, i) {
+                *v += shift + rng.next_f32();
+            }
+        }
+        assert_matches_engine(&spec, &net, &params, 4, 7);
+    }
+}

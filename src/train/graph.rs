@@ -118,22 +118,22 @@ impl Net {
     /// Any [`ArchError`] of [`ArchSpec::check_shapes`].
     pub fn new(spec: &ArchSpec, shapes: &BTreeMap<String, Vec<usize>>) -> Result<Net, ArchError> {
         spec.check_shapes(shapes)?;
-        let sizes = spec.shapes_with(|n| shapes.get(n).cloned())?;
+        let graph = spec.graph_with(|n| shapes.get(n).cloned())?;
         let mut net = Net {
             nodes: vec![Node {
                 layer: Layer::Input,
                 inputs: vec![],
-                len: len_of(sizes[0]),
+                len: len_of(graph.shapes[0]),
             }],
             tensors: Vec::new(),
             n_params: 0,
         };
-        for (index, op) in spec.ops.iter().enumerate() {
-            let (input, output) = (sizes[index], sizes[index + 1]);
-            let layer = net.layer(op, input, output, shapes);
+        for (index, node) in spec.ops.iter().enumerate() {
+            let (input, output) = (graph.input_shape(index), graph.output_shape(index));
+            let layer = net.layer(&node.op, input, output, shapes);
             net.nodes.push(Node {
                 layer,
-                inputs: vec![index],
+                inputs: graph.inputs[index].clone(),
                 len: len_of(output),
             });
         }
@@ -236,6 +236,35 @@ impl Net {
                 debug_assert_eq!(len_of(input), len_of(output));
                 Layer::Flatten
             }
+            Op::Batchnorm2d {
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                eps,
+            }
+            | Op::Batchnorm1d {
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                eps,
+            } => {
+                let shape = BnShape {
+                    channels: c,
+                    spatial: h * w,
+                    eps: *eps as f32,
+                };
+                Layer::BatchNorm {
+                    scale: self.tensor(weight, &[c], Role::BnScale),
+                    shift: self.tensor(bias, &[c], Role::BnShift),
+                    mean: self.tensor(running_mean, &[c], Role::RunningMean),
+                    var: self.tensor(running_var, &[c], Role::RunningVar),
+                    shape,
+                }
+            }
+            Op::Add {} => Layer::Add,
+            Op::GlobalAvgpool {} => Layer::GlobalAvgPool { spatial: h * w },
         }
     }
 

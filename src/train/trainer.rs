@@ -291,4 +291,76 @@ mod tests {
         );
         assert_ne!(one, initial_params(&net, &config()));
     }
+
+    /// A small conv → BN → ReLU → global pooling → BN1d → linear net on the synthetic images.
+    fn bn_net() -> Net {
+        let spec = r#"{"name": "t", "input": [1, 28, 28], "ops": [
+            {"op": "conv2d", "weight": "c.weight", "stride": 2, "padding": 1},
+            {"op": "batchnorm2d", "weight": "bn.weight", "bias": "bn.bias",
+             "running_mean": "bn.running_mean", "running_var": "bn.running_var"},
+            {"op": "relu"},
+            {"op": "global_avgpool"},
+            {"op": "batchnorm1d", "weight": "bn1.weight", "bias": "bn1.bias",
+             "running_mean": "bn1.running_mean", "running_var": "bn1.running_var"},
+            {"op": "linear", "weight": "fc.weight", "bias": "fc.bias"}]}"#;
+        let shapes = [
+            ("c.weight", vec![8, 1, 3, 3]),
+            ("bn.weight", vec![8]),
+            ("bn.bias", vec![8]),
+            ("bn.running_mean", vec![8]),
+            ("bn.running_var", vec![8]),
+            ("bn1.weight", vec![8]),
+            ("bn1.bias", vec![8]),
+            ("bn1.running_mean", vec![8]),
+            ("bn1.running_var", vec![8]),
+            ("fc.weight", vec![10, 8]),
+            ("fc.bias", vec![10]),
+        ];
+        let shapes = shapes.into_iter().map(|(n, s)| (n.to_string(), s)).collect();
+        Net::new(&serde_json::from_str(spec).unwrap(), &shapes).unwrap()
+    }
+
+    #[test]
+    fn batch_norm_nets_train_and_their_running_statistics_follow_the_batches() {
+        let data = synthetic();
+        let net = bn_net();
+        let indices: Vec<usize> = (0..data.len()).collect();
+        let cfg = TrainConfig {
+            epochs: 1,
+            batch_size: 96,
+            chunk: 96,
+            lr: 0.0,
+            ..config()
+        };
+        // With lr 0 the weights stay put and one batch of everything gives one update of the
+        // running statistics: 0.9·(0, 1) + 0.1·(mean, unbiased variance) of the batch.
+        let start = initial_params(&net, &cfg);
+        let once = train(&net, &data, &indices, &cfg, |_| ());
+        let mut ws = Workspace::new(&net, 96);
+        load(&data, &indices, ws.input_mut(96), &mut Vec::new());
+        forward(&net, &start, &mut ws, Mode::Train);
+        let (_, cache) = ws.bn_caches().next().unwrap();
+        let rm = net.slice(&once, 3);
+        let rv = net.slice(&once, 4);
+        let m = cache.count as f32;
+        assert_eq!(cache.count, 96 * 14 * 14);
+        for c in 0..8 {
+            assert!((rm[c] - 0.1 * cache.mean[c]).abs() < 1e-6, "mean {c}");
+            let want = 0.9 + 0.1 * cache.var[c] * m / (m - 1.0);
+            assert!((rv[c] - want).abs() < 1e-5, "var {c}: {} vs {want}", rv[c]);
+        }
+        // Trained for real, the net fits the three classes, scored with running statistics.
+        let cfg = TrainConfig {
+            epochs: 6,
+            batch_size: 16,
+            chunk: 16,
+            lr: 0.05,
+            ..config()
+        };
+        let mut losses = Vec::new();
+        let params = train(&net, &data, &indices, &cfg, |s| losses.push(s.loss));
+        let (accuracy, _) = evaluate(&net, &params, &data);
+        assert!(losses[5] < 0.5 * losses[0], "losses {losses:?}");
+        assert!(accuracy > 90.0, "accuracy {accuracy} %");
+    }
 }

@@ -27,6 +27,7 @@ mod ops;
 mod queue;
 mod quotas;
 mod races;
+mod repair;
 mod restart;
 mod retention;
 mod s3;

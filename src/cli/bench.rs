@@ -1,7 +1,8 @@
 //! `gmfuse bench`: times the engine's stages on the seed models (or the demo models) — GAMF's
 //! matching in both conventions, weight matching, MergeMany of three models, one evaluation, a
-//! whole run — and weight matching on two random 4 × 1024 MLPs, and prints medians, with the peak memory of GAMF's
-//! matching stage.
+//! whole run — weight matching on two random 4 × 1024 MLPs, one 10k evaluation of each preset
+//! (random weights; [`super::bench_presets`]), and prints medians, with the peak memory of
+//! GAMF's matching stage.
 //!
 //! Peak memory is the process's resident high-water mark (`VmHWM`), reset before each stage
 //! through `/proc/self/clear_refs` (Linux); elsewhere it is not reported.
@@ -181,6 +182,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         e,
         data.labels.len() as f64 / e
     );
+
+    for (name, secs) in super::bench_presets::time_presets(&data, repeat)? {
+        println!(
+            "evaluation (10k images), {name} with random weights: {secs:.3} s ({:.0} images/s)",
+            data.labels.len() as f64 / secs
+        );
+    }
 
     if !args.quick {
         let params = FusionParams {

@@ -2,13 +2,11 @@
 //! by the engine's rules, and only then committed and recorded — so a refused upload leaves no
 //! blob, no temp file and no row.
 
-use std::collections::BTreeMap;
-
 use chrono::Utc;
 use uuid::Uuid;
 
 use super::catalog;
-use crate::engine::arch::{ArchError, ArchSpec, Op};
+use crate::engine::arch::{ArchError, ArchSpec};
 use crate::engine::weights::{self, TensorInfo};
 use crate::store::{
     BlobError, BlobStore, DatasetFormat, DatasetRecord, Db, ModelRecord, NewModel, Staged,
@@ -181,9 +179,9 @@ async fn discard_all(blobs: &dyn BlobStore, staged: Vec<Staged>) {
     }
 }
 
-/// Check a custom architecture without weights: a usable name, distinct tensor names, a
-/// weighted layer, and ops in an order that can work (a dry run with 1×1 kernels and width-1
-/// layers, which fits whenever real kernels could).
+/// Check a custom architecture without weights: a usable name, then
+/// [`ArchSpec::check_without_weights`] (wiring, distinct tensor names, a weighted layer, ops in
+/// an order that can work).
 ///
 /// # Errors
 /// The reason, as text.
@@ -200,40 +198,7 @@ pub fn check_architecture(spec: &ArchSpec) -> Result<(), String> {
             spec.name
         ));
     }
-    let mut shapes: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let mut channels = spec.input[0];
-    for op in &spec.ops {
-        match op {
-            Op::Conv2d { weight, bias, .. } => {
-                shapes.insert(weight.clone(), vec![1, channels, 1, 1]);
-                channels = 1;
-                if let Some(b) = bias {
-                    shapes.insert(b.clone(), vec![1]);
-                }
-            }
-            Op::Linear { weight, bias } => {
-                shapes.insert(weight.clone(), vec![1, 0]);
-                if let Some(b) = bias {
-                    shapes.insert(b.clone(), vec![1]);
-                }
-            }
-            _ => {}
-        }
-    }
-    // Linear widths depend on the shape that reaches them: fill them in from a first pass.
-    let dims = spec
-        .shapes_with(|n| {
-            shapes
-                .get(n)
-                .map(|s| if s == &[1, 0] { vec![1, 1] } else { s.clone() })
-        })
-        .map_err(|e| e.to_string())?;
-    for (op, before) in spec.ops.iter().zip(&dims) {
-        if let (Op::Linear { weight, .. }, crate::engine::arch::Shape::Flat(n)) = (op, before) {
-            shapes.insert(weight.clone(), vec![1, *n]);
-        }
-    }
-    spec.check_shapes(&shapes)
+    spec.check_without_weights()
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
@@ -241,7 +206,7 @@ pub fn check_architecture(spec: &ArchSpec) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::arch::preset;
+    use crate::engine::arch::{Op, preset};
 
     #[test]
     fn the_preset_passes_the_weightless_check() {
@@ -252,7 +217,7 @@ mod tests {
     fn a_linear_before_flatten_is_refused() {
         let mut spec = preset("mnist-cnn").unwrap();
         spec.name = "broken".into();
-        spec.ops.retain(|op| !matches!(op, Op::Flatten {}));
+        spec.ops.retain(|n| !matches!(n.op, Op::Flatten {}));
         let err = check_architecture(&spec).unwrap_err();
         assert!(err.contains("flatten"), "{err}");
     }
@@ -268,7 +233,7 @@ mod tests {
     fn a_tensor_used_twice_is_refused() {
         let mut spec = preset("mnist-cnn").unwrap();
         spec.name = "twice".into();
-        if let Op::Linear { weight, .. } = &mut spec.ops[10] {
+        if let Op::Linear { weight, .. } = &mut spec.ops[10].op {
             *weight = "fc1.weight".into();
         }
         let err = check_architecture(&spec).unwrap_err();

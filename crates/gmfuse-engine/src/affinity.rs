@@ -45,8 +45,11 @@ pub enum Direction {
 /// One layer's edge-pair affinities: `m[e1·E + e2]` for model-1 edge `e1 = b·n_in + a` and
 /// model-2 edge `e2 = d·n_in + c` (`b, d` outputs, `a, c` inputs).
 struct LayerBlock {
-    /// Group index (0 = input) of the layer's inputs; its outputs are group `pre + 1`.
+    /// Group index (0 = input, then [`PermStructure::hidden`], then the output) of the
+    /// layer's inputs; for a chain, its outputs are group `pre + 1`.
     pre: usize,
+    /// Group index of the layer's outputs (an `add` may tie several layers' outputs).
+    cur: usize,
     n_in: usize,
     n_out: usize,
     m: Entries,
@@ -140,8 +143,7 @@ impl Affinity {
         models: [&WeightSet; 2],
         direction: Direction,
     ) -> Result<Self, WeightsError> {
-        let mut sizes = vec![structure.n_input];
-        sizes.extend(structure.layers.iter().map(|l| l.n_out));
+        let sizes = structure.group_sizes();
         let mut offsets = Vec::with_capacity(sizes.len());
         let mut total = 0;
         for s in &sizes {
@@ -152,14 +154,10 @@ impl Affinity {
         let last = sizes.len() - 1;
         diag.extend((0..sizes[last]).map(|o| (offsets[last] + o * sizes[last] + o, 1.0)));
         let mut layers = Vec::with_capacity(structure.layers.len());
-        for (l, layer) in structure.layers.iter().enumerate() {
-            debug_assert_eq!(
-                layer.input,
-                if l == 0 {
-                    NodeGroup::Input
-                } else {
-                    NodeGroup::Hidden(l - 1)
-                }
+        for layer in &structure.layers {
+            let (pre, cur) = (
+                structure.group_index(layer.input),
+                structure.group_index(layer.output),
             );
             let w1 = models[0].tensor(&layer.weight)?;
             let w2 = models[1].tensor(&layer.weight)?;
@@ -185,7 +183,7 @@ impl Affinity {
                     .iter()
                     .copied()
                     .collect::<Vec<_>>();
-                let (n, off) = (layer.n_out, offsets[l + 1]);
+                let (n, off) = (layer.n_out, offsets[cur]);
                 for (i, x) in b1.iter().enumerate() {
                     for (j, y) in b2.iter().enumerate() {
                         diag.push((off + i * n + j, (-(x - y).abs()).exp()));
@@ -193,7 +191,8 @@ impl Affinity {
                 }
             }
             layers.push(LayerBlock {
-                pre: l,
+                pre,
+                cur,
                 n_in: layer.n_in,
                 n_out: layer.n_out,
                 m,
@@ -246,7 +245,7 @@ impl Affinity {
         let symmetric = self.direction == Direction::Symmetric;
         let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
         for (layer, memo) in self.layers.iter().zip(memo.iter_mut()) {
-            let (pre, cur) = (layer.pre, layer.pre + 1);
+            let (pre, cur) = (layer.pre, layer.cur);
             let (np, nc) = (layer.n_in, layer.n_out);
             let x_pre = &x[self.offsets[pre]..][..np * np];
             let x_cur = &x[self.offsets[cur]..][..nc * nc];

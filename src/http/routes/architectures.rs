@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Items;
-use crate::engine::arch::{ArchSpec, preset, presets};
+use crate::engine::arch::{ArchSpec, GroupView, preset, preset_tensors, presets};
 use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath};
@@ -58,9 +58,46 @@ pub enum OpDoc {
     },
     /// `(C, H, W)` → `C·H·W`, channel-major.
     Flatten,
+    /// Inference batchnorm of a `[C, H, W]` value; every tensor is `[C]`.
+    Batchnorm2d {
+        weight: String,
+        bias: String,
+        running_mean: String,
+        running_var: String,
+        /// Default 1e-5.
+        eps: Option<f64>,
+    },
+    /// Inference batchnorm of a flat value of `n` features; every tensor is `[n]`.
+    Batchnorm1d {
+        weight: String,
+        bias: String,
+        running_mean: String,
+        running_var: String,
+        eps: Option<f64>,
+    },
+    /// The sum of the two values named in `inputs` (a residual connection).
+    Add,
+    /// `(C, H, W)` → `C`: each channel's mean.
+    #[serde(rename = "global_avgpool")]
+    GlobalAvgpool,
 }
 
-/// A network: one sample's `[C, H, W]` and its ops in order.
+/// An op and its place in the graph: by default it reads the previous op's output.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[schema(as = Node)]
+pub struct NodeDoc {
+    /// How later ops refer to this op's output (unique; not `input`).
+    pub name: Option<String>,
+    /// The value a one-input op reads: an earlier op's `name`, or `input` (the network's input).
+    pub input: Option<String>,
+    /// The two values an `add` reads.
+    pub inputs: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub op: OpDoc,
+}
+
+/// A network: one sample's `[C, H, W]` and its ops in a topological order (the last op's
+/// output is the network's).
 #[derive(Serialize, Deserialize, ToSchema)]
 #[schema(as = ArchSpec, example = json!({
     "name": "tiny-mlp",
@@ -77,7 +114,7 @@ pub struct ArchSpecDoc {
     #[schema(pattern = "^[a-z0-9._-]{1,64}$")]
     pub name: String,
     pub input: [usize; 3],
-    pub ops: Vec<OpDoc>,
+    pub ops: Vec<NodeDoc>,
 }
 
 /// An architecture and where it comes from.
@@ -92,12 +129,26 @@ pub struct ArchitectureView {
     pub tensors: Vec<String>,
     #[schema(value_type = ArchSpecDoc)]
     pub spec: serde_json::Value,
+    /// The permutation groups: each with the tensor axes its permutation moves. Sizes are
+    /// given for presets with fixed widths; a custom architecture's are known once a model
+    /// uses it.
+    pub groups: Vec<GroupView>,
     /// When it was stored (absent for presets).
     pub created_at: Option<DateTime<Utc>>,
 }
 
 fn view(spec: &ArchSpec, builtin: bool, created_at: Option<DateTime<Utc>>) -> ArchitectureView {
+    // A preset's own widths, else the weightless dry run's (groups and axes, no sizes). Stored
+    // specs passed the dry run when they were created.
+    let groups = match preset_tensors(&spec.name).ok().filter(|_| builtin) {
+        Some(t) => spec.check_shapes(&t).map(|s| s.group_views(true)),
+        None => spec
+            .dry_run_tensors()
+            .and_then(|t| spec.check_shapes(&t))
+            .map(|s| s.group_views(false)),
+    };
     ArchitectureView {
+        groups: groups.unwrap_or_default(),
         name: spec.name.clone(),
         builtin,
         tensors: spec.tensor_names().into_iter().map(String::from).collect(),

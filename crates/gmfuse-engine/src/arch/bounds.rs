@@ -8,7 +8,8 @@
 //! network gmfuse can fuse in reasonable time); the job budgets of
 //! [`estimate`](crate::estimate) are the finer, configurable bound.
 
-use super::spec::{ArchError, ArchSpec, Op, Shape};
+use super::error::ArchError;
+use super::spec::{ArchSpec, Op, Shape};
 
 /// Most ops in one spec.
 pub const MAX_OPS: usize = 512;
@@ -115,7 +116,13 @@ pub(crate) fn check_op_params(index: usize, op: &Op) -> Result<(), ArchError> {
             at_most(index, kind, "stride", stride.unwrap_or(*kernel), MAX_STRIDE)?;
             at_most(index, kind, "padding", *padding, MAX_PADDING)
         }
-        Op::Linear { .. } | Op::Relu {} | Op::Flatten {} => Ok(()),
+        Op::Linear { .. }
+        | Op::Batchnorm2d { .. }
+        | Op::Batchnorm1d { .. }
+        | Op::Relu {}
+        | Op::Add {}
+        | Op::GlobalAvgpool {}
+        | Op::Flatten {} => Ok(()),
     }
 }
 

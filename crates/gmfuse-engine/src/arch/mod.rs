@@ -1,4 +1,4 @@
-//! Architecture specs: an [`ArchSpec`] JSON document (input shape + a sequential list of ops),
+//! Architecture specs: an [`ArchSpec`] JSON document (input shape + ops wired as a graph),
 //! the built-in presets (fixed, and `mlp` read from a model's tensors), validation against a [`WeightSet`](crate::weights::WeightSet),
 //! and the permutation structure derived from it.
 //!
@@ -9,11 +9,25 @@
 //! ```
 
 pub mod bounds;
+mod dry;
+mod error;
+mod explain;
+mod graph;
+mod groups;
 mod perm;
 mod presets;
+mod shape;
 mod spec;
 mod validate;
+mod zoo;
 
+pub use error::ArchError;
+pub use explain::GroupView;
+pub use graph::{Graph, INPUT};
 pub use perm::{AxisRef, GraphLayer, LayerKind, NodeGroup, PermGroup, PermStructure};
 pub use presets::{SHAPE_DRIVEN, mlp, preset, preset_for, presets};
-pub use spec::{ArchError, ArchSpec, Op, PadMode, Shape};
+pub use spec::{ArchSpec, Node, Op, PadMode, Shape};
+pub use zoo::preset_tensors;
+
+#[cfg(test)]
+mod graph_tests;

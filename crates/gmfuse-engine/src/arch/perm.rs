@@ -1,23 +1,26 @@
-//! The permutation structure of a sequential network: which groups of nodes (channels) each
-//! weighted layer connects, and which tensor axes each hidden layer's permutation acts on.
+//! The permutation structure of a network: its permutation groups, the tensor axes each one
+//! acts on, and its weighted layers seen as edges between groups of nodes (channels).
 //!
-//! Every conv2d/linear output is a layer of nodes. The input channels and the last layer's
-//! outputs are fixed; every other output layer is a [`PermGroup`] that may be permuted. A conv
-//! output consumed by a linear after `flatten` acts on the linear's input axis in blocks of
-//! `H·W` (channel-major flatten), with `H, W` taken from the spec's inferred shapes.
+//! A *group* is a set of hidden channels that may be permuted together. Groups are derived
+//! from the graph by union-find over the channel axes of its values ([`super::groups`]): a
+//! conv2d/linear output starts a new set, an op that keeps channels in place (batchnorm,
+//! ReLU, pooling, padding) keeps its input's, an `add` ties its inputs' and output's sets into
+//! one, and `flatten` maps a channel to its block of `H·W` features. The network's input
+//! channels and output classes are fixed, as is every set tied to them. Each group acts on
+//! (Git Re-Basin's `axes_to_perm`): its producers' weight output axes and biases, every
+//! batchnorm tensor of its channels, and its consumers' weight input axes (in blocks of `H·W`
+//! after a flatten). Applying any permutation per group leaves the logits unchanged.
 
-use serde::Serialize;
-
-use super::spec::{ArchSpec, Op, Shape};
+use serde::{Deserialize, Serialize};
 
 /// A layer of nodes of the network graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum NodeGroup {
-    /// The input channels (fixed).
+    /// The input channels (fixed), and every set tied to them.
     Input,
-    /// The outputs of the `k`-th permutable layer (index into [`PermStructure::hidden`]).
+    /// The `k`-th permutation group (index into [`PermStructure::hidden`]).
     Hidden(usize),
-    /// The network's outputs (fixed).
+    /// The network's outputs (fixed), and every set tied to them.
     Output,
 }
 
@@ -31,7 +34,7 @@ pub enum LayerKind {
 /// A weighted op seen as the edges between two node groups.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GraphLayer {
-    /// Index of the op in [`ArchSpec::ops`].
+    /// Index of the op in [`ArchSpec::ops`](super::ArchSpec::ops).
     pub op_index: usize,
     pub kind: LayerKind,
     pub weight: String,
@@ -49,23 +52,35 @@ pub struct GraphLayer {
 
 /// One axis of one tensor that a group's permutation acts on: node `i` owns the indices
 /// `i·block .. (i+1)·block` of `axis`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AxisRef {
     pub tensor: String,
     pub axis: usize,
     pub block: usize,
 }
 
-/// A permutable layer of nodes (a hidden layer's output channels).
+/// A permutation group: a set of hidden channels permuted together.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PermGroup {
     /// Number of nodes.
     pub size: usize,
-    /// The graph layer that produces these nodes.
+    /// The first graph layer (index into [`PermStructure::layers`]) that produces these
+    /// nodes; it names the group.
     pub producer: usize,
-    /// The graph layer that consumes them.
+    /// The first graph layer that consumes them.
     pub consumer: usize,
-    /// Every tensor axis a permutation of this group must be applied to.
+    /// Every producing layer (more than one when an `add` ties groups), in order.
+    pub producers: Vec<usize>,
+    /// Every consuming layer, in order.
+    pub consumers: Vec<usize>,
+    /// The values (as numbered by [`super::Graph`]) whose channels are this group's.
+    pub values: Vec<usize>,
+    /// Where the group's units are observed (activation matching): each producing layer's
+    /// output after the batchnorms, `add`s and ReLUs that follow it alone — the values of the
+    /// group not read by exactly one such op, excluding pooled, padded and flattened ones.
+    pub taps: Vec<usize>,
+    /// Every tensor axis a permutation of this group must be applied to, in op order.
     pub axes: Vec<AxisRef>,
 }
 
@@ -74,138 +89,64 @@ pub struct PermGroup {
 pub struct PermStructure {
     /// Channels of the input group.
     pub n_input: usize,
-    /// The weighted ops in order; layer `l+1`'s input group is layer `l`'s output group.
+    /// The weighted ops in order.
     pub layers: Vec<GraphLayer>,
-    /// The permutable groups, in network order.
+    /// The permutation groups, in the order of their first producer.
     pub hidden: Vec<PermGroup>,
 }
 
 impl PermStructure {
-    /// Derive the structure from a spec and its inferred shapes (as from
-    /// [`ArchSpec::shapes_with`]). The spec must hold at least one weighted op.
-    pub(crate) fn derive(
-        spec: &ArchSpec,
-        shapes: &[Shape],
-        weight_shape: &dyn Fn(&str) -> Option<Vec<usize>>,
-    ) -> Self {
-        assert_eq!(
-            shapes.len(),
-            spec.ops.len() + 1,
-            "one shape per op boundary"
-        );
-        let weighted: Vec<usize> = spec
-            .ops
-            .iter()
-            .enumerate()
-            .filter(|(_, op)| matches!(op, Op::Conv2d { .. } | Op::Linear { .. }))
-            .map(|(i, _)| i)
-            .collect();
-        assert!(!weighted.is_empty(), "spec has weighted ops");
-        let n_input = match shapes[0] {
-            Shape::Chw(c, ..) => c,
-            Shape::Flat(n) => n,
-        };
-        let mut layers = Vec::new();
-        let mut hidden: Vec<PermGroup> = Vec::new();
-        let mut group = NodeGroup::Input;
-        let mut channels = n_input;
-        // Block of the current group's nodes along a flat feature axis.
-        let mut block = 1;
-        for (i, op) in spec.ops.iter().enumerate() {
-            match (op, shapes[i]) {
-                (Op::Flatten {}, Shape::Chw(_, h, w)) => block *= h * w,
-                (Op::Conv2d { weight, bias, .. } | Op::Linear { weight, bias }, before) => {
-                    let (kind, feat) = match (op, before) {
-                        (Op::Conv2d { .. }, Shape::Chw(..)) => {
-                            let ws = weight_shape(weight).expect("validated conv weight");
-                            (LayerKind::Conv, ws[2] * ws[3])
-                        }
-                        _ => (LayerKind::Linear, block),
-                    };
-                    let n_out = match shapes[i + 1] {
-                        Shape::Chw(c, ..) => c,
-                        Shape::Flat(n) => n,
-                    };
-                    let index = layers.len();
-                    let last = Some(&i) == weighted.last();
-                    let output = if last {
-                        NodeGroup::Output
-                    } else {
-                        NodeGroup::Hidden(hidden.len())
-                    };
-                    if let NodeGroup::Hidden(k) = group {
-                        hidden[k].consumer = index;
-                        hidden[k].axes.push(AxisRef {
-                            tensor: weight.clone(),
-                            axis: 1,
-                            block,
-                        });
-                    }
-                    if !last {
-                        let mut axes = vec![AxisRef {
-                            tensor: weight.clone(),
-                            axis: 0,
-                            block: 1,
-                        }];
-                        if let Some(b) = bias {
-                            axes.push(AxisRef {
-                                tensor: b.clone(),
-                                axis: 0,
-                                block: 1,
-                            });
-                        }
-                        hidden.push(PermGroup {
-                            size: n_out,
-                            producer: index,
-                            consumer: usize::MAX,
-                            axes,
-                        });
-                    }
-                    layers.push(GraphLayer {
-                        op_index: i,
-                        kind,
-                        weight: weight.clone(),
-                        bias: bias.clone(),
-                        input: group,
-                        output,
-                        n_in: channels,
-                        n_out,
-                        feat,
-                    });
-                    group = output;
-                    channels = n_out;
-                    block = 1;
-                }
-                _ => {}
-            }
-        }
-        debug_assert!(hidden.iter().all(|g| g.consumer != usize::MAX));
-        PermStructure {
-            n_input,
-            layers,
-            hidden,
-        }
+    /// Width of the output group (the last layer's outputs).
+    pub fn n_output(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.n_out)
     }
 
-    /// Total number of nodes: input channels plus every layer's outputs.
+    /// Total number of nodes: input channels, every group, the outputs.
     pub fn n_nodes(&self) -> usize {
-        self.n_input + self.layers.iter().map(|l| l.n_out).sum::<usize>()
+        self.n_input + self.hidden.iter().map(|g| g.size).sum::<usize>() + self.n_output()
     }
 
-    /// Offset of a group's first node in the node numbering (input first, then each layer's
-    /// outputs in order) — the numbering the pygmtools example uses.
-    pub fn group_offset(&self, group: NodeGroup) -> usize {
+    /// True for a chain: layer `l` reads group `l − 1` (the input for `l = 0`) and writes
+    /// group `l` (the output for the last layer), as in a network without `add`.
+    pub fn is_chain(&self) -> bool {
+        let last = self.layers.len().saturating_sub(1);
+        self.hidden.len() == last
+            && self.layers.iter().enumerate().all(|(l, layer)| {
+                let input = if l == 0 {
+                    NodeGroup::Input
+                } else {
+                    NodeGroup::Hidden(l - 1)
+                };
+                let output = if l == last {
+                    NodeGroup::Output
+                } else {
+                    NodeGroup::Hidden(l)
+                };
+                layer.input == input && layer.output == output
+            })
+    }
+
+    /// Index of a node group in the node numbering input, groups…, output (the order of
+    /// [`PermStructure::group_sizes`]).
+    pub fn group_index(&self, group: NodeGroup) -> usize {
         match group {
             NodeGroup::Input => 0,
-            NodeGroup::Hidden(k) => {
-                let producer = self.hidden[k].producer;
-                self.n_input
-                    + self.layers[..producer]
-                        .iter()
-                        .map(|l| l.n_out)
-                        .sum::<usize>()
-            }
-            NodeGroup::Output => self.n_nodes() - self.layers.last().map_or(0, |l| l.n_out),
+            NodeGroup::Hidden(k) => k + 1,
+            NodeGroup::Output => self.hidden.len() + 1,
         }
+    }
+
+    /// Node count per group: input, every permutation group, output.
+    pub fn group_sizes(&self) -> Vec<usize> {
+        std::iter::once(self.n_input)
+            .chain(self.hidden.iter().map(|g| g.size))
+            .chain(std::iter::once(self.n_output()))
+            .collect()
+    }
+
+    /// Offset of a group's first node in the node numbering (input first, then each group,
+    /// then the outputs) — for a chain, the numbering the pygmtools example uses.
+    pub fn group_offset(&self, group: NodeGroup) -> usize {
+        self.group_sizes()[..self.group_index(group)].iter().sum()
     }
 }

@@ -1,4 +1,5 @@
-//! The built-in presets: fixed specs (`mnist-cnn`, the pygmtools example's net) and
+//! The built-in presets: fixed specs (`mnist-cnn`, the pygmtools example's net; `cnn-bn` and
+//! `resnet-mini` of [`super::zoo`]) and
 //! shape-driven ones (`mlp`), whose ops are read from a model's tensor names and shapes.
 //!
 //! ```
@@ -17,14 +18,16 @@
 
 use std::collections::BTreeMap;
 
-use super::spec::{ArchError, ArchSpec, Op, PadMode};
+use super::error::ArchError;
+use super::spec::{ArchSpec, Op, PadMode};
+use super::zoo;
 
 /// The presets whose spec is read from a model's tensors (resolve them with [`preset_for`]).
 pub const SHAPE_DRIVEN: [&str; 1] = ["mlp"];
 
 /// The fixed presets.
 pub fn presets() -> Vec<ArchSpec> {
-    vec![mnist_cnn()]
+    vec![mnist_cnn(), zoo::cnn_bn(), zoo::resnet_mini()]
 }
 
 /// A fixed preset by name.
@@ -111,15 +114,12 @@ pub fn mlp(tensors: &BTreeMap<String, Vec<usize>>) -> Result<ArchSpec, ArchError
             bias: tensors.contains_key(&bias).then_some(bias),
         });
     }
-    Ok(ArchSpec {
-        name: "mlp".into(),
-        input: if in_features == 784 {
-            [1, 28, 28]
-        } else {
-            [1, 1, in_features]
-        },
-        ops,
-    })
+    let input = if in_features == 784 {
+        [1, 28, 28]
+    } else {
+        [1, 1, in_features]
+    };
+    Ok(ArchSpec::chain("mlp", input, ops))
 }
 
 /// The pygmtools example's `SimpleNet`: ReplicationPad2d(1) → conv 5×5 (1→32) → ReLU →
@@ -141,10 +141,10 @@ fn mnist_cnn() -> ArchSpec {
         stride: Some(2),
         padding: 1,
     };
-    ArchSpec {
-        name: "mnist-cnn".into(),
-        input: [1, 28, 28],
-        ops: vec![
+    ArchSpec::chain(
+        "mnist-cnn",
+        [1, 28, 28],
+        vec![
             pad.clone(),
             conv("conv1.weight"),
             Op::Relu {},
@@ -163,7 +163,7 @@ fn mnist_cnn() -> ArchSpec {
                 bias: None,
             },
         ],
-    }
+    )
 }
 
 #[cfg(test)]
@@ -193,7 +193,7 @@ mod tests {
                 "layers.10.weight"
             ]
         );
-        let kinds: Vec<&str> = spec.ops.iter().map(Op::kind).collect();
+        let kinds: Vec<&str> = spec.op_list().map(Op::kind).collect();
         assert_eq!(
             kinds,
             ["flatten", "linear", "relu", "linear", "relu", "linear"]

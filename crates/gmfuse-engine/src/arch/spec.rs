@@ -1,8 +1,13 @@
-//! The [`ArchSpec`] document, its ops and shape inference.
+//! The [`ArchSpec`] document: its ops, the [`Node`] that places an op in the graph, and the
+//! [`Shape`] of a value between two ops. Shape inference is in [`super::shape`], the input
+//! wiring in [`super::graph`].
+//!
+//! An op reads the previous op's output unless it names its input(s): `"input": "<name>"` for
+//! a one-input op, `"inputs": ["<a>", "<b>"]` for `add`, where a name is another op's `"name"`
+//! (earlier in the list) or `"input"`, the network's input. A spec without names is the chain
+//! it always was.
 
 use serde::{Deserialize, Serialize};
-
-use super::bounds;
 
 /// How `pad2d` fills the border.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,8 +23,12 @@ fn one() -> usize {
     1
 }
 
-/// One layer of a sequential network. Tensors are named by their safetensors keys.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+fn bn_eps() -> f64 {
+    1e-5
+}
+
+/// One operation of a network. Tensors are named by their safetensors keys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Op {
     /// Pad height and width by `padding` on every side.
@@ -41,8 +50,31 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bias: Option<String>,
     },
+    /// Batch normalisation of a `[C, H, W]` value with running statistics (inference):
+    /// `y = (x − running_mean) / √(running_var + eps) · weight + bias` per channel; every
+    /// tensor is `[C]`.
+    Batchnorm2d {
+        weight: String,
+        bias: String,
+        running_mean: String,
+        running_var: String,
+        #[serde(default = "bn_eps")]
+        eps: f64,
+    },
+    /// [`Op::Batchnorm2d`] on a flat value of `n` features; every tensor is `[n]`.
+    Batchnorm1d {
+        weight: String,
+        bias: String,
+        running_mean: String,
+        running_var: String,
+        #[serde(default = "bn_eps")]
+        eps: f64,
+    },
     /// `max(x, 0)`. An empty struct variant, so that unknown fields are refused like any other op's.
     Relu {},
+    /// The element-wise sum of two values of one shape (a residual connection); its node names
+    /// both with `"inputs"`.
+    Add {},
     /// Max pooling; padding counts as −∞ (PyTorch semantics, floor mode).
     Maxpool2d {
         kernel: usize,
@@ -60,18 +92,80 @@ pub enum Op {
         #[serde(default)]
         padding: usize,
     },
+    /// `(C, H, W)` → `C`: the mean of each channel over its `H·W` positions.
+    #[serde(rename = "global_avgpool")]
+    GlobalAvgpool {},
     /// `(C, H, W)` → `C·H·W`, channel-major.
     Flatten {},
 }
 
-/// A network: the shape of one input sample `[C, H, W]` and its ops in order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// An op placed in the graph: its optional name and the values it reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// How later ops refer to this op's output (unique; not `"input"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A one-input op's input, when it is not the previous op's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// An `add`'s two inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+impl From<Op> for Node {
+    /// An unnamed op reading the previous op's output.
+    fn from(op: Op) -> Self {
+        Node {
+            name: None,
+            input: None,
+            inputs: None,
+            op,
+        }
+    }
+}
+
+impl Node {
+    /// Name this node.
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    /// Read `input` instead of the previous op's output.
+    pub fn reading(mut self, input: &str) -> Self {
+        self.input = Some(input.to_string());
+        self
+    }
+
+    /// An `add` of the values named `a` and `b`.
+    pub fn add(a: &str, b: &str) -> Self {
+        Node {
+            inputs: Some(vec![a.to_string(), b.to_string()]),
+            ..Node::from(Op::Add {})
+        }
+    }
+
+    /// How the node is referred to in errors: its name, else its op.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{} `{n}`", self.op.kind()),
+            None => self.op.kind().to_string(),
+        }
+    }
+}
+
+/// A network: the shape of one input sample `[C, H, W]` and its ops in a topological order
+/// (every op after the ops it reads). The last op's output is the network's output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArchSpec {
     pub name: String,
     /// One sample's shape, `[channels, height, width]`.
     pub input: [usize; 3],
-    pub ops: Vec<Op>,
+    pub ops: Vec<Node>,
 }
 
 /// The shape of one sample between two ops.
@@ -83,46 +177,13 @@ pub enum Shape {
     Flat(usize),
 }
 
-/// Why a spec is invalid or does not fit a set of weights.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ArchError {
-    #[error("unknown architecture preset `{0}`")]
-    UnknownPreset(String),
-    #[error("preset `{0}` is read from a model's tensors: resolve it with `preset_for`")]
-    ShapeDriven(String),
-    #[error("preset `{preset}` does not fit these tensors: {reason}")]
-    PresetMismatch { preset: String, reason: String },
-    #[error("op {index} ({op}): {reason}")]
-    BadOp {
-        index: usize,
-        op: &'static str,
-        reason: String,
-    },
-    #[error("architecture has no conv2d or linear layer")]
-    NoLayers,
-    #[error("tensor `{name}` is required by op {index} but missing from the weights")]
-    MissingTensor { name: String, index: usize },
-    #[error("tensor `{name}`: expected shape {expected:?}, got {got:?}")]
-    ShapeMismatch {
-        name: String,
-        expected: Vec<usize>,
-        got: Vec<usize>,
-    },
-    #[error("tensor `{0}` is used by more than one op")]
-    TensorReused(String),
-    #[error("tensor `{0}` is not used by the architecture")]
-    UnusedTensor(String),
-    #[error("the network's output must be flat, got {0:?}")]
-    OutputNotFlat(Shape),
-    /// A size over one of the hard limits of [`super::bounds`].
-    #[error("op {index} ({op}): {what} {value} is over the limit of {max}")]
-    Limit {
-        index: usize,
-        op: &'static str,
-        what: &'static str,
-        value: u128,
-        max: u128,
-    },
+impl Shape {
+    /// Channels of a `[C, H, W]` value, features of a flat one.
+    pub fn units(self) -> usize {
+        match self {
+            Shape::Chw(c, ..) | Shape::Flat(c) => c,
+        }
+    }
 }
 
 impl Op {
@@ -132,170 +193,70 @@ impl Op {
             Op::Pad2d { .. } => "pad2d",
             Op::Conv2d { .. } => "conv2d",
             Op::Linear { .. } => "linear",
+            Op::Batchnorm2d { .. } => "batchnorm2d",
+            Op::Batchnorm1d { .. } => "batchnorm1d",
             Op::Relu {} => "relu",
+            Op::Add {} => "add",
             Op::Maxpool2d { .. } => "maxpool2d",
             Op::Avgpool2d { .. } => "avgpool2d",
+            Op::GlobalAvgpool {} => "global_avgpool",
             Op::Flatten {} => "flatten",
         }
     }
-}
 
-/// Output length of a sliding window, or `None` when the window does not fit.
-fn window_out(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
-    let padded = size.checked_add(padding.checked_mul(2)?)?;
-    if kernel == 0 || stride == 0 || padded < kernel {
-        return None;
+    /// How many values the op reads.
+    pub fn arity(&self) -> usize {
+        match self {
+            Op::Add {} => 2,
+            _ => 1,
+        }
     }
-    Some((padded - kernel) / stride + 1)
+
+    /// The tensors the op uses: weight then bias for conv2d and linear; weight, bias,
+    /// running_mean, running_var for a batchnorm.
+    pub fn tensors(&self) -> Vec<&str> {
+        match self {
+            Op::Conv2d { weight, bias, .. } | Op::Linear { weight, bias } => {
+                std::iter::once(weight.as_str())
+                    .chain(bias.as_deref())
+                    .collect()
+            }
+            Op::Batchnorm2d {
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                ..
+            }
+            | Op::Batchnorm1d {
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                ..
+            } => vec![weight, bias, running_mean, running_var],
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl ArchSpec {
-    /// Shapes of one sample before the first op and after each op (`ops.len() + 1` entries),
-    /// computed from the spec alone. Convolution and linear widths come from
-    /// `weight_shape(name)`, which yields the tensor's shape if known.
-    pub fn shapes_with(
-        &self,
-        weight_shape: impl Fn(&str) -> Option<Vec<usize>>,
-    ) -> Result<Vec<Shape>, ArchError> {
-        self.check_global_limits()?;
-        let [c, h, w] = self.input;
-        if c == 0 || h == 0 || w == 0 {
-            return Err(ArchError::BadOp {
-                index: 0,
-                op: "input",
-                reason: format!("input shape {:?} has a zero dimension", self.input),
-            });
+    /// A chain of unnamed ops, each reading the previous one's output.
+    pub fn chain(name: &str, input: [usize; 3], ops: Vec<Op>) -> Self {
+        ArchSpec {
+            name: name.to_string(),
+            input,
+            ops: ops.into_iter().map(Node::from).collect(),
         }
-        let mut shapes = vec![Shape::Chw(c, h, w)];
-        for (index, op) in self.ops.iter().enumerate() {
-            let bad = |reason: String| ArchError::BadOp {
-                index,
-                op: op.kind(),
-                reason,
-            };
-            let cur = *shapes.last().expect("non-empty");
-            bounds::check_op_params(index, op)?;
-            let next = match (op, cur) {
-                (Op::Pad2d { padding, .. }, Shape::Chw(c, h, w)) => Shape::Chw(
-                    c,
-                    h.checked_add(2 * padding)
-                        .ok_or_else(|| bad("padding overflows".into()))?,
-                    w.checked_add(2 * padding)
-                        .ok_or_else(|| bad("padding overflows".into()))?,
-                ),
-                (
-                    Op::Conv2d {
-                        weight,
-                        stride,
-                        padding,
-                        ..
-                    },
-                    Shape::Chw(c, h, w),
-                ) => {
-                    let ws = weight_shape(weight).ok_or_else(|| ArchError::MissingTensor {
-                        name: weight.clone(),
-                        index,
-                    })?;
-                    if ws.len() != 4 {
-                        return Err(bad(format!("weight `{weight}` must be 4-D, got {ws:?}")));
-                    }
-                    bounds::check_conv_weight(index, &ws)?;
-                    bounds::check_padded(index, (c, h, w), *padding)?;
-                    let oh = window_out(h, ws[2], *stride, *padding);
-                    let ow = window_out(w, ws[3], *stride, *padding);
-                    match (oh, ow) {
-                        (Some(oh), Some(ow)) => Shape::Chw(ws[0], oh, ow),
-                        _ => {
-                            return Err(bad(format!(
-                                "kernel {}x{} (stride {stride}, padding {padding}) does not fit input {h}x{w}",
-                                ws[2], ws[3]
-                            )));
-                        }
-                    }
-                }
-                (Op::Linear { weight, .. }, Shape::Flat(_)) => {
-                    let ws = weight_shape(weight).ok_or_else(|| ArchError::MissingTensor {
-                        name: weight.clone(),
-                        index,
-                    })?;
-                    if ws.len() != 2 {
-                        return Err(bad(format!("weight `{weight}` must be 2-D, got {ws:?}")));
-                    }
-                    bounds::check_linear_weight(index, &ws)?;
-                    Shape::Flat(ws[0])
-                }
-                (Op::Relu {}, s) => s,
-                (
-                    Op::Maxpool2d {
-                        kernel,
-                        stride,
-                        padding,
-                    }
-                    | Op::Avgpool2d {
-                        kernel,
-                        stride,
-                        padding,
-                    },
-                    Shape::Chw(c, h, w),
-                ) => {
-                    let s = stride.unwrap_or(*kernel);
-                    if 2 * padding > *kernel {
-                        return Err(bad(format!(
-                            "padding {padding} must be at most half the kernel {kernel}"
-                        )));
-                    }
-                    match (
-                        window_out(h, *kernel, s, *padding),
-                        window_out(w, *kernel, s, *padding),
-                    ) {
-                        (Some(oh), Some(ow)) => Shape::Chw(c, oh, ow),
-                        _ => {
-                            return Err(bad(format!(
-                                "kernel {kernel} (stride {s}, padding {padding}) does not fit input {h}x{w}"
-                            )));
-                        }
-                    }
-                }
-                (Op::Flatten {}, Shape::Chw(c, h, w)) => Shape::Flat(bounds::elems(
-                    index,
-                    "flatten",
-                    "values per sample",
-                    &[c, h, w],
-                    bounds::MAX_ACTIVATION_ELEMS,
-                )?),
-                (Op::Flatten {}, Shape::Flat(n)) => Shape::Flat(n),
-                (Op::Linear { .. }, Shape::Chw(..)) => {
-                    return Err(bad(format!(
-                        "needs a flat input, got {cur:?}: add a flatten op"
-                    )));
-                }
-                (_, Shape::Flat(_)) => {
-                    return Err(bad(format!("needs a [C, H, W] input, got {cur:?}")));
-                }
-            };
-            if matches!(
-                next,
-                Shape::Chw(0, ..) | Shape::Chw(_, 0, _) | Shape::Chw(_, _, 0) | Shape::Flat(0)
-            ) {
-                return Err(bad(format!("produces an empty shape {next:?}")));
-            }
-            bounds::check_shape(index, op.kind(), next)?;
-            shapes.push(next);
-        }
-        Ok(shapes)
     }
 
-    /// Names of the tensors the ops use, in op order (weight before bias).
+    /// The ops alone, in order.
+    pub fn op_list(&self) -> impl Iterator<Item = &Op> {
+        self.ops.iter().map(|n| &n.op)
+    }
+
+    /// Names of the tensors the ops use, in op order (see [`Op::tensors`]).
     pub fn tensor_names(&self) -> Vec<&str> {
-        let mut names = Vec::new();
-        for op in &self.ops {
-            if let Op::Conv2d { weight, bias, .. } | Op::Linear { weight, bias } = op {
-                names.push(weight.as_str());
-                if let Some(b) = bias {
-                    names.push(b.as_str());
-                }
-            }
-        }
-        names
+        self.op_list().flat_map(Op::tensors).collect()
     }
 }

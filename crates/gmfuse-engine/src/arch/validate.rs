@@ -2,8 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::error::ArchError;
+use super::graph::Graph;
 use super::perm::PermStructure;
-use super::spec::{ArchError, ArchSpec, Op, Shape};
+use super::spec::{ArchSpec, Op, Shape};
 use crate::weights::WeightSet;
 
 impl ArchSpec {
@@ -12,69 +14,61 @@ impl ArchSpec {
     /// # Errors
     /// Any [`ArchError`]: errors name the tensor with the expected and the actual shape.
     pub fn validate(&self, weights: &WeightSet) -> Result<PermStructure, ArchError> {
-        let shapes: BTreeMap<String, Vec<usize>> = weights
-            .tensors
-            .iter()
-            .map(|(k, t)| (k.clone(), t.data.shape().to_vec()))
-            .collect();
-        self.check_shapes(&shapes)
+        self.check_shapes(&weights.shapes())
     }
 
     /// Check the spec against tensor shapes by name (as read from a safetensors header) and
     /// derive its permutation structure. Every tensor must be used by exactly one op.
     ///
     /// # Errors
-    /// Any [`ArchError`].
+    /// Any [`ArchError`] of [`ArchSpec::check_tensors`]; [`ArchError::Unsupported`] for a
+    /// spec the permutation structure cannot describe yet.
     pub fn check_shapes(
         &self,
         tensors: &BTreeMap<String, Vec<usize>>,
     ) -> Result<PermStructure, ArchError> {
+        let graph = self.check_tensors(tensors)?;
+        let lookup = |n: &str| tensors.get(n).cloned();
+        PermStructure::derive(self, &graph, &lookup)
+    }
+
+    /// Check the spec against tensor shapes by name and return its wiring and value shapes:
+    /// every tensor is used by exactly one op and has the shape its op needs, the output is
+    /// flat, and there is a weighted layer.
+    ///
+    /// # Errors
+    /// Any [`ArchError`]: errors name the tensor with the expected and the actual shape.
+    pub fn check_tensors(
+        &self,
+        tensors: &BTreeMap<String, Vec<usize>>,
+    ) -> Result<Graph, ArchError> {
         let mut used = BTreeSet::new();
         for name in self.tensor_names() {
             if !used.insert(name) {
                 return Err(ArchError::TensorReused(name.to_string()));
             }
         }
-        let lookup = |n: &str| tensors.get(n).cloned();
-        let shapes = self.shapes_with(lookup)?;
-        if !matches!(shapes.last(), Some(Shape::Flat(_))) {
-            return Err(ArchError::OutputNotFlat(*shapes.last().expect("non-empty")));
+        let graph = self.graph_with(|n: &str| tensors.get(n).cloned())?;
+        let out = *graph.shapes.last().expect("non-empty");
+        if !matches!(out, Shape::Flat(_)) {
+            return Err(ArchError::OutputNotFlat(out));
         }
         if !self
-            .ops
-            .iter()
+            .op_list()
             .any(|op| matches!(op, Op::Conv2d { .. } | Op::Linear { .. }))
         {
             return Err(ArchError::NoLayers);
         }
-        for (index, op) in self.ops.iter().enumerate() {
-            let (weight, bias, expected) = match (op, shapes[index]) {
-                (Op::Conv2d { weight, bias, .. }, Shape::Chw(c, ..)) => {
-                    let ws = &tensors[weight];
-                    (weight, bias, vec![ws[0], c, ws[2], ws[3]])
-                }
-                (Op::Linear { weight, bias }, Shape::Flat(n)) => {
-                    (weight, bias, vec![tensors[weight][0], n])
-                }
-                _ => continue,
-            };
-            let got = &tensors[weight];
-            if *got != expected {
-                return Err(ArchError::ShapeMismatch {
-                    name: weight.clone(),
-                    expected,
-                    got: got.clone(),
-                });
-            }
-            if let Some(b) = bias {
-                let got = tensors.get(b).ok_or_else(|| ArchError::MissingTensor {
-                    name: b.clone(),
+        for (index, op) in self.op_list().enumerate() {
+            for (name, expected) in expected_shapes(op, graph.input_shape(index), tensors) {
+                let got = tensors.get(name).ok_or_else(|| ArchError::MissingTensor {
+                    name: name.to_string(),
                     index,
                 })?;
-                if *got != [expected[0]] {
+                if *got != expected {
                     return Err(ArchError::ShapeMismatch {
-                        name: b.clone(),
-                        expected: vec![expected[0]],
+                        name: name.to_string(),
+                        expected,
                         got: got.clone(),
                     });
                 }
@@ -83,8 +77,39 @@ impl ArchSpec {
         if let Some(extra) = tensors.keys().find(|k| !used.contains(k.as_str())) {
             return Err(ArchError::UnusedTensor(extra.clone()));
         }
-        Ok(PermStructure::derive(self, &shapes, &lookup))
+        Ok(graph)
     }
+}
+
+/// The shape each tensor of `op` must have, given the op's input shape (shape inference has
+/// already read the conv/linear output widths from `tensors`).
+fn expected_shapes<'a>(
+    op: &'a Op,
+    input: Shape,
+    tensors: &BTreeMap<String, Vec<usize>>,
+) -> Vec<(&'a str, Vec<usize>)> {
+    let (weight_shape, out) = match (op, input) {
+        (Op::Conv2d { weight, .. }, Shape::Chw(c, ..)) => {
+            let ws = &tensors[weight];
+            (vec![ws[0], c, ws[2], ws[3]], ws[0])
+        }
+        (Op::Linear { weight, .. }, Shape::Flat(n)) => {
+            let out = tensors[weight][0];
+            (vec![out, n], out)
+        }
+        (Op::Batchnorm2d { .. } | Op::Batchnorm1d { .. }, s) => {
+            return op
+                .tensors()
+                .into_iter()
+                .map(|t| (t, vec![s.units()]))
+                .collect();
+        }
+        _ => return Vec::new(),
+    };
+    let names = op.tensors();
+    std::iter::once((names[0], weight_shape))
+        .chain(names.get(1).map(|b| (*b, vec![out])))
+        .collect()
 }
 
 #[cfg(test)]
@@ -171,10 +196,13 @@ mod tests {
             Err(ArchError::UnusedTensor("extra".into()))
         );
         let mut reused = spec.clone();
-        reused.ops.push(Op::Linear {
-            weight: "fc2.weight".into(),
-            bias: None,
-        });
+        reused.ops.push(
+            Op::Linear {
+                weight: "fc2.weight".into(),
+                bias: None,
+            }
+            .into(),
+        );
         assert_eq!(
             reused.check_shapes(&mnist_shapes()),
             Err(ArchError::TensorReused("fc2.weight".into()))

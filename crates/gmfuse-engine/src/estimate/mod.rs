@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::arch::{ArchError, ArchSpec, NodeGroup, Op, PermStructure, Shape};
+use crate::arch::{ArchError, ArchSpec, Graph, NodeGroup, Op, PermStructure, Shape};
 use crate::eval::EVAL_BATCH;
 use crate::forward::{CHUNK_BYTES, COLS_BUDGET, LANES, MAX_CHUNK};
 use crate::methods::MethodId;
@@ -106,13 +106,14 @@ fn len(shape: Shape) -> u64 {
 /// compiled network bytes).
 fn forward_costs(
     spec: &ArchSpec,
-    shapes: &[Shape],
+    graph: &Graph,
     tensors: &BTreeMap<String, Vec<usize>>,
 ) -> (u64, u64, u64, u64) {
+    let shapes = &graph.shapes;
     let (mut macs, mut longest, mut cols, mut net) = (0u64, len(shapes[0]), 0u64, 0u64);
     let mut largest_linear = 0u64;
-    for (i, op) in spec.ops.iter().enumerate() {
-        let (cur, next) = (shapes[i], shapes[i + 1]);
+    for (i, op) in spec.op_list().enumerate() {
+        let (cur, next) = (graph.input_shape(i), shapes[i + 1]);
         longest = longest.max(len(next));
         match (op, cur, next) {
             (
@@ -183,7 +184,7 @@ fn affinity_costs(structure: &PermStructure, params: &FusionParams) -> (u64, u64
         largest_parts =
             largest_parts.max(prod([l.n_out as u64, sum([sq(l.n_in), l.n_out as u64]), 8]));
     }
-    let dim = sum(std::iter::once(sq(structure.n_input)).chain(layers.iter().map(|l| sq(l.n_out))));
+    let dim = sum(structure.group_sizes().into_iter().map(sq));
     // The solvers' pair vectors (IPFP holds eight: v, Kv, b, Kb, their difference, the best,
     // the assignment's; SM five, RRWM six).
     transient = sum([
@@ -218,23 +219,23 @@ fn activation_costs(
     macs_per_sample: u64,
 ) -> (u64, u64) {
     let used = samples.min(MAX_CALIBRATION_SAMPLES as u64);
-    // (rows per sample, units) of each group's activations.
+    // (rows per sample, units) of each tap point's activations.
     let groups: Vec<(u64, u64)> = structure
         .hidden
         .iter()
-        .map(
-            |g| match shapes[structure.layers[g.producer].op_index + 1] {
-                Shape::Chw(c, h, w) => (h as u64 * w as u64, c as u64),
-                Shape::Flat(n) => (1, n as u64),
-            },
-        )
+        .flat_map(|g| g.taps.iter())
+        .map(|&v| match shapes[v] {
+            Shape::Chw(c, h, w) => (h as u64 * w as u64, c as u64),
+            Shape::Flat(n) => (1, n as u64),
+        })
         .collect();
     let per_sample = sum(groups.iter().map(|&(r, n)| prod([r, n])));
     let batch = (BATCH_VALUES as u64 / per_sample.max(1)).clamp(1, MAX_BATCH as u64);
     let largest = groups.iter().map(|&(r, n)| prod([r, n])).max().unwrap_or(0);
-    let moments = sum(groups
-        .iter()
-        .map(|&(_, n)| prod([sum([prod([n, n]), 4 * n]), 8])));
+    let moments = sum(structure.hidden.iter().map(|g| {
+        let n = g.size as u64;
+        prod([sum([prod([n, n]), 4 * n]), 8])
+    }));
     let bytes = sum([
         prod([2, network]),
         prod([2, threads, per_thread]),
@@ -253,12 +254,13 @@ fn activation_costs(
 /// The [`ArchError`] of [`ArchSpec::check_shapes`] when the tensors do not fit the spec.
 pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
     let structure = work.spec.check_shapes(work.tensors)?;
-    let shapes = work.spec.shapes_with(|n| work.tensors.get(n).cloned())?;
+    let graph = work.spec.graph_with(|n| work.tensors.get(n).cloned())?;
+    let shapes = &graph.shapes;
     let weight_elems = sum(work
         .tensors
         .values()
         .map(|s| prod(s.iter().map(|&d| d as u64))));
-    let (macs_per_sample, longest, cols, network) = forward_costs(work.spec, &shapes, work.tensors);
+    let (macs_per_sample, longest, cols, network) = forward_costs(work.spec, &graph, work.tensors);
     let classes = len(*shapes.last().expect("non-empty"));
 
     let sample = len(shapes[0]);
@@ -323,7 +325,7 @@ pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
             let forward = (network, per_thread, work.threads.max(1) as u64);
             activation_costs(
                 &structure,
-                &shapes,
+                shapes,
                 work.calibration_samples,
                 forward,
                 macs_per_sample,

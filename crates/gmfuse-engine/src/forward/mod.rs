@@ -21,6 +21,7 @@
 //! ```
 
 mod direct;
+mod fold;
 mod matmul;
 mod ops;
 mod plan;
@@ -58,6 +59,8 @@ pub struct Network {
     unit_ends: Vec<usize>,
     /// Per op: its units (channels, or the width of a flat output).
     units: Vec<usize>,
+    /// Values kept aside for a later op (see [`plan::compile`]).
+    slots: usize,
 }
 
 /// Reusable buffers for one thread's chunks.
@@ -66,6 +69,8 @@ pub(crate) struct Scratch {
     a: Vec<f32>,
     b: Vec<f32>,
     cols: Vec<f32>,
+    /// The saved values, one buffer per slot.
+    saved: Vec<Vec<f32>>,
 }
 
 impl Network {
@@ -75,18 +80,19 @@ impl Network {
     /// The [`ArchError`] of [`ArchSpec::validate`].
     pub fn new(spec: &ArchSpec, weights: &WeightSet) -> Result<Self, ArchError> {
         spec.validate(weights)?;
-        let shapes =
-            spec.shapes_with(|n| weights.tensors.get(n).map(|t| t.data.shape().to_vec()))?;
-        let Some(&Shape::Flat(classes)) = shapes.last() else {
+        fold::check_bn(spec, weights)?;
+        let graph = spec.graph_with(|n| weights.tensors.get(n).map(|t| t.data.shape().to_vec()))?;
+        let Some(&Shape::Flat(classes)) = graph.shapes.last() else {
             unreachable!("validate checks that the output is flat")
         };
-        let (steps, ends) = plan::compile(spec, weights, &shapes);
+        let plan::Compiled { steps, ends, slots } = plan::compile(spec, weights, &graph);
         let [c, h, w] = spec.input;
         let max_len = steps.iter().map(Step::out_len).fold(c * h * w, usize::max);
-        let (unit_ends, units) = taps::tap_points(spec, &shapes, &ends);
+        let (unit_ends, units) = taps::tap_points(spec, &graph, &ends);
         Ok(Network {
             unit_ends,
             units,
+            slots,
             input: spec.input,
             classes,
             steps,
@@ -167,7 +173,11 @@ impl Network {
             s.a.resize(size, 0.0);
             s.b.resize(size, 0.0);
         }
-        let (mut a, mut t) = (&mut s.a, &mut s.b);
+        s.saved.resize_with(self.slots, Vec::new);
+        for slot in &mut s.saved {
+            slot.resize(size.max(slot.len()), 0.0);
+        }
+        let (mut a, mut t, saved) = (&mut s.a, &mut s.b, &mut s.saved);
         for (src, dst) in x.chunks_exact(len).zip(a.chunks_exact_mut(len)) {
             ops::chw_to_hwc(src, dst, c, h * w);
         }
@@ -182,6 +192,25 @@ impl Network {
                     ops::relu(&mut a[..b * len]);
                     tap(k + 1, &a[..b * len]);
                     continue;
+                }
+                Step::Affine { scale, shift, .. } => {
+                    ops::affine(&mut a[..b * len], scale, shift);
+                    tap(k + 1, &a[..b * len]);
+                    continue;
+                }
+                Step::Save { slot, .. } => {
+                    saved[*slot][..b * len].copy_from_slice(&a[..b * len]);
+                    tap(k + 1, &a[..b * len]);
+                    continue;
+                }
+                Step::AddSaved { slot, .. } => {
+                    ops::add(&mut a[..b * len], &saved[*slot][..b * len]);
+                    tap(k + 1, &a[..b * len]);
+                    continue;
+                }
+                Step::Load { slot, .. } => dst.copy_from_slice(&saved[*slot][..b * out_len]),
+                Step::GlobalAvgPool { c, .. } => {
+                    samples.for_each(|(i, o)| ops::global_avgpool(i, o, *c));
                 }
                 Step::Pad { mode, p, h, w, c } => {
                     for (i, o) in samples {

@@ -1,4 +1,5 @@
-//! The cheap, memory-bound steps on one NHWC sample: layout changes, padding, ReLU, pooling.
+//! The cheap, memory-bound steps on one NHWC sample: layout changes, padding, ReLU, pooling,
+//! unfolded batchnorms, residual adds.
 
 use super::plan::Pool;
 use crate::arch::PadMode;
@@ -139,5 +140,41 @@ pub(super) fn avgpool(src: &[f32], dst: &mut [f32], p: &Pool) {
                 *o /= divisor;
             }
         }
+    }
+}
+
+/// `x[i] = x[i]·scale[i mod c] + shift[i mod c]` in place: a batchnorm that could not be folded
+/// into a convolution or linear layer (NHWC, or a flat vector with `c` its length).
+pub(super) fn affine(x: &mut [f32], scale: &[f32], shift: &[f32]) {
+    let c = scale.len();
+    debug_assert_eq!(x.len() % c, 0);
+    for px in x.chunks_exact_mut(c) {
+        for ((v, &s), &t) in px.iter_mut().zip(scale).zip(shift) {
+            *v = *v * s + t;
+        }
+    }
+}
+
+/// `x += y` element-wise (a residual `add`).
+pub(super) fn add(x: &mut [f32], y: &[f32]) {
+    debug_assert_eq!(x.len(), y.len());
+    for (v, &w) in x.iter_mut().zip(y) {
+        *v += w;
+    }
+}
+
+/// The mean of each channel of an NHWC sample `(hw, c)` → `c` values (global average pooling).
+pub(super) fn global_avgpool(src: &[f32], dst: &mut [f32], c: usize) {
+    debug_assert_eq!(dst.len(), c);
+    debug_assert_eq!(src.len() % c, 0);
+    let hw = src.len() / c;
+    dst.fill(0.0);
+    for px in src.chunks_exact(c) {
+        for (o, &v) in dst.iter_mut().zip(px) {
+            *o += v;
+        }
+    }
+    for o in dst.iter_mut() {
+        *o /= hw as f32;
     }
 }

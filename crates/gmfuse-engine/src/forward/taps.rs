@@ -8,27 +8,22 @@ use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
 use super::{Network, Scratch};
-use crate::arch::{ArchSpec, Op, Shape};
+use crate::arch::{ArchSpec, Graph, Op};
 
 /// For each op: the number of compiled steps after which its units' activations are in the
 /// buffer (its own `ends` entry, or the next op's when that op is a ReLU), and its unit count
 /// (channels of an image-shaped output, the width of a flat one).
 pub(super) fn tap_points(
     spec: &ArchSpec,
-    shapes: &[Shape],
+    graph: &Graph,
     ends: &[usize],
 ) -> (Vec<usize>, Vec<usize>) {
     (0..spec.ops.len())
         .map(|i| {
-            let end = match spec.ops.get(i + 1) {
-                Some(Op::Relu {}) => ends[i + 1],
-                _ => ends[i],
-            };
-            let units = match shapes[i + 1] {
-                Shape::Chw(c, ..) => c,
-                Shape::Flat(n) => n,
-            };
-            (end, units)
+            let relu_next = matches!(spec.ops.get(i + 1).map(|n| &n.op), Some(Op::Relu {}))
+                && graph.inputs[i + 1] == [i + 1];
+            let end = if relu_next { ends[i + 1] } else { ends[i] };
+            (end, graph.output_shape(i).units())
         })
         .unzip()
 }

@@ -42,16 +42,24 @@ pub(crate) fn random_weights(shapes: &[(&str, Vec<usize>)], rng: &mut Rng) -> We
     ws
 }
 
-/// One sample through `spec`, straight from the definitions. `x`: `(C, H, W)` flattened.
+/// One sample through `spec`, straight from the definitions, in `f64`, every value kept.
+/// `x`: `(C, H, W)` flattened.
 fn reference(spec: &ArchSpec, ws: &WeightSet, x: &[f32]) -> Vec<f64> {
     let t = |n: &str| &ws.tensors[n].data;
-    let [mut c, mut h, mut w] = spec.input;
-    let mut v: Vec<f64> = x.iter().map(|&p| f64::from(p)).collect();
+    let inputs = spec.op_inputs().unwrap();
+    let [c, h, w] = spec.input;
+    let mut values = vec![(
+        x.iter().map(|&p| f64::from(p)).collect::<Vec<f64>>(),
+        c,
+        h,
+        w,
+    )];
     let at = |v: &[f64], h: usize, w: usize, ch: usize, y: isize, x: isize| -> Option<f64> {
         (y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < w)
             .then(|| v[(ch * h + y as usize) * w + x as usize])
     };
-    for op in &spec.ops {
+    for (i, op) in spec.op_list().enumerate() {
+        let (mut v, mut c, mut h, mut w) = values[inputs[i][0]].clone();
         match op {
             Op::Pad2d { mode, padding } => {
                 let p = *padding as isize;
@@ -150,9 +158,29 @@ fn reference(spec: &ArchSpec, ws: &WeightSet, x: &[f32]) -> Vec<f64> {
                     .collect();
                 (v, c, h, w) = (o, wt.shape()[0], 1, 1);
             }
+            Op::Batchnorm2d { eps, .. } | Op::Batchnorm1d { eps, .. } => {
+                let n = op.tensors();
+                let (g, b, m, var) = (t(n[0]), t(n[1]), t(n[2]), t(n[3]));
+                let per = v.len() / c;
+                for (k, x) in v.iter_mut().enumerate() {
+                    let ch = k / per;
+                    *x = (*x - m[[ch]]) / (var[[ch]] + eps).sqrt() * g[[ch]] + b[[ch]];
+                }
+            }
+            Op::Add {} => {
+                let other = &values[inputs[i][1]].0;
+                v.iter_mut().zip(other).for_each(|(x, y)| *x += y);
+            }
+            Op::GlobalAvgpool {} => {
+                let o = v
+                    .chunks(h * w)
+                    .map(|ch| ch.iter().sum::<f64>() / (h * w) as f64);
+                (v, h, w) = (o.collect(), 1, 1);
+            }
         }
+        values.push((v, c, h, w));
     }
-    v
+    values.pop().unwrap().0
 }
 
 /// Largest |logit − reference| over `n` random samples, on both convolution paths.
@@ -396,4 +424,90 @@ fn activations_are_each_ops_output_after_its_relu_one_row_per_position() {
             }
         }
     }
+}
+
+/// Random weights for `spec` (shapes by name) with batchnorm statistics a trained network
+/// could have: γ in [0.5, 1.5], β and the running mean in ±0.5, the running variance in
+/// [0.25, 1.75]; every other tensor as [`random_weights`].
+pub(crate) fn random_model(
+    spec: &ArchSpec,
+    shapes: &std::collections::BTreeMap<String, Vec<usize>>,
+    seed: u64,
+) -> WeightSet {
+    let mut rng = Rng::new(seed);
+    let list: Vec<(&str, Vec<usize>)> = shapes
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    let mut ws = random_weights(&list, &mut rng);
+    for op in spec.op_list() {
+        if let Op::Batchnorm2d { .. } | Op::Batchnorm1d { .. } = op {
+            let names = op.tensors();
+            let ranges = [(1.0, 0.5), (0.0, 0.5), (0.0, 0.5), (1.0, 0.75)];
+            for (name, (mid, half)) in names.iter().zip(ranges) {
+                let t = ws.tensors.get_mut(*name).unwrap();
+                t.data.mapv_inplace(|_| mid + half * rng.next());
+            }
+        }
+    }
+    ws
+}
+
+#[test]
+fn the_bn_and_residual_presets_match_the_direct_definition() {
+    // Batchnorms folded into convolutions and linear layers, identity and projection
+    // shortcuts (saved, loaded and added values), global average pooling.
+    for (name, seed) in [("cnn-bn", 5), ("resnet-mini", 6)] {
+        let s = preset(name).unwrap();
+        let ws = random_model(&s, &crate::arch::preset_tensors(name).unwrap(), seed);
+        let [gemm, direct] = max_diff(&s, &ws, 6, &mut Rng::new(seed));
+        assert!(
+            gemm <= 1e-4 && direct <= 1e-4,
+            "{name}: off by {gemm} / {direct}"
+        );
+    }
+}
+
+#[test]
+fn batchnorms_that_cannot_be_folded_and_adds_of_saved_values_match_the_definition() {
+    // A batchnorm on the input, one after an add, one after a flatten (per feature), one
+    // after a conv whose output is also read by an add; an add whose inputs are both saved
+    // (the current value is neither), and an add of a value to itself.
+    let s = spec(
+        r#"{"name":"g","input":[2,6,6],"ops":[
+          {"op":"batchnorm2d","weight":"b0.w","bias":"b0.b","running_mean":"b0.m","running_var":"b0.v","name":"in"},
+          {"op":"conv2d","weight":"c1.w","padding":1,"name":"c1"},
+          {"op":"batchnorm2d","weight":"b1.w","bias":"b1.b","running_mean":"b1.m","running_var":"b1.v","name":"n1"},
+          {"op":"conv2d","weight":"c2.w","input":"in","name":"c2"},
+          {"op":"add","inputs":["n1","c1"],"name":"s1"},
+          {"op":"add","inputs":["c2","s1"]},
+          {"op":"batchnorm2d","weight":"b2.w","bias":"b2.b","running_mean":"b2.m","running_var":"b2.v"},
+          {"op":"relu","name":"r"},
+          {"op":"add","inputs":["r","r"]},
+          {"op":"flatten"},
+          {"op":"batchnorm1d","weight":"b3.w","bias":"b3.b","running_mean":"b3.m","running_var":"b3.v","eps":0.01},
+          {"op":"linear","weight":"l.w","bias":"l.b"}]}"#,
+    );
+    let bn = |p: &str, n: usize| ["w", "b", "m", "v"].map(|k| (format!("{p}.{k}"), vec![n]));
+    let mut shapes: std::collections::BTreeMap<String, Vec<usize>> = [
+        ("c1.w".to_string(), vec![5, 2, 3, 3]),
+        ("c2.w".to_string(), vec![5, 2, 1, 1]),
+        ("l.w".to_string(), vec![3, 180]),
+        ("l.b".to_string(), vec![3]),
+    ]
+    .into_iter()
+    .collect();
+    for (p, n) in [("b0", 2), ("b1", 5), ("b2", 5), ("b3", 180)] {
+        shapes.extend(bn(p, n));
+    }
+    let ws = random_model(&s, &shapes, 9);
+    let [gemm, direct] = max_diff(&s, &ws, 7, &mut Rng::new(9));
+    assert!(gemm <= 1e-4 && direct <= 1e-4, "off by {gemm} / {direct}");
+    // A negative running variance is refused before anything runs.
+    let mut bad = ws.clone();
+    bad.tensors.get_mut("b2.v").unwrap().data[[1]] = -2.0;
+    assert!(matches!(
+        Network::new(&s, &bad),
+        Err(ArchError::BadTensor { name, .. }) if name == "b2.v"
+    ));
 }

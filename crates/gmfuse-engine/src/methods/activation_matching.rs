@@ -2,9 +2,10 @@
 //! 2023), as DESIGN.md specifies it.
 //!
 //! Both models run on calibration samples (never the scored set). For each permutation group
-//! the units are the outputs of the group's producing layer after the ReLU that follows it
-//! ([`Network::activations`]); for a convolution every spatial position of every sample is one
-//! observation. With the streamed sums `Σa, Σb, Σa², Σb²` per unit and the cross moments
+//! the units are observed at the group's tap points ([`PermGroup::taps`]: a producing layer's
+//! output after the batchnorm, `add` and ReLU that follow it; [`Network::activations`]); for a
+//! convolution every spatial position of every sample is one observation, and a group tied by
+//! residual `add`s pools the observations of all its tap points. With the streamed sums `Σa, Σb, Σa², Σb²` per unit and the cross moments
 //! `Σ a_i b_j` (an `n × n` matrix per group, through [`add_abt`]), the Pearson correlation
 //! `C[i, j]` of model 1's unit `i` with model 2's unit `j` follows; the LAP maximising
 //! `Σ C[i, π(i)]` gives the group's permutation. A unit's activations do not depend on how the
@@ -160,10 +161,11 @@ pub fn correlations(
         Network::new(spec, models[0])?,
         Network::new(spec, models[1])?,
     ];
+    // Every group's tap points, as ops (value `v` is op `v − 1`'s output), one after another.
     let taps: Vec<usize> = structure
         .hidden
         .iter()
-        .map(|g| structure.layers[g.producer].op_index)
+        .flat_map(|g| g.taps.iter().map(|&v| v - 1))
         .collect();
     let per_sample: usize = taps
         .iter()
@@ -180,6 +182,10 @@ pub fn correlations(
         .iter()
         .map(|g| Moments::new(g.size))
         .collect();
+    // Group of each tap.
+    let owner: Vec<usize> = (structure.hidden.iter().enumerate())
+        .flat_map(|(k, g)| std::iter::repeat_n(k, g.taps.len()))
+        .collect();
     for start in (0..n).step_by(batch) {
         if before_batch(start as f64 / n as f64) {
             return Err(MethodError::Canceled);
@@ -189,8 +195,8 @@ pub fn correlations(
             || nets[0].activations(x, &taps),
             || nets[1].activations(x, &taps),
         );
-        for ((m, a), b) in moments.iter_mut().zip(&a).zip(&b) {
-            m.add(a.view(), b.view());
+        for ((&k, a), b) in owner.iter().zip(&a).zip(&b) {
+            moments[k].add(a.view(), b.view());
         }
     }
     Ok(moments.iter().map(Moments::correlation).collect())

@@ -273,3 +273,7 @@ mod tests {
         assert!(e.contains("gamf, weight_matching"), "{e}");
     }
 }
+
+#[cfg(test)]
+#[path = "preset_tests.rs"]
+mod preset_tests;

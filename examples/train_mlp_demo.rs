@@ -6,19 +6,22 @@
 //! ```
 //! The split: every training sample of digits 0–4 goes to model A and of 5–9 to model B, except
 //! that each sample moves to the other model with probability `--minority` (default 0.1, one
-//! draw per sample from `SplitMix64::new(SEED)`, [`label_skew_split`]). So each model sees
+//! draw per sample from `SplitMix64::new(SEED)`, `label_skew_split`). So each model sees
 //! about 90 % of its own half's samples and 10 % of the other half's. The defaults
 //! (`assets/demo-mlp`, seed 0) regenerate the committed assets; see `assets/demo-mlp/README.md`.
+//! The generic trainer runs each batch as one chunk (sequential, one GEMM per layer).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::Parser;
-use gmfuse::train::{
-    DEMO_SIZES, Images, Mlp, TrainConfig, evaluate_mlp, label_skew_split, train_mlp,
-};
-use sha2::{Digest, Sha256};
+use gmfuse::engine::arch::preset_for;
+use gmfuse::train::demo::{DemoSettings, train_pair};
+use gmfuse::train::{Images, Net, TrainConfig};
+
+/// The pair's layer widths: input, hidden…, output.
+const SIZES: [usize; 4] = [784, 128, 128, 10];
 
 #[derive(Parser)]
 #[command(about = "Train the two opposite-digit-split demo MLPs")]
@@ -48,56 +51,37 @@ struct Args {
     minority: f64,
 }
 
-/// Accuracy (percent) on the test digits `0..5` and `5..10` separately.
-fn halves(m: &Mlp, test: &Images) -> (f64, f64) {
-    let part = |keep: fn(u8) -> bool| evaluate_mlp(m, &test.filter_labels(keep)).0;
-    (part(|l| l < 5), part(|l| l >= 5))
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let started = Instant::now();
     let trainset = Images::from_mnist_dir(&args.mnist, "train")?;
     let test = Images::from_mnist_dir(&args.mnist, "t10k")?;
-    let shards = label_skew_split(&trainset.labels, &[0, 1, 2, 3, 4], args.minority, args.seed);
-    std::fs::create_dir_all(&args.out_dir)?;
-    let mut models = Vec::new();
-    for (k, (name, shard)) in ["a", "b"].iter().zip(&shards).enumerate() {
-        let mut counts = [0usize; 10];
-        for &i in shard {
-            counts[usize::from(trainset.labels[i])] += 1;
-        }
-        println!(
-            "model {name}: {} training images, per digit {counts:?}",
-            shard.len()
-        );
-        let cfg = TrainConfig {
+    let mut shapes = BTreeMap::new();
+    for (l, w) in SIZES.windows(2).enumerate() {
+        shapes.insert(format!("fc{}.weight", l + 1), vec![w[1], w[0]]);
+        shapes.insert(format!("fc{}.bias", l + 1), vec![w[1]]);
+    }
+    let net = Net::new(&preset_for("mlp", &shapes)?, &shapes)?;
+    let settings = DemoSettings {
+        seed: args.seed,
+        minority: args.minority,
+        limit: None,
+        train: TrainConfig {
             epochs: args.epochs,
             batch_size: args.batch_size,
+            chunk: args.batch_size,
             lr: args.lr,
             momentum: args.momentum,
             init_gain: args.init_gain,
-            seed: args.seed + 1 + k as u64,
-        };
-        let start = Instant::now();
-        let m = train_mlp(&DEMO_SIZES, &trainset, shard, &cfg, |s| {
-            println!(
-                "  epoch {}: loss {:.4}, train accuracy {:.2} % ({:.1} s)",
-                s.epoch,
-                s.loss,
-                s.accuracy,
-                start.elapsed().as_secs_f64()
-            );
-        });
-        let (acc, loss) = evaluate_mlp(&m, &test);
-        let (lo, hi) = halves(&m, &test);
-        println!(
-            "  test: accuracy {acc:.2} % (digits 0-4: {lo:.2} %, 5-9: {hi:.2} %), loss {loss:.4}"
-        );
-        let provenance = format!(
-            "gmfuse examples/train_mlp_demo.rs model {name}: mlp {DEMO_SIZES:?} with biases, \
+            seed: args.seed,
+        },
+    };
+    let provenance = |k: usize, acc: f64| {
+        format!(
+            "gmfuse examples/train_mlp_demo.rs model {}: mlp {SIZES:?} with biases, \
              seed {}, digits {} mostly, minority {}, epochs {}, batch {}, lr {}, momentum {}, \
              init gain {}; MNIST test accuracy {acc:.2} %",
+            ["a", "b"][k],
             args.seed,
             if k == 0 { "0-4" } else { "5-9" },
             args.minority,
@@ -106,24 +90,19 @@ fn main() -> anyhow::Result<()> {
             args.lr,
             args.momentum,
             args.init_gain
-        );
-        let bytes = m.to_safetensors(&provenance)?;
-        let path = args.out_dir.join(format!("model-{name}.safetensors"));
-        std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-        println!(
-            "  wrote {} ({} bytes, sha256 {})",
-            path.display(),
-            bytes.len(),
-            hex::encode(Sha256::digest(&bytes))
-        );
-        models.push(m);
-    }
-    let mut average = models[0].clone();
-    for (a, b) in average.data.iter_mut().zip(&models[1].data) {
-        *a = 0.5 * (*a + b);
-    }
-    let (acc, _) = evaluate_mlp(&average, &test);
-    println!("plain 50/50 weight average (no alignment): test accuracy {acc:.2} %");
+        )
+    };
+    train_pair(
+        &net,
+        &trainset,
+        &test,
+        &settings,
+        &args.out_dir,
+        provenance,
+        |line| {
+            println!("{line}");
+        },
+    )?;
     println!("total wall time {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -12,7 +12,7 @@ use super::progress::Progress;
 use crate::config::default_job_bytes;
 use crate::engine::eval::Dataset;
 use crate::engine::pipeline::{
-    self, Compat, FusionParams, FusionReport, MethodId, fused_weights, fused_weights_many,
+    self, Compat, FusionParams, FusionReport, MethodId, Repair, fused_weights, fused_weights_many,
 };
 use crate::engine::solvers::SolverId;
 use crate::engine::weights::WeightSet;
@@ -96,6 +96,11 @@ pub struct FuseArgs {
     /// uniform).
     #[arg(long, value_delimiter = ',')]
     pub weights: Option<Vec<f64>>,
+    /// Two models: repair each fused model on the calibration samples before scoring it (the
+    /// report gets a repaired curve beside each curve): `reset_bn` recomputes the batch norms'
+    /// statistics, `repair` rescales every hidden unit (REPAIR).
+    #[arg(long, value_enum, default_value = "none")]
+    pub repair: Repair,
     /// When stderr is not a terminal (no progress bar), also print every tenth of each stage.
     #[arg(long, short)]
     pub verbose: bool,
@@ -232,7 +237,8 @@ fn check_budget(
 /// `--calibration`, or the built-in training slice when a method needs one; never the
 /// scored dataset.
 fn load_calibration(args: &FuseArgs, params: &FusionParams) -> anyhow::Result<Option<Dataset>> {
-    let needed = params.methods.iter().any(|m| m.needs_calibration());
+    let needed =
+        params.methods.iter().any(|m| m.needs_calibration()) || params.repair != Repair::None;
     let name = match &args.calibration {
         Some(name) => name.as_str(),
         None if needed => crate::builtin::MNIST_TRAIN_5K,
@@ -279,6 +285,7 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
         anchor: args.anchor,
         weights: args.weights.clone(),
         auto: None,
+        repair: args.repair,
     };
     let calibration = load_calibration(args, &params)?;
     let cal_samples = calibration.as_ref().map_or(0, |c| c.len());

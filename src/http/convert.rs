@@ -79,6 +79,7 @@ impl From<SubmitError> for ApiError {
             SubmitError::DatasetShape { .. } => ApiError::DatasetShapeMismatch(e.to_string()),
             SubmitError::Params(p) => ApiError::InvalidParameters(p.to_string()),
             SubmitError::CalibrationIsScored(_) => ApiError::InvalidParameters(e.to_string()),
+            SubmitError::Repair(_) => ApiError::InvalidParameters(e.to_string()),
             SubmitError::CalibrationShape { .. } => ApiError::DatasetShapeMismatch(e.to_string()),
             SubmitError::OverBudget(detail) => ApiError::JobOverBudget(detail),
             SubmitError::DatasetLabels(detail) => ApiError::DatasetShapeMismatch(detail),

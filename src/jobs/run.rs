@@ -52,6 +52,7 @@ impl RunError {
             RunError::Pipeline(PipelineError::Eval(_)) => "evaluation_failed",
             RunError::Pipeline(PipelineError::Method { .. }) => "method_failed",
             RunError::Pipeline(PipelineError::Equivalence { .. }) => "equivalence_failed",
+            RunError::Pipeline(PipelineError::Repair(_)) => "repair_failed",
             RunError::Pipeline(PipelineError::Canceled) => "canceled",
             RunError::Compute(ComputeError::Panicked(_)) => "internal_panic",
             RunError::OverBudget(_) => "job_over_budget",

@@ -73,6 +73,8 @@ pub enum SubmitError {
          (default `mnist-train-5k`)"
     )]
     CalibrationIsScored(String),
+    #[error(transparent)]
+    Repair(#[from] crate::engine::pipeline::RepairError),
     #[error(
         "calibration samples are {got:?}, architecture `{architecture}` takes {expected:?}: \
          pass a `calibration` dataset of that shape"
@@ -188,6 +190,7 @@ pub async fn validate(
             got: shape,
         });
     }
+    crate::engine::pipeline::repair::check(req.params.repair, &spec)?;
     let calibration = calibration(db, tenant, &req, &dataset, &name, spec.input).await?;
     let tensors = catalog::shapes_of(&m1.tensors);
     if let Some(max_label) = preflight::known_max_label(&dataset) {
@@ -298,7 +301,8 @@ async fn calibration(
     architecture: &str,
     input: [usize; 3],
 ) -> Result<Option<DatasetSource>, SubmitError> {
-    let needed = req.params.methods.iter().any(|m| m.needs_calibration());
+    let needed = req.params.methods.iter().any(|m| m.needs_calibration())
+        || req.params.repair != crate::engine::pipeline::Repair::None;
     let id = match &req.calibration {
         Some(id) => id.as_str(),
         None if needed => crate::builtin::MNIST_TRAIN_5K,

@@ -438,6 +438,7 @@ mod tests {
                 method: MethodId::WeightMatching,
                 solver: None,
                 points: curve(&wm),
+                repaired: Vec::new(),
             },
         );
         let doc_svg = accuracy_svg(&report);

@@ -128,11 +128,13 @@ pub(crate) mod fixtures {
                     method: MethodId::Gamf,
                     solver: None,
                     points: curve(&GAMF),
+                    repaired: Vec::new(),
                 },
                 Curve {
                     method: MethodId::None,
                     solver: None,
                     points: curve(&NONE),
+                    repaired: Vec::new(),
                 },
             ],
             best: Best {

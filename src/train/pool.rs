@@ -1,4 +1,5 @@
-//! The element-wise and pooling layers: replication padding, ReLU and max pooling.
+//! The element-wise and pooling layers: replication and zero padding, ReLU, max and average
+//! pooling.
 //!
 //! They act on stacks of planes: `[planes, H, W]` with `planes = n · C`.
 
@@ -27,6 +28,34 @@ pub fn replicate_pad_backward(dy: &[f32], h: usize, w: usize, p: usize, dx: &mut
             for (j, &g) in dys[i * pw..][..pw].iter().enumerate() {
                 dst[j.saturating_sub(p).min(w - 1)] += g;
             }
+        }
+    }
+}
+
+/// `x`: `[planes, h, w]` → `y`: `[planes, h + 2p, w + 2p]` with a border of zeros
+/// (PyTorch `ZeroPad2d(p)`).
+pub fn zero_pad_forward(x: &[f32], h: usize, w: usize, p: usize, y: &mut [f32]) {
+    let pw = w + 2 * p;
+    for (xs, ys) in x
+        .chunks_exact(h * w)
+        .zip(y.chunks_exact_mut((h + 2 * p) * pw))
+    {
+        ys.fill(0.0);
+        for (i, src) in xs.chunks_exact(w).enumerate() {
+            ys[(i + p) * pw + p..][..w].copy_from_slice(src);
+        }
+    }
+}
+
+/// Gradient of [`zero_pad_forward`]: the inner cells' gradients.
+pub fn zero_pad_backward(dy: &[f32], h: usize, w: usize, p: usize, dx: &mut [f32]) {
+    let pw = w + 2 * p;
+    for (dys, dxs) in dy
+        .chunks_exact((h + 2 * p) * pw)
+        .zip(dx.chunks_exact_mut(h * w))
+    {
+        for (i, dst) in dxs.chunks_exact_mut(w).enumerate() {
+            dst.copy_from_slice(&dys[(i + p) * pw + p..][..w]);
         }
     }
 }
@@ -102,6 +131,50 @@ pub fn maxpool_backward(dy: &[f32], argmax: &[u32], dx: &mut [f32]) {
     dx.fill(0.0);
     for (&g, &at) in dy.iter().zip(argmax) {
         dx[at as usize] += g;
+    }
+}
+
+/// The rows (or columns) of the input in output cell `r`'s window, clipped to the plane.
+fn window(s: &PoolShape, r: usize, size: usize) -> std::ops::Range<usize> {
+    (r * s.stride).saturating_sub(s.padding)..(r * s.stride + s.kernel - s.padding).min(size)
+}
+
+/// Average pooling, `x`: `[planes, H, W]` → `y`: `[planes, OH, OW]`. Padding cells count as
+/// zeros and the divisor is always `kernel²` (PyTorch's `count_include_pad=True`).
+pub fn avgpool_forward(x: &[f32], s: &PoolShape, y: &mut [f32]) {
+    let (oh, ow) = (s.oh(), s.ow());
+    let scale = 1.0 / (s.kernel * s.kernel) as f32;
+    for (xs, ys) in x.chunks_exact(s.h * s.w).zip(y.chunks_exact_mut(oh * ow)) {
+        for r in 0..oh {
+            for q in 0..ow {
+                let mut sum = 0.0f32;
+                for i in window(s, r, s.h) {
+                    for j in window(s, q, s.w) {
+                        sum += xs[i * s.w + j];
+                    }
+                }
+                ys[r * ow + q] = sum * scale;
+            }
+        }
+    }
+}
+
+/// Gradient of [`avgpool_forward`]: each output's gradient spread over its window.
+pub fn avgpool_backward(dy: &[f32], s: &PoolShape, dx: &mut [f32]) {
+    let (oh, ow) = (s.oh(), s.ow());
+    let scale = 1.0 / (s.kernel * s.kernel) as f32;
+    for (dys, dxs) in dy.chunks_exact(oh * ow).zip(dx.chunks_exact_mut(s.h * s.w)) {
+        dxs.fill(0.0);
+        for r in 0..oh {
+            for q in 0..ow {
+                let g = dys[r * ow + q] * scale;
+                for i in window(s, r, s.h) {
+                    for j in window(s, q, s.w) {
+                        dxs[i * s.w + j] += g;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -192,6 +265,67 @@ mod tests {
         maxpool_forward(&x, &s, &mut y, &mut idx);
         let mut dx = vec![0.0; x.len()];
         maxpool_backward(&r, &idx, &mut dx);
+        check_gradient(&x, &dx, loss);
+    }
+
+    #[test]
+    fn zero_padding_and_average_pooling_match_hand_computed_values() {
+        // ZeroPad2d(1) of [[1, 2], [3, 4]].
+        let mut y = vec![9.0; 16];
+        zero_pad_forward(&[1.0, 2.0, 3.0, 4.0], 2, 2, 1, &mut y);
+        #[rustfmt::skip]
+        let padded = [
+            0.0, 0.0, 0.0, 0.0,
+            0.0, 1.0, 2.0, 0.0,
+            0.0, 3.0, 4.0, 0.0,
+            0.0, 0.0, 0.0, 0.0,
+        ];
+        assert_eq!(y, padded);
+        // AvgPool2d(2, stride=2, padding=1) on arange(16).view(4, 4): windows {0}, {1, 2}, {3}
+        // per axis, divisor 4 always: [0/4, (1+2)/4, 3/4; (4+8)/4, (5+6+9+10)/4, …].
+        let x: Vec<f32> = (0..16).map(|v| v as f32).collect();
+        let s = PoolShape {
+            h: 4,
+            w: 4,
+            kernel: 2,
+            stride: 2,
+            padding: 1,
+        };
+        let mut a = vec![0.0; 9];
+        avgpool_forward(&x, &s, &mut a);
+        assert_eq!(a, [0.0, 0.75, 0.75, 3.0, 7.5, 4.5, 3.0, 6.75, 3.75]);
+    }
+
+    #[test]
+    fn zero_padding_and_average_pooling_gradients_match_finite_differences() {
+        let (planes, h, w, p) = (2, 4, 5, 2);
+        let x = random_vec(planes * h * w, 33);
+        let r = random_vec(planes * (h + 2 * p) * (w + 2 * p), 34);
+        let loss = |x: &[f32]| {
+            let mut y = vec![0.0; r.len()];
+            zero_pad_forward(x, h, w, p, &mut y);
+            weighted_sum(&y, &r)
+        };
+        let mut dx = vec![0.0; x.len()];
+        zero_pad_backward(&r, h, w, p, &mut dx);
+        check_gradient(&x, &dx, loss);
+
+        let s = PoolShape {
+            h: 6,
+            w: 7,
+            kernel: 3,
+            stride: 2,
+            padding: 1,
+        };
+        let x = random_vec(planes * s.h * s.w, 35);
+        let r = random_vec(planes * s.oh() * s.ow(), 36);
+        let loss = |x: &[f32]| {
+            let mut y = vec![0.0; r.len()];
+            avgpool_forward(x, &s, &mut y);
+            weighted_sum(&y, &r)
+        };
+        let mut dx = vec![0.0; x.len()];
+        avgpool_backward(&r, &s, &mut dx);
         check_gradient(&x, &dx, loss);
     }
 

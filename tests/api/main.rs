@@ -28,6 +28,7 @@ mod paging;
 mod queue;
 mod quotas;
 mod races;
+mod repair;
 mod restart;
 mod retention;
 mod s3;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::engine::pipeline::{Compat, FusionParams, MethodId, Stage};
+use crate::engine::pipeline::{Compat, FusionParams, MethodId, Repair, Stage};
 use crate::engine::solvers::SolverId;
 use crate::jobs::JobRequest;
 use crate::store::{AttemptRecord, JobRecord, JobStatus};
@@ -108,6 +108,12 @@ pub struct NewJob {
     /// (normalised by their sum; default uniform).
     #[schema(min_items = 3, max_items = 8)]
     pub weights: Option<Vec<f64>>,
+    /// Two models: repair every fused model on the calibration samples before scoring it
+    /// (default `none`); each curve then also has its `repaired` points. `reset_bn`
+    /// recomputes the batch norms' running statistics (the architecture must have batch
+    /// norms); `repair` rescales and shifts every hidden unit to the interpolated statistics
+    /// of the two inputs (REPAIR). Calibration defaults to `mnist-train-5k`.
+    pub repair: Option<Repair>,
 }
 
 impl NewJob {
@@ -136,6 +142,7 @@ impl NewJob {
                 weights: self.weights,
                 solvers: self.solvers.unwrap_or(defaults.solvers),
                 auto: None,
+                repair: self.repair.unwrap_or_default(),
             },
             raw,
         }

@@ -5,6 +5,7 @@
 pub mod equivalence;
 mod many;
 mod params;
+pub mod repair;
 mod report;
 mod stage;
 
@@ -27,6 +28,7 @@ pub use report::{
     Best, Curve, CurvePoint, FusionReport, LayerPermutation, MatchingReport, Merged,
     ModelPermutations,
 };
+pub use repair::{Repair, RepairError};
 pub use stage::{Stage, UnknownStage};
 
 /// Receives progress and answers whether to stop. Implementations must be cheap: kernels call
@@ -72,8 +74,19 @@ pub enum PipelineError {
         method: MethodId,
         source: equivalence::EquivalenceError,
     },
+    #[error(transparent)]
+    Repair(RepairError),
     #[error("canceled")]
     Canceled,
+}
+
+impl From<RepairError> for PipelineError {
+    fn from(e: RepairError) -> Self {
+        match e {
+            RepairError::Canceled => PipelineError::Canceled,
+            other => PipelineError::Repair(other),
+        }
+    }
 }
 
 impl From<FusionError> for PipelineError {
@@ -129,6 +142,10 @@ fn check_inputs(
             expected: spec.input,
             got: c.shape,
         });
+    }
+    repair::check(params.repair, spec)?;
+    if params.repair != Repair::None && calibration.is_none() {
+        return Err(RepairError::NoCalibration(params.repair).into());
     }
     Ok(structure)
 }
@@ -296,7 +313,7 @@ pub fn run_calibrated(
     let mut curves = Vec::with_capacity(aligned.len());
     for (id, solver, a) in &aligned {
         let stage = Stage::Evaluate(*id);
-        let mut points = Vec::new();
+        let (mut points, mut repaired) = (Vec::new(), Vec::new());
         for (k, &alpha) in params.proportions.iter().enumerate() {
             observer.progress(stage, k as f64 / params.proportions.len() as f64);
             let fused = interpolate(a, models[1], alpha)?;
@@ -306,12 +323,23 @@ pub fn run_calibrated(
                 accuracy: r.accuracy,
                 loss: r.loss,
             });
+            if let (Repair::ResetBn | Repair::Repair, Some(cal)) = (params.repair, calibration) {
+                let ends = [a, models[1]];
+                let fixed = repair::repaired(params.repair, spec, ends, &fused, alpha, cal, &stop)?;
+                let r = cache.eval(&fixed, &stop)?;
+                repaired.push(CurvePoint {
+                    proportion: alpha,
+                    accuracy: r.accuracy,
+                    loss: r.loss,
+                });
+            }
         }
         watch.lap(stage);
         curves.push(Curve {
             method: *id,
             solver: *solver,
             points,
+            repaired,
         });
     }
 

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::repair::Repair;
 use crate::methods::{AutoPick, MethodId};
 use crate::solvers::SolverId;
 
@@ -60,6 +61,9 @@ pub struct FusionParams {
     /// by a caller; absent unless a job asked for `auto`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto: Option<AutoPick>,
+    /// Repair each fused model on the calibration samples before scoring it (two-model jobs);
+    /// every curve then has its repaired twin ([`super::repair`]).
+    pub repair: Repair,
 }
 
 fn default_solvers() -> Vec<SolverId> {
@@ -107,6 +111,8 @@ struct ParamsWire {
     weights: Option<Vec<f64>>,
     #[serde(default)]
     auto: Option<AutoPick>,
+    #[serde(default)]
+    repair: Repair,
 }
 
 impl From<ParamsWire> for FusionParams {
@@ -126,6 +132,7 @@ impl From<ParamsWire> for FusionParams {
             anchor: w.anchor,
             weights: w.weights,
             auto: w.auto,
+            repair: w.repair,
         }
     }
 }
@@ -144,6 +151,7 @@ impl Default for FusionParams {
             anchor: None,
             weights: None,
             auto: None,
+            repair: Repair::None,
         }
     }
 }
@@ -262,6 +270,9 @@ impl FusionParams {
         if k == 2 && (self.anchor.is_some() || self.weights.is_some()) {
             return Err(ParamError::PairOnly);
         }
+        if k > 2 && self.repair != Repair::None {
+            return Err(ParamError::RepairPairOnly(self.repair));
+        }
         if let Some(a) = self.anchor.filter(|&a| a >= k) {
             return Err(ParamError::Anchor {
                 anchor: a,
@@ -301,6 +312,8 @@ pub enum ParamError {
     ModelCount { max: usize, got: usize },
     #[error("anchor and weights apply to jobs of 3 or more models; 2 models use proportions")]
     PairOnly,
+    #[error("repair `{0}` applies to jobs of 2 models")]
+    RepairPairOnly(Repair),
     #[error("anchor {anchor} is not a model index (the job has {models} models)")]
     Anchor { anchor: usize, models: usize },
     #[error("weights must have one entry per model ({models}), got {got}")]

@@ -112,6 +112,10 @@ pub struct Curve {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub solver: Option<SolverId>,
     pub points: Vec<CurvePoint>,
+    /// The same fused models after the job's `repair`, one point per proportion (absent when
+    /// the job asked for no repair).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repaired: Vec<CurvePoint>,
 }
 
 impl Curve {
@@ -222,12 +226,14 @@ fn curves<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Curve>, D::Error> {
                 method: MethodId::Gamf,
                 solver: None,
                 points,
+                repaired: Vec::new(),
             })
             .into_iter()
             .chain([Curve {
                 method: MethodId::None,
                 solver: None,
                 points: none,
+                repaired: Vec::new(),
             }])
             .collect(),
     })

@@ -63,10 +63,19 @@ pub fn accuracy_svg(report: &FusionReport) -> String {
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         // An in-memory SVG backend only fails on a missing font, which ensure_font() rules out.
-        draw(&root, &series, x_range, y_range).expect("drawing an SVG into a String");
+        let about = about(report);
+        draw(&root, &series, x_range, y_range, &about).expect("drawing an SVG into a String");
         root.present().expect("finishing an SVG in a String");
     }
     svg
+}
+
+/// The lines under the legend: what was fused and what it was scored on.
+fn about(report: &FusionReport) -> [String; 2] {
+    [
+        format!("{} on {}", report.architecture, report.dataset),
+        format!("{} samples scored", report.samples),
+    ]
 }
 
 fn collect(report: &FusionReport) -> Vec<Series> {
@@ -186,6 +195,7 @@ fn draw<DB: DrawingBackend>(
     series: &[Series],
     x_range: Range<f64>,
     y_range: Range<f64>,
+    about: &[String],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
     let (plot_area, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
@@ -272,6 +282,12 @@ fn draw<DB: DrawingBackend>(
         }
         legend_area.draw(&Text::new(s.label.as_str(), (56, y), text_style.clone()))?;
     }
+    let note_style =
+        TextStyle::from((FAMILY, 14).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    for (k, line) in (0..).zip(about) {
+        let y = top + rows * row + 16 + k * 22;
+        legend_area.draw(&Text::new(line.as_str(), (10, y), note_style.clone()))?;
+    }
     Ok(())
 }
 
@@ -305,6 +321,8 @@ mod tests {
             "No Matching Fusion",
             "Model 1 Accuracy",
             "Model 2 Accuracy",
+            "mnist-cnn on mnist-test",
+            "10000 samples scored",
         ] {
             assert!(
                 texts.iter().any(|t| t == label),

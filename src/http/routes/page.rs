@@ -169,7 +169,9 @@ mod tests {
     #[test]
     fn built_ins_come_first_and_a_stored_cursor_skips_them() {
         let b = || vec!["a", "b", "c"];
-        let key = |s: &&str| -> &str { s };
+        fn key<'a>(s: &&'a str) -> &'a str {
+            s
+        }
         assert_eq!(after_builtins(b(), key, None, 2), (vec!["a", "b"], None));
         assert_eq!(
             after_builtins(b(), key, Some("a"), 5),

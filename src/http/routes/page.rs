@@ -135,12 +135,12 @@ pub fn uuid_cursor(cursor: Option<&str>) -> Result<Option<uuid::Uuid>, ApiError>
 /// with stored ones: the built-ins that come after `cursor` (all of them without one), at most
 /// `limit`, and the cursor to read the stored items from (`None`: from their start, when the
 /// cursor is absent or names a built-in).
-pub fn after_builtins<'c, T>(
+pub fn after_builtins<T>(
     builtins: Vec<T>,
     key: impl Fn(&T) -> &str,
-    cursor: Option<&'c str>,
+    cursor: Option<&str>,
     limit: u32,
-) -> (Vec<T>, Option<&'c str>) {
+) -> (Vec<T>, Option<&str>) {
     let (mut rest, stored) = match cursor {
         None => (builtins, None),
         Some(c) => match builtins.iter().position(|b| key(b) == c) {
@@ -168,20 +168,16 @@ mod tests {
 
     #[test]
     fn built_ins_come_first_and_a_stored_cursor_skips_them() {
-        let b = || vec!["a", "b", "c"];
-        fn key<'a>(s: &&'a str) -> &'a str {
-            s
-        }
-        assert_eq!(after_builtins(b(), key, None, 2), (vec!["a", "b"], None));
-        assert_eq!(
-            after_builtins(b(), key, Some("a"), 5),
-            (vec!["b", "c"], None)
-        );
-        assert_eq!(after_builtins(b(), key, Some("c"), 5), (vec![], None));
-        assert_eq!(
-            after_builtins(b(), key, Some("x9"), 5),
-            (vec![], Some("x9"))
-        );
+        let b = || vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let names = |v: Vec<String>| v.join(",");
+        let (first, stored) = after_builtins(b(), String::as_str, None, 2);
+        assert_eq!((names(first), stored), ("a,b".to_string(), None));
+        let (rest, stored) = after_builtins(b(), String::as_str, Some("a"), 5);
+        assert_eq!((names(rest), stored), ("b,c".to_string(), None));
+        let (none, stored) = after_builtins(b(), String::as_str, Some("c"), 5);
+        assert_eq!((names(none), stored), (String::new(), None));
+        let (none, stored) = after_builtins(b(), String::as_str, Some("x9"), 5);
+        assert_eq!((names(none), stored), (String::new(), Some("x9")));
     }
 
     #[test]

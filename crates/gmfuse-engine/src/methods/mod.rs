@@ -255,6 +255,22 @@ impl clap::ValueEnum for MethodId {
     }
 }
 
+// The schema is written by hand: `derive(ToSchema)` inside `registry!` does not see the
+// `serde(rename)` of each variant and would document the Rust names (`Gamf`), not the wire ones.
+#[cfg(feature = "utoipa")]
+impl utoipa::PartialSchema for MethodId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schema::string_enum_schema(
+            "A fusion method: `gamf`, `weight_matching`, `activation_matching`, `none` (plain \
+             averaging, the baseline) or `auto` (the best method that fits the budget).",
+            MethodId::ALL.iter().map(|m| m.as_str()),
+        )
+    }
+}
+
+#[cfg(feature = "utoipa")]
+impl utoipa::ToSchema for MethodId {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,22 +288,6 @@ mod tests {
         assert!(e.contains("gamf, weight_matching"), "{e}");
     }
 }
-
-// The schema is written by hand: `derive(ToSchema)` inside `registry!` does not see the
-// `serde(rename)` of each variant and would document the Rust names (`Gamf`), not the wire ones.
-#[cfg(feature = "utoipa")]
-impl utoipa::PartialSchema for MethodId {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::schema::string_enum_schema(
-            "A fusion method: `gamf`, `weight_matching`, `activation_matching`, `none` (plain \
-             averaging, the baseline) or `auto` (the best method that fits the budget).",
-            MethodId::ALL.iter().map(|m| m.as_str()),
-        )
-    }
-}
-
-#[cfg(feature = "utoipa")]
-impl utoipa::ToSchema for MethodId {}
 
 #[cfg(test)]
 #[path = "preset_tests.rs"]

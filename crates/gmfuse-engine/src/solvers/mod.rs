@@ -156,6 +156,21 @@ pub fn solve(
 #[cfg(test)]
 mod qap_tests;
 
+// Written by hand for the reason given at `MethodId`'s schema.
+#[cfg(feature = "utoipa")]
+impl utoipa::PartialSchema for SolverId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schema::string_enum_schema(
+            "GAMF's QAP solver: `sm` (spectral matching), `rrwm` (reweighted random walks), \
+             `ipfp` (integer projected fixed point).",
+            SolverId::ALL.iter().map(|s| s.as_str()),
+        )
+    }
+}
+
+#[cfg(feature = "utoipa")]
+impl utoipa::ToSchema for SolverId {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,18 +189,3 @@ mod tests {
         );
     }
 }
-
-// Written by hand for the reason given at `MethodId`'s schema.
-#[cfg(feature = "utoipa")]
-impl utoipa::PartialSchema for SolverId {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::schema::string_enum_schema(
-            "GAMF's QAP solver: `sm` (spectral matching), `rrwm` (reweighted random walks), \
-             `ipfp` (integer projected fixed point).",
-            SolverId::ALL.iter().map(|s| s.as_str()),
-        )
-    }
-}
-
-#[cfg(feature = "utoipa")]
-impl utoipa::ToSchema for SolverId {}

@@ -1,4 +1,8 @@
-//! Dev timing of the kernels (not committed).
+//! Engine-only timing of the kernels `gmfuse bench` times, without building the service (a
+//! release build of the engine alone takes minutes less on the shared machine), with a
+//! fingerprint of every result so that a change of a kernel can be checked for identical
+//! permutations and objectives: `cargo run --release -p gmfuse-engine --example kernel_timing
+//! -- REPEAT [all|sm|wm|seedwm|prod]`. The random MLPs are `gmfuse bench`'s (same LCG).
 use std::time::Instant;
 
 use gmfuse_engine::arch::{ArchSpec, preset};
@@ -83,8 +87,8 @@ fn main() {
                 let t = Instant::now();
                 let m = match_models(&s, [&a, &b], conv, SmParams::default(), &|| false).unwrap();
                 st[3].push(t.elapsed().as_secs_f64());
-                for k in 0..3 {
-                    st[k].push(m.seconds[k]);
+                for (v, x) in st.iter_mut().zip(m.seconds) {
+                    v.push(x);
                 }
                 info = format!(
                     "iters {} obj {:.12} disc {:.9} perms {:016x}",
@@ -103,6 +107,29 @@ fn main() {
                 w * 1e3
             );
         }
+    }
+    if what == "seedwm" {
+        let dir = std::path::Path::new("/work/shared/data/seed-models");
+        let read = |n: &str| WeightSet::from_bytes(&std::fs::read(dir.join(n)).unwrap()).unwrap();
+        let (a, b) = (read("model1.safetensors"), read("model2.safetensors"));
+        let s = preset("mnist-cnn").unwrap().validate(&a).unwrap();
+        let r = weight_matching(&s, [&a, &b], &WmParams::default(), &|_| false).unwrap();
+        println!(
+            "seed wm: sweeps {} J {:?} perms {:016x}",
+            r.objectives.len(),
+            r.objectives,
+            hash(&r.perms)
+        );
+        let mm =
+            gmfuse_engine::methods::merge_many(&s, &[&a, &b, &a], &WmParams::default(), &|_| false)
+                .unwrap();
+        let flat: Vec<Vec<usize>> = mm.perms.iter().flatten().cloned().collect();
+        println!(
+            "merge many: rounds {} obj {:?} perms {:016x}",
+            mm.iterations,
+            mm.objectives,
+            hash(&flat)
+        );
     }
     if what == "prod" {
         use gmfuse_engine::affinity::{Affinity, Direction};

@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// Skip the whole-pipeline run (about 20 evaluations).
     #[arg(long)]
     pub quick: bool,
+    /// Only time one 10k evaluation of each preset (random weights).
+    #[arg(long)]
+    pub presets: bool,
     /// Two mnist-cnn models; default: the seed models if present, else the demo models.
     pub models: Vec<PathBuf>,
 }
@@ -64,6 +67,9 @@ fn current_mib() -> Option<f64> {
 
 /// Run `gmfuse bench`.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.presets {
+        return print_presets(&load_dataset("mnist-test")?, args.repeat.max(1));
+    }
     let paths = match &args.models[..] {
         [a, b] => [a.clone(), b.clone()],
         [] => match seed_models_dir() {
@@ -183,12 +189,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         data.labels.len() as f64 / e
     );
 
-    for (name, secs) in super::bench_presets::time_presets(&data, repeat)? {
-        println!(
-            "evaluation (10k images), {name} with random weights: {secs:.3} s ({:.0} images/s)",
-            data.labels.len() as f64 / secs
-        );
-    }
+    print_presets(&data, repeat)?;
 
     if !args.quick {
         let params = FusionParams {
@@ -210,6 +211,22 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(p) = peak_mib(false) {
         println!("process peak RSS since the last reset: {p:.1} MiB");
+    }
+    Ok(())
+}
+
+/// Time and print one evaluation of `data` by each preset.
+fn print_presets(data: &crate::engine::eval::Dataset, repeat: usize) -> anyhow::Result<()> {
+    println!(
+        "rayon threads: {}; repeats: {repeat} (medians)",
+        rayon::current_num_threads()
+    );
+    for (name, secs) in super::bench_presets::time_presets(data, repeat)? {
+        println!(
+            "evaluation ({} images), {name} with random weights: {secs:.3} s ({:.0} images/s)",
+            data.labels.len(),
+            data.labels.len() as f64 / secs
+        );
     }
     Ok(())
 }

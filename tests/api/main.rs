@@ -14,6 +14,7 @@ mod datasets;
 mod disk;
 mod fixtures;
 mod fuzz;
+mod graphs;
 mod head;
 mod helpers;
 mod idempotency;

@@ -10,8 +10,7 @@ use super::inputs::{load_arch, load_dataset, parse_model, read_model};
 use crate::config::default_job_bytes;
 use crate::engine::eval::Dataset;
 use crate::engine::pipeline::{
-    Repair,
-    self, Compat, FusionParams, FusionReport, MethodId, Observer, Stage, fused_weights,
+    self, Compat, FusionParams, FusionReport, MethodId, Observer, Repair, Stage, fused_weights,
     fused_weights_many,
 };
 use crate::engine::solvers::SolverId;

@@ -12,19 +12,33 @@ use gmfuse::engine::pipeline::{self, FusionParams, MethodId, Quiet, Repair};
 use gmfuse::engine::weights::WeightSet;
 
 fn pair(dir: &str) -> [WeightSet; 2] {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets").join(dir);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join(dir);
     ["a", "b"].map(|m| load_model(&dir.join(format!("model-{m}.safetensors"))).unwrap())
 }
 
 /// Weight matching's and averaging's midpoints `(plain, repaired)` under `repair`.
-fn midpoints(spec: &gmfuse::engine::arch::ArchSpec, [a, b]: &[WeightSet; 2], repair: Repair) -> Vec<(MethodId, f64, f64)> {
+fn midpoints(
+    spec: &gmfuse::engine::arch::ArchSpec,
+    [a, b]: &[WeightSet; 2],
+    repair: Repair,
+) -> Vec<(MethodId, f64, f64)> {
     let params = FusionParams {
         proportions: vec![0.5],
         repair,
         ..FusionParams::with_methods(&[MethodId::WeightMatching])
     };
     let cal = gmfuse::builtin::mnist_train_5k();
-    let r = pipeline::run_calibrated(spec, [a, b], &gmfuse::builtin::mnist_test(), Some(&cal), &params, &Quiet).unwrap();
+    let r = pipeline::run_calibrated(
+        spec,
+        [a, b],
+        &gmfuse::builtin::mnist_test(),
+        Some(&cal),
+        &params,
+        &Quiet,
+    )
+    .unwrap();
     r.curves
         .iter()
         .map(|c| (c.method, c.points[0].accuracy, c.repaired[0].accuracy))
@@ -40,14 +54,20 @@ fn resetting_batch_norm_lifts_weight_matchings_midpoint_on_the_cnn_bn_pair_by_fi
     }
     let (_, plain, reset) = got[0];
     assert_eq!(got[0].0, MethodId::WeightMatching);
-    assert!(reset >= plain + 5.0, "weight matching {plain} % → reset_bn {reset} %");
+    assert!(
+        reset >= plain + 5.0,
+        "weight matching {plain} % → reset_bn {reset} %"
+    );
 }
 
 #[test]
 fn repair_rescales_units_with_and_without_batch_norm() {
     let mlp = pair("demo-mlp");
     let spec = preset_for("mlp", &mlp[0].shapes()).unwrap();
-    for (name, spec, models) in [("mlp", spec, mlp), ("cnn-bn", preset("cnn-bn").unwrap(), pair("demo-cnn-bn"))] {
+    for (name, spec, models) in [
+        ("mlp", spec, mlp),
+        ("cnn-bn", preset("cnn-bn").unwrap(), pair("demo-cnn-bn")),
+    ] {
         let got = midpoints(&spec, &models, Repair::Repair);
         for (m, plain, repaired) in &got {
             println!("{name} α = 0.5, {m}: {plain:.2} % → repair {repaired:.2} %");
@@ -55,6 +75,9 @@ fn repair_rescales_units_with_and_without_batch_norm() {
         // Weight matching's aligned midpoint gains from REPAIR's rescale (REPAIR's 6×128 MLP:
         // 71.68 % → 82.96 %).
         let (_, plain, repaired) = got[0];
-        assert!(repaired > plain, "{name}: weight matching {plain} % → repair {repaired} %");
+        assert!(
+            repaired > plain,
+            "{name}: weight matching {plain} % → repair {repaired} %"
+        );
     }
 }

@@ -254,7 +254,8 @@ fn the_batch_norm_and_residual_presets_forward_passes_match_the_engines_inferenc
         for (i, t) in net.tensors.iter().enumerate() {
             let shift = match t.role {
                 crate::train::graph::Role::RunningVar => 0.5,
-                crate::train::graph::Role::Weight { .. } | crate::train::graph::Role::Bias { .. } => continue,
+                crate::train::graph::Role::Weight { .. }
+                | crate::train::graph::Role::Bias { .. } => continue,
                 _ => -0.5,
             };
             for v in net.slice_mut(&mut params, i) {

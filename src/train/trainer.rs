@@ -316,7 +316,10 @@ mod tests {
             ("fc.weight", vec![10, 8]),
             ("fc.bias", vec![10]),
         ];
-        let shapes = shapes.into_iter().map(|(n, s)| (n.to_string(), s)).collect();
+        let shapes = shapes
+            .into_iter()
+            .map(|(n, s)| (n.to_string(), s))
+            .collect();
         Net::new(&serde_json::from_str(spec).unwrap(), &shapes).unwrap()
     }
 

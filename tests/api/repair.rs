@@ -28,7 +28,13 @@ fn curves(report: &Value) -> Vec<(String, Vec<f64>, Vec<f64>)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["method"].as_str().unwrap().to_string(), acc(&c["points"]), acc(&c["repaired"])))
+        .map(|c| {
+            (
+                c["method"].as_str().unwrap().to_string(),
+                acc(&c["points"]),
+                acc(&c["repaired"]),
+            )
+        })
         .collect()
 }
 
@@ -36,8 +42,12 @@ fn curves(report: &Value) -> Vec<(String, Vec<f64>, Vec<f64>)> {
 async fn the_batch_norm_and_residual_demo_pairs_fuse_with_every_method_and_repair() {
     let app = spawn_app(&Backend::Sqlite).await;
     for preset in ["cnn-bn", "resnet-mini"] {
-        let a = app.model_id(demo(preset, "a"), &format!("{preset}-a")).await;
-        let b = app.model_id(demo(preset, "b"), &format!("{preset}-b")).await;
+        let a = app
+            .model_id(demo(preset, "a"), &format!("{preset}-a"))
+            .await;
+        let b = app
+            .model_id(demo(preset, "b"), &format!("{preset}-b"))
+            .await;
         let mut plain = Vec::new();
         for repair in ["none", "reset_bn", "repair"] {
             let mut req = job_request(&a, &b);
@@ -65,7 +75,11 @@ async fn the_batch_norm_and_residual_demo_pairs_fuse_with_every_method_and_repai
                 }
                 // The unrepaired curve is the one the job without repair reported; the ends
                 // are the inputs, which repair leaves as they are.
-                let before = &plain.iter().find(|c: &&(String, Vec<f64>, Vec<f64>)| &c.0 == method).unwrap().1;
+                let before = &plain
+                    .iter()
+                    .find(|c: &&(String, Vec<f64>, Vec<f64>)| &c.0 == method)
+                    .unwrap()
+                    .1;
                 assert_eq!(points, before, "{preset} {repair} {method}");
                 assert_eq!(repaired.len(), 3);
                 assert_eq!((repaired[0], repaired[2]), (points[0], points[2]));
@@ -85,9 +99,17 @@ async fn reset_bn_on_an_architecture_without_batch_norm_is_refused() {
     let b = app.model_id(mnist_cnn_model(3136, 2), "b").await;
     let mut req = job_request(&a, &b);
     req["repair"] = json!("reset_bn");
-    let body = assert_problem(app.post_json("/v1/jobs", &req).await, 422, "invalid_parameters").await;
+    let body = assert_problem(
+        app.post_json("/v1/jobs", &req).await,
+        422,
+        "invalid_parameters",
+    )
+    .await;
     let detail = body["detail"].as_str().unwrap();
-    assert!(detail.contains("reset_bn") && detail.contains("mnist-cnn"), "{body}");
+    assert!(
+        detail.contains("reset_bn") && detail.contains("mnist-cnn"),
+        "{body}"
+    );
     req["repair"] = json!("rebuild");
     assert_eq!(app.post_json("/v1/jobs", &req).await.status(), 422);
     assert_eq!(app.count("jobs").await, 0);

@@ -24,11 +24,11 @@ pub use many::{fused_weights_many, run_many};
 pub use params::{
     Compat, FusionParams, MAX_ITER, MAX_MODELS, MAX_PROPORTIONS, MAX_SWEEPS, ParamError,
 };
+pub use repair::{Repair, RepairError};
 pub use report::{
     Best, Curve, CurvePoint, FusionReport, LayerPermutation, MatchingReport, Merged,
     ModelPermutations,
 };
-pub use repair::{Repair, RepairError};
 pub use stage::{Stage, UnknownStage};
 
 /// Receives progress and answers whether to stop. Implementations must be cheap: kernels call

@@ -279,7 +279,11 @@ fn input_stats(data: &Dataset, channels: usize) -> (Vec<f64>, Vec<f64>, usize) {
     }
     let n = (data.labels.len() * per).max(1) as f64;
     let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
-    let var = sq.iter().zip(&mean).map(|(q, m)| (q / n - m * m).max(0.0)).collect();
+    let var = sq
+        .iter()
+        .zip(&mean)
+        .map(|(q, m)| (q / n - m * m).max(0.0))
+        .collect();
     (mean, var, data.labels.len() * per)
 }
 

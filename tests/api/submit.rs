@@ -240,6 +240,6 @@ async fn custom_architectures_are_validated_and_names_are_unique(db: Backend) {
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["mnist-cnn", "tiny-mlp"]);
+    assert_eq!(names, ["mnist-cnn", "cnn-bn", "resnet-mini", "tiny-mlp"]);
     app.stop().await;
 }

@@ -2,6 +2,16 @@
 
 use super::spec::Shape;
 
+/// The two inputs of an `add` that disagree in shape: each one's name (or `op <i>`, or
+/// `input`) and shape.
+#[derive(Debug, PartialEq)]
+pub struct Branches {
+    pub left: String,
+    pub left_shape: Shape,
+    pub right: String,
+    pub right_shape: Shape,
+}
+
 /// Why a spec is invalid or does not fit a set of weights.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ArchError {
@@ -35,16 +45,14 @@ pub enum ArchError {
     UnusedOutput { index: usize, op: &'static str },
     /// The two branches of an `add` have different shapes.
     #[error(
-        "op {index} ({add}): its inputs disagree in shape: `{left}` is {left_shape:?}, `{right}` is {right_shape:?}"
+        "op {index} ({add}): its inputs disagree in shape: `{}` is {:?}, `{}` is {:?}",
+        .branches.left, .branches.left_shape, .branches.right, .branches.right_shape
     )]
     BranchMismatch {
         index: usize,
         /// The add, as `add` or ``add `name` ``.
         add: String,
-        left: String,
-        left_shape: Shape,
-        right: String,
-        right_shape: Shape,
+        branches: Box<Branches>,
     },
     #[error("architecture has no conv2d or linear layer")]
     NoLayers,

@@ -223,10 +223,12 @@ fn residual_branches_of_different_shapes_are_refused_naming_the_add_and_both_sha
         ArchError::BranchMismatch {
             index: add,
             add: "add `layer2.sum`".into(),
-            left: "layer2.bn2".into(),
-            left_shape: Shape::Chw(32, 7, 7),
-            right: "layer1".into(),
-            right_shape: Shape::Chw(16, 14, 14),
+            branches: Box::new(Branches {
+                left: "layer2.bn2".into(),
+                left_shape: Shape::Chw(32, 7, 7),
+                right: "layer1".into(),
+                right_shape: Shape::Chw(16, 14, 14),
+            }),
         }
     );
     assert_eq!(

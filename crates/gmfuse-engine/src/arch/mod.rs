@@ -21,7 +21,7 @@ mod spec;
 mod validate;
 mod zoo;
 
-pub use error::ArchError;
+pub use error::{ArchError, Branches};
 pub use explain::GroupView;
 pub use graph::{Graph, INPUT};
 pub use perm::{AxisRef, GraphLayer, LayerKind, NodeGroup, PermGroup, PermStructure};

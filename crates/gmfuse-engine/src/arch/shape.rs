@@ -2,7 +2,7 @@
 //! the weights' shapes alone, with the limits of [`super::bounds`] checked op by op.
 
 use super::bounds;
-use super::error::ArchError;
+use super::error::{ArchError, Branches};
 use super::graph::Graph;
 use super::spec::{ArchSpec, Op, Shape};
 
@@ -48,10 +48,12 @@ impl ArchSpec {
                 return Err(ArchError::BranchMismatch {
                     index,
                     add: node.label(),
-                    left: self.value_label(inputs[index][0]),
-                    left_shape: *l,
-                    right: self.value_label(inputs[index][1]),
-                    right_shape: *r,
+                    branches: Box::new(Branches {
+                        left: self.value_label(inputs[index][0]),
+                        left_shape: *l,
+                        right: self.value_label(inputs[index][1]),
+                        right_shape: *r,
+                    }),
                 });
             }
             let next = op_output(index, &node.op, ins[0], &weight_shape)?;

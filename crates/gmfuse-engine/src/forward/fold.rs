@@ -53,7 +53,9 @@ pub(super) fn check_bn(spec: &ArchSpec, weights: &WeightSet) -> Result<(), ArchE
                     reason: format!("eps {eps} must be finite and non-negative"),
                 });
             }
-            if let Some(v) = var.iter().find(|v| !(**v + eps > 0.0)) {
+            let positive =
+                |v: f64| (v + eps).partial_cmp(&0.0) == Some(std::cmp::Ordering::Greater);
+            if let Some(v) = var.iter().find(|v| !positive(**v)) {
                 return Err(ArchError::BadTensor {
                     name: running_var.clone(),
                     reason: format!("running_var + eps must be positive, got {v} + {eps}"),

@@ -241,6 +241,9 @@ async fn custom_architectures_are_validated_and_names_are_unique(db: Backend) {
         .map(|a| a["name"].as_str().unwrap())
         .collect();
     // The presets (fixed, then shape-driven), then the custom ones.
-    assert_eq!(names, ["mnist-cnn", "cnn-bn", "resnet-mini", "mlp", "tiny-mlp"]);
+    assert_eq!(
+        names,
+        ["mnist-cnn", "cnn-bn", "resnet-mini", "mlp", "tiny-mlp"]
+    );
     app.stop().await;
 }

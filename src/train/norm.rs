@@ -56,7 +56,9 @@ pub fn bn_forward_train(
     let plane = s.channels * s.spatial;
     cache.count = x.len() / plane * s.spatial;
     cache.xhat.resize(x.len(), 0.0);
-    (cache.mean.clear(), cache.var.clear(), cache.inv_std.clear());
+    cache.mean.clear();
+    cache.var.clear();
+    cache.inv_std.clear();
     for c in 0..s.channels {
         let (mean, var) = channel_stats(x, s, c);
         cache.mean.push(mean as f32);

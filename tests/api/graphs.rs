@@ -45,7 +45,7 @@ async fn the_bn_and_residual_presets_are_listed_with_their_groups(db: Backend) {
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["mnist-cnn", "cnn-bn", "resnet-mini"]);
+    assert_eq!(names, ["mnist-cnn", "cnn-bn", "resnet-mini", "mlp"]);
     let res = app.get_json("/v1/architectures/resnet-mini").await;
     let groups = res["groups"].as_array().unwrap();
     let sizes: Vec<u64> = groups.iter().map(|g| g["size"].as_u64().unwrap()).collect();

@@ -103,13 +103,29 @@ async fn every_list_pages_through_all_its_items_once_in_order(db: Backend) {
         // one after it.
         assert_eq!(pages, want.len() / limit as usize + 1, "limit {limit}");
     }
-    let want = ["mnist-cnn", "mlp", "alpha", "mid", "zeta"];
+    let want = [
+        "mnist-cnn",
+        "cnn-bn",
+        "resnet-mini",
+        "mlp",
+        "alpha",
+        "mid",
+        "zeta",
+    ];
     for limit in [1, 2, 3, 100] {
         let (items, _) = walk(&app, "/v1/architectures", limit).await;
         assert_eq!(field(&items, "name"), want, "limit {limit}");
         assert_eq!(
             field(&items, "kind"),
-            ["preset", "shape_driven", "custom", "custom", "custom"]
+            [
+                "preset",
+                "preset",
+                "preset",
+                "shape_driven",
+                "custom",
+                "custom",
+                "custom"
+            ]
         );
     }
     // The shape-driven preset reads as one, and its name cannot be taken.

@@ -123,3 +123,21 @@ fn no_help_shows_a_path_of_the_build_machine() {
         );
     }
 }
+
+#[test]
+fn fuse_takes_the_api_spelling_of_every_repair_mode() {
+    // `--repair` is parsed before the output check, so an early refusal (exit 1, not clap's
+    // usage error 2) shows the value was accepted; the API's strings are `reset_bn`, `repair`.
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("missing/report.json");
+    for mode in ["none", "reset_bn", "repair"] {
+        let out = fuse(&["--repair", mode, "--report", report.to_str().unwrap()]);
+        assert_refused_early(&out, "does not exist");
+    }
+    let out = fuse(&["--repair", "reset-bn"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "only the API's spelling is taken"
+    );
+}

@@ -40,6 +40,7 @@ const BATCH: usize = 250;
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "clap", value(rename_all = "snake_case"))]
 pub enum Repair {
     /// Score the fused models as they are.
     #[default]

@@ -18,14 +18,7 @@ examples="${1:-30}"
 say() { echo "schemathesis.sh: $*" >&2; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-target="${CARGO_TARGET_DIR:-$root/target}"
-bin="${GMFUSE_BIN:-}"
-if [[ -z "$bin" ]]; then
-    for b in "$target/release/gmfuse" "$target/debug/gmfuse"; do
-        [[ -x "$b" ]] && { bin="$b"; break; }
-    done
-fi
-[[ -x "$bin" ]] || { say "no gmfuse binary (cargo build first, or set GMFUSE_BIN)"; exit 2; }
+bin="$("$root/scripts/gmfuse-bin.sh")"
 venv="$("$root/scripts/py-tools.sh")"
 st="$venv/bin/schemathesis"
 

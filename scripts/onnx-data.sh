@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The `onnx` package (PyPI, pinned) in a virtual environment kept between runs, for the engine's
-# ONNX tests: installs it quietly when missing, then prints its backend test data directory
-# (pytorch-converted/, light/), which the tests read from GMFUSE_ONNX_DATA.
+# The `onnx` and `onnxruntime` packages (PyPI, pinned) in a virtual environment kept between runs,
+# for the engine's ONNX tests and scripts/onnx-demo-check.py: installs them quietly when missing,
+# then prints the onnx package's backend test data directory (pytorch-converted/, light/), which
+# the tests read from GMFUSE_ONNX_DATA.
 #
 #   export GMFUSE_ONNX_DATA="$(scripts/onnx-data.sh)"   # venv: $GMFUSE_ONNX_VENV, default ~/.cache/gmfuse/onnx
 set -euo pipefail
 
 venv="${GMFUSE_ONNX_VENV:-$HOME/.cache/gmfuse/onnx}"
-pins=(onnx==1.23.2)
+pins=(onnx==1.23.2 onnxruntime==1.32.0)
 stamp="$venv/.gmfuse-pins"
 if [[ ! -x "$venv/bin/python" || "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]]; then
     echo "onnx-data.sh: installing ${pins[*]} into $venv" >&2

@@ -15,6 +15,7 @@ mod attrs;
 mod error;
 mod export;
 mod import;
+mod import_layers;
 mod import_ops;
 mod layout;
 pub mod limits;

@@ -35,8 +35,10 @@ enum Command {
     Fuse(gmfuse::cli::fuse::FuseArgs),
     /// Time the engine's stages on the seed or demo models and print the figures.
     Bench(gmfuse::cli::bench::BenchArgs),
-    /// Look into architectures: `explain SPEC|PRESET` prints their permutation groups.
+    /// Look into architectures: `explain SPEC|PRESET|MODEL.onnx` prints their permutation groups.
     Arch(gmfuse::cli::arch::ArchArgs),
+    /// Write a safetensors model and its architecture as one ONNX model.
+    ExportOnnx(gmfuse::cli::export_onnx::ExportOnnxArgs),
     /// Manage API keys: `create --tenant NAME` (prints the key once), `list`, `revoke ID`.
     Keys(gmfuse::cli::keys::KeysArgs),
 }
@@ -53,6 +55,7 @@ fn main() {
         Some(Command::Fuse(args)) => gmfuse::cli::fuse::run(&args),
         Some(Command::Bench(args)) => gmfuse::cli::bench::run(&args),
         Some(Command::Arch(args)) => gmfuse::cli::arch::run(&args),
+        Some(Command::ExportOnnx(args)) => gmfuse::cli::export_onnx::run(&args),
         Some(Command::Keys(args)) => run_async(gmfuse::cli::keys::run(args)),
     };
     if let Err(err) = result {

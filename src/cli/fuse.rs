@@ -1,19 +1,19 @@
 //! `gmfuse fuse`: one fusion from the command line, printed as the pygmtools example prints
 //! it, with an optional JSON report and the fused weights for every proportion.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use super::inputs::{load_arch, load_dataset, parse_model, read_model};
+use super::fused_out::{self, write_atomic};
+use super::inputs::{load_dataset, parse_model, read_model, resolve_arch};
 use super::outputs::check_writable;
 use super::progress::Progress;
 use crate::config::default_job_bytes;
 use crate::engine::eval::Dataset;
-use crate::engine::pipeline::{
-    self, Compat, FusionParams, FusionReport, MethodId, Repair, fused_weights, fused_weights_many,
-};
+use crate::engine::pipeline::{self, Compat, FusionParams, FusionReport, MethodId, Repair};
 use crate::engine::solvers::SolverId;
 use crate::engine::weights::WeightSet;
 use crate::jobs::preflight::{self, PreflightError};
@@ -22,9 +22,9 @@ use crate::jobs::preflight::{self, PreflightError};
 #[derive(clap::Args, Debug)]
 pub struct FuseArgs {
     /// Architecture: a preset (`mnist-cnn`; `mlp`, read from model A's tensors) or an ArchSpec
-    /// JSON file.
-    #[arg(long, default_value = "mnist-cnn")]
-    pub arch: String,
+    /// JSON file. Default: the architecture the ONNX models' graphs describe, else `mnist-cnn`.
+    #[arg(long)]
+    pub arch: Option<String>,
     /// Evaluation set: `mnist-test`, DATA.safetensors, or IMAGES,LABELS (IDX, gz or raw).
     #[arg(long, default_value = "mnist-test")]
     pub dataset: String,
@@ -74,7 +74,10 @@ pub struct FuseArgs {
     /// Write the JSON report here.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Write the fused weights of the first method for every proportion into this directory.
+    /// Write the fused weights of the first method: `FILE.onnx` or `FILE.safetensors` gets one
+    /// model (the most accurate proportion, or the only `--alphas` value; ONNX keeps the last
+    /// model's graph when it is ONNX), any other path is a directory that gets every
+    /// proportion as safetensors.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Peak memory the fusion may need by its pre-flight estimate, bytes; defaults to a quarter
@@ -104,7 +107,7 @@ pub struct FuseArgs {
     /// When stderr is not a terminal (no progress bar), also print every tenth of each stage.
     #[arg(long, short)]
     pub verbose: bool,
-    /// The models, safetensors: two (model 1 is aligned onto model 2 and the proportions are
+    /// The models, safetensors or ONNX (told by a `.onnx` name or the bytes): two (model 1 is aligned onto model 2 and the proportions are
     /// swept) or up to eight (aligned into one frame and averaged).
     #[arg(required = true, num_args = 2..=8, value_name = "MODEL")]
     pub models: Vec<PathBuf>,
@@ -184,13 +187,6 @@ pub fn format_tables(report: &FusionReport) -> String {
     out
 }
 
-/// Write `bytes` to `path` through a temporary file and a rename: never a half-written file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
-}
-
 /// The service's pre-flight check, with the budgets of `args`: refuse before loading weights.
 /// Returns the parameters with `auto` resolved.
 fn check_budget(
@@ -198,15 +194,13 @@ fn check_budget(
     spec: &crate::engine::arch::ArchSpec,
     params: &FusionParams,
     files: &[Vec<u8>],
+    tensors: &BTreeMap<String, Vec<usize>>,
     samples: usize,
     calibration_samples: usize,
 ) -> anyhow::Result<FusionParams> {
-    let header = crate::engine::weights::inspect(&files[0])
-        .with_context(|| format!("loading {}", args.models[0].display()))?;
-    let tensors = crate::jobs::catalog::shapes_of(&header);
     let file_bytes: Vec<u64> = files.iter().map(|f| f.len() as u64).collect();
     let inputs = preflight::Inputs {
-        tensors: &tensors,
+        tensors,
         file_bytes: &file_bytes,
         dataset_samples: samples as u64,
         calibration_samples: calibration_samples as u64,
@@ -268,7 +262,7 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
         .zip(&files)
         .map(|(p, f)| parse_model(p, f))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let spec = load_arch(&args.arch, &models[0])?;
+    let spec = resolve_arch(args.arch.as_deref(), &args.models, &models)?;
     let mut data = load_dataset(&args.dataset)?;
     if let Some(n) = args.eval_limit {
         data = data.head(n);
@@ -289,9 +283,18 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
     };
     let calibration = load_calibration(args, &params)?;
     let cal_samples = calibration.as_ref().map_or(0, |c| c.len());
-    let params = check_budget(args, &spec, &params, &files, data.len(), cal_samples)?;
+    let tensors = models[0].weights.shapes();
+    let params = check_budget(
+        args,
+        &spec,
+        &params,
+        &files,
+        &tensors,
+        data.len(),
+        cal_samples,
+    )?;
     let observer = Progress::stderr(args.verbose);
-    let refs: Vec<&WeightSet> = models.iter().collect();
+    let refs: Vec<&WeightSet> = models.iter().map(|m| &m.weights).collect();
     let report = pipeline::run_many(
         &spec,
         &refs,
@@ -306,23 +309,8 @@ pub fn run_fuse(args: &FuseArgs) -> anyhow::Result<FusionReport> {
         let json = serde_json::to_vec_pretty(&report)?;
         write_atomic(path, &json)?;
     }
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let method: MethodId = params.primary();
-        if refs.len() > 2 {
-            let perms = report.matching(method).map(|m| &m.models[..]);
-            let mut w = fused_weights_many(&spec, &refs, perms, &report.weights)?;
-            w.metadata.insert("method".into(), method.to_string());
-            write_atomic(&dir.join("fused-average.safetensors"), &w.to_bytes()?)?;
-        }
-        let perms = report.matching(method).map(|m| &m.permutations[..]);
-        for &alpha in &report.alphas {
-            let mut w = fused_weights(&spec, [&models[0], &models[1]], perms, alpha)?;
-            w.metadata.insert("method".into(), method.to_string());
-            w.metadata.insert("proportion".into(), alpha.to_string());
-            let name = format!("fused-{alpha:.2}.safetensors");
-            write_atomic(&dir.join(name), &w.to_bytes()?)?;
-        }
+    if let Some(out) = &args.out {
+        fused_out::write(out, &spec, &models, &files, &report, params.primary())?;
     }
     Ok(report)
 }

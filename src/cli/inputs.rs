@@ -8,6 +8,8 @@ use anyhow::{Context, bail};
 use crate::engine::arch::{ArchSpec, SHAPE_DRIVEN, preset, preset_for};
 use crate::engine::eval::Dataset;
 use crate::engine::weights::WeightSet;
+use crate::jobs::model_file::{self, ModelFile};
+use crate::store::ModelFormat;
 
 /// A preset name (`mnist-cnn`, or `mlp`, read from `model`'s tensors) or the path of an
 /// ArchSpec JSON file.
@@ -57,14 +59,50 @@ pub fn read_model(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// Read and validate a safetensors model file.
-pub fn load_model(path: &Path) -> anyhow::Result<WeightSet> {
+/// Read and validate a model file, safetensors or ONNX (see [`parse_model`]).
+pub fn load_model(path: &Path) -> anyhow::Result<ModelFile> {
     parse_model(path, &read_model(path)?)
 }
 
-/// Validate the safetensors bytes read from `path`.
-pub fn parse_model(path: &Path, bytes: &[u8]) -> anyhow::Result<WeightSet> {
-    WeightSet::from_bytes(bytes).with_context(|| format!("loading {}", path.display()))
+/// Validate the bytes read from `path`: ONNX when the name ends in `.onnx` or the bytes start
+/// like an ONNX model, else safetensors.
+pub fn parse_model(path: &Path, bytes: &[u8]) -> anyhow::Result<ModelFile> {
+    let format = if path.extension().is_some_and(|e| e == "onnx") {
+        ModelFormat::Onnx
+    } else {
+        model_file::detect(bytes)
+    };
+    model_file::read(format, bytes).with_context(|| format!("loading {}", path.display()))
+}
+
+/// The architecture of `models`: `--arch` when given (a preset or an ArchSpec file), else the
+/// one their ONNX graphs describe (they must describe one), else `mnist-cnn`.
+pub fn resolve_arch(
+    arg: Option<&str>,
+    paths: &[PathBuf],
+    models: &[ModelFile],
+) -> anyhow::Result<ArchSpec> {
+    if let Some(arg) = arg {
+        return load_arch(arg, &models[0].weights);
+    }
+    let derived: Vec<(&PathBuf, &ArchSpec)> = paths
+        .iter()
+        .zip(models)
+        .filter_map(|(p, m)| m.architecture.as_ref().map(|a| (p, a)))
+        .collect();
+    let Some(&(first_path, first)) = derived.first() else {
+        return preset("mnist-cnn").map_err(Into::into);
+    };
+    for &(path, spec) in &derived[1..] {
+        if let Some(diff) = first.first_difference(spec) {
+            bail!(
+                "{} and {} describe different architectures: {diff}",
+                first_path.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(first.clone())
 }
 
 /// The pygmtools example's two models: `$GMFUSE_SEED_MODELS`, else `../shared/data/seed-models`

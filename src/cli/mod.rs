@@ -5,7 +5,9 @@
 pub mod arch;
 pub mod bench;
 pub mod bench_presets;
+pub mod export_onnx;
 pub mod fuse;
+pub mod fused_out;
 pub mod inputs;
 pub mod keys;
 pub mod outputs;

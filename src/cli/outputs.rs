@@ -15,8 +15,12 @@ pub fn check_writable(report: Option<&Path>, out: Option<&Path>) -> anyhow::Resu
     if let Some(path) = report {
         check_file(path).with_context(|| format!("--report {}", path.display()))?;
     }
-    if let Some(dir) = out {
-        check_dir(dir).with_context(|| format!("--out {}", dir.display()))?;
+    if let Some(out) = out {
+        let checked = match super::fused_out::out_format(out) {
+            Some(_) => check_file(out),
+            None => check_dir(out),
+        };
+        checked.with_context(|| format!("--out {}", out.display()))?;
     }
     Ok(())
 }

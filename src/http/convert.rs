@@ -56,6 +56,15 @@ impl From<IngestError> for ApiError {
             } => ApiError::InvalidArchitecture(e.to_string()),
             IngestError::Shapes { .. } => ApiError::ShapeMismatch(e.to_string()),
             IngestError::Dataset(reason) => ApiError::InvalidDataset(reason),
+            IngestError::Onnx(ref m) if m.is_unsupported() => {
+                ApiError::UnsupportedOnnx(e.to_string())
+            }
+            IngestError::Onnx(_) => ApiError::InvalidOnnx(e.to_string()),
+            IngestError::GraphMismatch { .. } => ApiError::ArchitectureMismatch(e.to_string()),
+            IngestError::DerivedNameTaken(_) => ApiError::Conflict {
+                code: "already_exists",
+                detail: e.to_string(),
+            },
         }
     }
 }
@@ -119,9 +128,12 @@ impl From<FusedError> for ApiError {
             },
             FusedError::Store(s) => s.into(),
             FusedError::Blob(b) => b.into(),
-            FusedError::Weights(_) | FusedError::Pipeline(_) | FusedError::Compute(_) => {
-                ApiError::Internal(e.to_string())
-            }
+            FusedError::NotOnnx(_) => ApiError::InvalidParameters(e.to_string()),
+            FusedError::Weights(_)
+            | FusedError::ModelFile(_)
+            | FusedError::OnnxWrite(_)
+            | FusedError::Pipeline(_)
+            | FusedError::Compute(_) => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -89,6 +89,12 @@ pub enum ApiError {
     UploadInterrupted(String),
     #[error("invalid safetensors file: {0}")]
     InvalidSafetensors(String),
+    /// An ONNX model that cannot be parsed (400).
+    #[error("{0}")]
+    InvalidOnnx(String),
+    /// A well-formed ONNX model that uses what gmfuse does not support (422).
+    #[error("{0}")]
+    UnsupportedOnnx(String),
     #[error("invalid architecture: {0}")]
     InvalidArchitecture(String),
     #[error("{0}")]
@@ -164,6 +170,8 @@ impl ApiError {
             ApiError::InvalidSafetensors(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_safetensors")
             }
+            ApiError::InvalidOnnx(_) => (StatusCode::BAD_REQUEST, "invalid_onnx"),
+            ApiError::UnsupportedOnnx(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_onnx"),
             ApiError::InvalidArchitecture(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_architecture")
             }

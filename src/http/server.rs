@@ -227,8 +227,11 @@ async fn preload_demo(config: &Config, db: &dyn Db, blobs: &dyn BlobStore) {
                 max_bytes: u64::MAX,
                 quota: TenantQuota::UNLIMITED,
             },
-            Some(name.into()),
-            None,
+            ingest::ModelUpload {
+                name: Some(name.into()),
+                format: Some(crate::store::ModelFormat::Safetensors),
+                ..Default::default()
+            },
         )
         .await;
         match ingested {

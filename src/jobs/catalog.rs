@@ -12,7 +12,7 @@ use crate::engine::arch::{ArchError, ArchSpec, SHAPE_DRIVEN, preset, preset_for,
 use crate::engine::eval::Dataset;
 use crate::engine::weights::TensorInfo;
 use crate::store::{
-    BlobError, BlobStore, DatasetFormat, DatasetSource, Db, LabelRange, StoreResult,
+    BlobError, BlobStore, DatasetFormat, DatasetSource, Db, LabelRange, StoreError, StoreResult,
 };
 
 /// A dataset compiled into the binary.
@@ -130,6 +130,33 @@ pub async fn detect_architecture(
         .chain(shape_driven)
         .find(|spec| spec.check_shapes(&shapes).is_ok())
         .map(|spec| spec.name))
+}
+
+/// Whether an ONNX graph's architecture can be recorded under its derived name: nothing has
+/// that name yet, or the architecture that has it is the same graph.
+///
+/// # Errors
+/// Database errors.
+pub async fn derived_name_free(db: &dyn Db, tenant: &str, spec: &ArchSpec) -> StoreResult<bool> {
+    Ok(match db.get_architecture(tenant, &spec.name).await? {
+        Some(r) => r.spec.first_difference(spec).is_none(),
+        None => true,
+    })
+}
+
+/// Record an ONNX graph's architecture (named by its content) unless the tenant has it; a
+/// concurrent upload of the same graph recording it first is no error.
+///
+/// # Errors
+/// Database errors.
+pub async fn record_derived(db: &dyn Db, tenant: &str, spec: &ArchSpec) -> StoreResult<()> {
+    if db.get_architecture(tenant, &spec.name).await?.is_some() {
+        return Ok(());
+    }
+    match db.insert_architecture(tenant, spec).await {
+        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The dataset a client names: a built-in name (shared) or the id of a dataset `tenant`

@@ -9,10 +9,11 @@ use uuid::Uuid;
 
 use super::JobService;
 use super::compute::ComputeError;
+use super::model_file::{self, ModelFileError};
 use crate::engine::pipeline::{self, MethodId, PipelineError};
 use crate::engine::solvers::SolverId;
 use crate::engine::weights::{WeightSet, WeightsError};
-use crate::store::{BlobError, JobRecord, OutputRecord, StoreError};
+use crate::store::{BlobError, JobRecord, ModelFormat, OutputRecord, StoreError};
 
 /// Why fused weights could not be produced.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,18 @@ pub enum FusedError {
     Store(#[from] StoreError),
     #[error("input model: {0}")]
     Weights(#[from] WeightsError),
+    #[error("input model: {0}")]
+    ModelFile(#[from] ModelFileError),
+    /// `format=onnx` for a job whose graph model is not ONNX.
+    #[error(
+        "job {0} fused safetensors models: its fused model exists as safetensors only \
+         (`format=safetensors`); upload ONNX models to get ONNX back"
+    )]
+    NotOnnx(Uuid),
+    /// The engine could not write the fused weights into the ONNX graph (a broken invariant:
+    /// the graph was read at upload).
+    #[error("writing the fused ONNX model: {0}")]
+    OnnxWrite(String),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
@@ -118,6 +131,7 @@ impl JobService {
         for sha in &spec.inputs {
             inputs.push(self.blobs.get(sha).await?);
         }
+        let formats: Vec<ModelFormat> = (0..inputs.len()).map(|i| spec.format(i)).collect();
         let arch = spec.architecture.clone();
         let weights = report.weights.clone();
         let mut metadata = vec![
@@ -139,7 +153,8 @@ impl JobService {
             .run(move || -> Result<Vec<u8>, FusedError> {
                 let models = inputs
                     .iter()
-                    .map(|b| WeightSet::from_bytes(b))
+                    .zip(formats)
+                    .map(|(b, format)| model_file::read_weights(format, b))
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut fused = match &models[..] {
                     [m1, m2] => pipeline::fused_weights(

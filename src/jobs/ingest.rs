@@ -3,14 +3,16 @@
 //! blob, no temp file and no row.
 
 use chrono::Utc;
+use futures::StreamExt;
 use uuid::Uuid;
 
 use super::catalog;
+use super::model_file::{self, ModelFileError};
 use crate::engine::arch::{ArchError, ArchSpec};
 use crate::engine::weights::{self, TensorInfo};
 use crate::store::{
-    BlobError, BlobStore, DatasetFormat, DatasetRecord, Db, LabelRange, ModelRecord, NewModel,
-    Staged, StoreError, TenantQuota, UploadStream,
+    BlobError, BlobStore, DatasetFormat, DatasetRecord, Db, LabelRange, ModelFormat, ModelRecord,
+    NewModel, Staged, StoreError, TenantQuota, UploadStream,
 };
 
 /// Why an upload was refused.
@@ -31,6 +33,24 @@ pub enum IngestError {
     },
     #[error("{0}")]
     Dataset(String),
+    /// An ONNX model gmfuse cannot read: malformed (400) or unsupported (422).
+    #[error(transparent)]
+    Onnx(ModelFileError),
+    /// An ONNX graph that is not the architecture named at upload.
+    #[error(
+        "the ONNX graph differs from architecture `{architecture}` (the first below; the graph \
+         is the second): {difference}"
+    )]
+    GraphMismatch {
+        architecture: String,
+        difference: String,
+    },
+    /// The derived name of an ONNX graph's architecture is taken by another architecture.
+    #[error(
+        "architecture `{0}` exists with another graph: delete it or upload with \
+         `architecture=<name>`"
+    )]
+    DerivedNameTaken(String),
 }
 
 /// What one upload may take: its own size, and the tenant's storage quota.
@@ -50,8 +70,28 @@ pub fn read_header(bytes: &[u8]) -> Result<Vec<TensorInfo>, String> {
     weights::inspect(bytes).map_err(|e| e.to_string())
 }
 
+/// What an upload says about its model: a name, the architecture to check it against, and
+/// its format (`None`: told from the bytes).
+#[derive(Clone, Debug, Default)]
+pub struct ModelUpload {
+    pub name: Option<String>,
+    pub architecture: Option<String>,
+    pub format: Option<ModelFormat>,
+}
+
+/// A staged model that passed the checks.
+struct Checked {
+    format: ModelFormat,
+    tensors: Vec<TensorInfo>,
+    architecture: Option<String>,
+    /// An ONNX graph's architecture, to record under its derived name.
+    derived: Option<ArchSpec>,
+}
+
 /// Stage, validate, commit and record a model. Returns the row and whether it is new (an
-/// identical upload returns the existing row).
+/// identical upload returns the existing row). An ONNX model's architecture is recorded as a
+/// custom architecture of the tenant under its content-addressed name (see
+/// [`model_file::derived_name`]), once the model is.
 ///
 /// # Errors
 /// Any [`IngestError`]; nothing is kept then.
@@ -61,37 +101,43 @@ pub async fn ingest_model(
     tenant: &str,
     body: UploadStream<'_>,
     limits: UploadLimits,
-    name: Option<String>,
-    architecture: Option<String>,
+    upload: ModelUpload,
 ) -> Result<(ModelRecord, bool), IngestError> {
     let staged = blobs.stage(body, limits.max_bytes).await?;
-    match check_model(db, blobs, tenant, &staged, architecture).await {
-        Ok((tensors, architecture)) => {
-            let new = NewModel {
-                name: name.unwrap_or_else(|| format!("model-{}", &staged.sha256[..12])),
-                sha256: staged.sha256.clone(),
-                size_bytes: staged.size,
-                architecture,
-                tensors,
-            };
-            // Commit and record under the blob's lock: a delete of a model with the same
-            // bytes cannot remove the blob between the two.
-            let _lock = db.lock_blobs(&[&new.sha256]).await?;
-            let sha256 = new.sha256.clone();
-            blobs.commit(staged).await?;
-            match db.insert_model(tenant, new, &limits.quota).await {
-                Ok(inserted) => Ok(inserted),
-                Err(e) => {
-                    forget_unused(db, blobs, &[sha256]).await;
-                    Err(e.into())
-                }
-            }
-        }
+    let checked = match check_model(db, blobs, tenant, &staged, &upload).await {
+        Ok(c) => c,
         Err(e) => {
             blobs.discard(staged).await;
-            Err(e)
+            return Err(e);
         }
+    };
+    let new = NewModel {
+        name: upload
+            .name
+            .unwrap_or_else(|| format!("model-{}", &staged.sha256[..12])),
+        sha256: staged.sha256.clone(),
+        size_bytes: staged.size,
+        architecture: checked.architecture,
+        format: checked.format,
+        tensors: checked.tensors,
+    };
+    // Commit and record under the blob's lock: a delete of a model with the same bytes cannot
+    // remove the blob between the two.
+    let _lock = db.lock_blobs(&[&new.sha256]).await?;
+    let sha256 = new.sha256.clone();
+    blobs.commit(staged).await?;
+    let inserted = match db.insert_model(tenant, new, &limits.quota).await {
+        Ok(inserted) => inserted,
+        Err(e) => {
+            forget_unused(db, blobs, &[sha256]).await;
+            return Err(e.into());
+        }
+    };
+    if let Some(spec) = checked.derived {
+        // Also when the model existed: an earlier upload that failed here is mended.
+        catalog::record_derived(db, tenant, &spec).await?;
     }
+    Ok(inserted)
 }
 
 async fn check_model(
@@ -99,13 +145,20 @@ async fn check_model(
     blobs: &dyn BlobStore,
     tenant: &str,
     staged: &Staged,
-    architecture: Option<String>,
-) -> Result<(Vec<TensorInfo>, Option<String>), IngestError> {
+    upload: &ModelUpload,
+) -> Result<Checked, IngestError> {
+    let format = match upload.format {
+        Some(f) => f,
+        None => sniff(blobs, staged).await?,
+    };
+    if format == ModelFormat::Onnx {
+        return check_onnx(db, blobs, tenant, staged, upload.architecture.as_deref()).await;
+    }
     let tensors = super::scan::scan_model(blobs, staged).await?;
-    let architecture = match architecture {
+    let architecture = match &upload.architecture {
         Some(name) => {
             let shapes = catalog::shapes_of(&tensors);
-            catalog::architecture_for(db, tenant, &name, &shapes)
+            catalog::architecture_for(db, tenant, name, &shapes)
                 .await?
                 .ok_or_else(|| IngestError::ArchitectureNotFound(name.clone()))?
                 .and_then(|spec| spec.check_shapes(&shapes))
@@ -113,11 +166,80 @@ async fn check_model(
                     architecture: name.clone(),
                     source,
                 })?;
-            Some(name)
+            Some(name.clone())
         }
         None => catalog::detect_architecture(db, tenant, &tensors).await?,
     };
-    Ok((tensors, architecture))
+    Ok(Checked {
+        format,
+        tensors,
+        architecture,
+        derived: None,
+    })
+}
+
+/// The format of a staged upload sent as `application/octet-stream`, from its first bytes.
+async fn sniff(blobs: &dyn BlobStore, staged: &Staged) -> Result<ModelFormat, IngestError> {
+    let mut stream = blobs.stream_staged(staged).await?;
+    let mut head = Vec::new();
+    while head.len() < SNIFF_BYTES {
+        match stream.next().await {
+            Some(chunk) => head.extend_from_slice(&chunk.map_err(BlobError::Io)?),
+            None => break,
+        }
+    }
+    Ok(model_file::detect(&head))
+}
+
+/// Bytes enough to tell the formats apart.
+const SNIFF_BYTES: usize = 64;
+
+/// Read a staged ONNX model (in memory: the upload cap bounds it) on the blocking pool; its
+/// architecture is the graph's, or the one named at upload when the graph is that one.
+async fn check_onnx(
+    db: &dyn Db,
+    blobs: &dyn BlobStore,
+    tenant: &str,
+    staged: &Staged,
+    named: Option<&str>,
+) -> Result<Checked, IngestError> {
+    let bytes = blobs.read_staged(staged).await?;
+    let model = tokio::task::spawn_blocking(move || model_file::read(ModelFormat::Onnx, &bytes))
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
+        .map_err(IngestError::Onnx)?;
+    let derived = model.architecture.expect("an ONNX model has an architecture");
+    let tensors = model.weights.infos();
+    let Some(name) = named else {
+        if !catalog::derived_name_free(db, tenant, &derived).await? {
+            return Err(IngestError::DerivedNameTaken(derived.name));
+        }
+        return Ok(Checked {
+            format: ModelFormat::Onnx,
+            tensors,
+            architecture: Some(derived.name.clone()),
+            derived: Some(derived),
+        });
+    };
+    let spec = catalog::architecture_for(db, tenant, name, &model.weights.shapes())
+        .await?
+        .ok_or_else(|| IngestError::ArchitectureNotFound(name.to_string()))?
+        .map_err(|source| IngestError::Shapes {
+            architecture: name.to_string(),
+            source,
+        })?;
+    if let Some(diff) = spec.first_difference(&derived) {
+        return Err(IngestError::GraphMismatch {
+            architecture: name.to_string(),
+            difference: diff,
+        });
+    }
+    Ok(Checked {
+        format: ModelFormat::Onnx,
+        tensors,
+        architecture: Some(name.to_string()),
+        derived: None,
+    })
 }
 
 /// Stage, validate, commit and record a dataset from its parts (`[images, labels]` IDX or

@@ -6,7 +6,9 @@
 pub mod catalog;
 pub mod compute;
 pub mod fused;
+pub mod fused_onnx;
 pub mod ingest;
+pub mod model_file;
 pub mod preflight;
 pub mod process;
 pub mod remove;

@@ -2,6 +2,7 @@
 //! supervisor task writes progress and renews the lease, then write the outcome — fenced by the
 //! attempt, so a worker that lost its lease changes nothing.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,11 +12,14 @@ use tracing::{Instrument, info, warn};
 use super::JobService;
 use super::catalog::LoadError;
 use super::compute::ComputeError;
+use super::model_file;
 use super::preflight::{self, PreflightError};
 use super::tracker::{StopReason, Tracker};
 use crate::engine::pipeline::{self, FusionReport, Observer, PipelineError};
 use crate::engine::weights::WeightSet;
-use crate::store::{BlobError, Fence, JobFailure, JobRecord, JobSpec, Lease, Outcome};
+use crate::store::{
+    BlobError, Fence, JobFailure, JobRecord, JobSpec, Lease, ModelFormat, Outcome,
+};
 
 /// Why an attempt ended without a report.
 #[derive(Debug, thiserror::Error)]
@@ -156,19 +160,26 @@ impl JobService {
         for sha in &spec.inputs {
             bytes.push(self.blobs.get(sha).await.map_err(LoadError::from)?);
         }
-        self.preflight(spec, &bytes)?;
+        // Model 1's tensors, read on the compute pool (an ONNX file is read whole).
+        let format = spec.format(0);
+        let (bytes, header) = self
+            .compute
+            .run(move || {
+                let header = model_file::tensors(format, &bytes[0]);
+                (bytes, header)
+            })
+            .await?;
+        let tensors = super::catalog::shapes_of(&header.map_err(|e| RunError::Model {
+            index: 1,
+            message: e.to_string(),
+        })?);
+        self.preflight(spec, &bytes, &tensors)?;
         let data = self
             .datasets
             .load(self.blobs.as_ref(), &spec.dataset)
             .await?;
         // Labels the architecture cannot output fail the job before any compute.
         if let Some(&max_label) = data.labels.iter().max() {
-            let header =
-                crate::engine::weights::inspect(&bytes[0]).map_err(|e| RunError::Model {
-                    index: 1,
-                    message: e.to_string(),
-                })?;
-            let tensors = super::catalog::shapes_of(&header);
             preflight::check_labels(&spec.architecture, &tensors, &data.name, max_label)
                 .map_err(|m| RunError::Load(LoadError::Invalid(m)))?;
         }
@@ -179,13 +190,15 @@ impl JobService {
         let arch = spec.architecture.clone();
         let params = spec.params.clone();
         let limit = self.settings.eval_limit;
+        let formats: Vec<ModelFormat> = (0..bytes.len()).map(|i| spec.format(i)).collect();
         self.compute
             .run(move || -> Result<FusionReport, RunError> {
                 let models = bytes
                     .iter()
+                    .zip(formats)
                     .enumerate()
-                    .map(|(index, b)| {
-                        WeightSet::from_bytes(b).map_err(|e| RunError::Model {
+                    .map(|(index, (b, format))| {
+                        model_file::read_weights(format, b).map_err(|e| RunError::Model {
                             index: index + 1,
                             message: e.to_string(),
                         })
@@ -213,15 +226,15 @@ impl JobService {
     }
 
     /// The submission's pre-flight check, again, with this process's budgets.
-    fn preflight(&self, spec: &JobSpec, bytes: &[Vec<u8>]) -> Result<(), RunError> {
-        let header = crate::engine::weights::inspect(&bytes[0]).map_err(|e| RunError::Model {
-            index: 1,
-            message: e.to_string(),
-        })?;
-        let tensors = super::catalog::shapes_of(&header);
+    fn preflight(
+        &self,
+        spec: &JobSpec,
+        bytes: &[Vec<u8>],
+        tensors: &BTreeMap<String, Vec<usize>>,
+    ) -> Result<(), RunError> {
         let file_bytes: Vec<u64> = bytes.iter().map(|b| b.len() as u64).collect();
         let inputs = preflight::Inputs {
-            tensors: &tensors,
+            tensors,
             file_bytes: &file_bytes,
             dataset_samples: preflight::dataset_samples(&spec.dataset),
             calibration_samples: spec

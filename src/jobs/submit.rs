@@ -160,7 +160,7 @@ pub async fn validate(
     let m1 = &models[0];
     let name = match &req.architecture {
         Some(a) => a.clone(),
-        None => recorded_architecture(&models)?,
+        None => recorded_architecture(db, tenant, &models).await?,
     };
     // A shape-driven preset (`mlp`) is read from model 1's tensors; the others must fit it too.
     let spec = catalog::architecture_for(db, tenant, &name, &catalog::shapes_of(&m1.tensors))
@@ -220,6 +220,7 @@ pub async fn validate(
     preflight::check(&spec, &params, inputs, admission.budgets).map_err(refused)?;
     Ok(JobSpec {
         models: models.iter().map(|m| m.id).collect(),
+        formats: models.iter().map(|m| m.format).collect(),
         inputs: models.into_iter().map(|m| m.sha256).collect(),
         architecture: spec,
         dataset,
@@ -237,26 +238,42 @@ fn duplicate(ids: &[Uuid]) -> Option<Uuid> {
         .map(|(_, m)| *m)
 }
 
-/// The architecture every model was uploaded as, when they agree.
-fn recorded_architecture(models: &[ModelRecord]) -> Result<String, SubmitError> {
+/// The architecture every model was uploaded as, when they agree; when two differ and both
+/// are known (two ONNX graphs, say), the error names where the architectures first part.
+async fn recorded_architecture(
+    db: &dyn Db,
+    tenant: &str,
+    models: &[ModelRecord],
+) -> Result<String, SubmitError> {
     let first = &models[0];
-    for m in models {
-        if m.architecture.is_none() || m.architecture != first.architecture {
-            return Err(SubmitError::ArchitectureMismatch(format!(
-                "model {} is {}, model {} is {}",
-                first.id,
-                first
-                    .architecture
-                    .as_deref()
-                    .unwrap_or("of no known architecture"),
-                m.id,
-                m.architecture
-                    .as_deref()
-                    .unwrap_or("of no known architecture"),
-            )));
+    let Some(m) = models
+        .iter()
+        .find(|m| m.architecture.is_none() || m.architecture != first.architecture)
+    else {
+        return Ok(first.architecture.clone().expect("checked above"));
+    };
+    let shown = |r: &ModelRecord| {
+        r.architecture
+            .clone()
+            .unwrap_or_else(|| "of no known architecture".into())
+    };
+    let mut detail = format!(
+        "model {} is {}, model {} is {}",
+        first.id,
+        shown(first),
+        m.id,
+        shown(m)
+    );
+    if let (Some(a), Some(b)) = (&first.architecture, &m.architecture) {
+        let (sa, sb) = (
+            catalog::architecture(db, tenant, a).await?,
+            catalog::architecture(db, tenant, b).await?,
+        );
+        if let Some(diff) = sa.zip(sb).and_then(|(sa, sb)| sa.first_difference(&sb)) {
+            detail.push_str(&format!(" (the first and the second below): {diff}"));
         }
     }
-    Ok(first.architecture.clone().expect("checked above"))
+    Err(SubmitError::ArchitectureMismatch(detail))
 }
 
 /// Both models must have the very same tensors: two models may each fit the architecture with

@@ -16,8 +16,10 @@ pub struct ModelRecord {
     pub name: String,
     pub sha256: String,
     pub size_bytes: u64,
-    /// The architecture the tensors fit (given at upload or detected), if any.
+    /// The architecture the tensors fit (given at upload or detected; derived from the graph
+    /// for ONNX), if any.
     pub architecture: Option<String>,
+    pub format: ModelFormat,
     pub tensors: Vec<TensorInfo>,
     pub created_at: DateTime<Utc>,
 }
@@ -29,7 +31,51 @@ pub struct NewModel {
     pub sha256: String,
     pub size_bytes: u64,
     pub architecture: Option<String>,
+    pub format: ModelFormat,
     pub tensors: Vec<TensorInfo>,
+}
+
+/// How an uploaded model's file is encoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelFormat {
+    /// Tensors only; the architecture is named or detected from their shapes.
+    #[default]
+    Safetensors,
+    /// An ONNX model: the graph gives the architecture, its initializers the tensors.
+    Onnx,
+}
+
+impl ModelFormat {
+    /// The name stored in the database and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelFormat::Safetensors => "safetensors",
+            ModelFormat::Onnx => "onnx",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "safetensors" => Some(ModelFormat::Safetensors),
+            "onnx" => Some(ModelFormat::Onnx),
+            _ => None,
+        }
+    }
+
+    /// The media type of a file of this format.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ModelFormat::Safetensors => "application/octet-stream",
+            ModelFormat::Onnx => "application/onnx",
+        }
+    }
+
+    /// A file name's extension for this format (no dot).
+    pub fn extension(self) -> &'static str {
+        self.as_str()
+    }
 }
 
 /// A stored custom architecture.
@@ -113,6 +159,10 @@ pub struct JobSpec {
     pub models: Vec<Uuid>,
     /// The models' blob hashes, same order.
     pub inputs: Vec<String>,
+    /// The models' file formats, same order; empty in rows written before ONNX was read
+    /// (every model safetensors then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub formats: Vec<ModelFormat>,
     pub architecture: ArchSpec,
     pub dataset: DatasetSource,
     /// Samples for the methods that run the models (`activation_matching`); never the scored
@@ -125,6 +175,11 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
+    /// The file format of model `index` (0-based).
+    pub fn format(&self, index: usize) -> ModelFormat {
+        self.formats.get(index).copied().unwrap_or_default()
+    }
+
     /// Every blob the job reads: its models, then its uploaded dataset's parts, then its
     /// uploaded calibration set's.
     pub fn input_blobs(&self) -> Vec<&str> {

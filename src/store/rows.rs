@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::db::{StoreError, StoreResult};
 use super::records::{
     ApiKeyRecord, ArchitectureRecord, AttemptRecord, DatasetFormat, DatasetRecord, JobFailure,
-    JobRecord, JobStatus, LabelRange, ModelRecord, Progress,
+    JobRecord, JobStatus, LabelRange, ModelFormat, ModelRecord, Progress,
 };
 use crate::engine::pipeline::Stage;
 
@@ -51,6 +51,11 @@ pub fn model(row: &impl Columns) -> StoreResult<ModelRecord> {
         sha256: row.text("sha256")?,
         size_bytes: row.count("size_bytes")?,
         architecture: row.opt_text("architecture")?,
+        format: {
+            let text = row.text("format")?;
+            ModelFormat::parse(&text)
+                .ok_or_else(|| StoreError::Corrupt(format!("model format `{text}`")))?
+        },
         tensors: row.json("tensors")?,
         created_at: row.time("created_at")?,
     })

@@ -23,6 +23,7 @@ mod malformed;
 mod many;
 mod metrics;
 mod models;
+mod onnx;
 mod openapi;
 mod ops;
 mod paging;

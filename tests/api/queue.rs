@@ -11,7 +11,8 @@ use gmfuse::engine::arch::preset;
 use gmfuse::engine::eval::EvalResult;
 use gmfuse::engine::pipeline::{Best, FusionParams, FusionReport, MethodId, Stage};
 use gmfuse::store::{
-    DEFAULT_TENANT, DatasetSource, Db, Fence, JobFailure, JobSpec, JobStatus, Lease, NewModel,
+    DEFAULT_TENANT, DatasetSource, Db, Fence, JobFailure, JobSpec, JobStatus, Lease, ModelFormat,
+    NewModel,
     Outcome, Progress, Rescued, TenantQuota, Timing,
 };
 use uuid::Uuid;
@@ -39,6 +40,7 @@ fn spec(n: u32) -> JobSpec {
     JobSpec {
         models: vec![Uuid::now_v7(), Uuid::now_v7()],
         inputs: vec![format!("{:064x}", 2 * n), format!("{:064x}", 2 * n + 1)],
+        formats: Vec::new(),
         architecture: preset("mnist-cnn").unwrap(),
         dataset: DatasetSource::Builtin {
             name: "mnist-test".into(),
@@ -63,6 +65,7 @@ async fn enqueue(
             sha256: sha.clone(),
             size_bytes: 1,
             architecture: None,
+            format: ModelFormat::Safetensors,
             tensors: Vec::new(),
         };
         spec.models[i] = store

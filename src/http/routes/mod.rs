@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::state::App;
+use crate::store::ModelFormat;
 
 /// A file as a request or response body (`type: string, format: binary`): uploads and
 /// downloads of safetensors files. Documentation only; generated clients read it as a file
@@ -72,7 +73,7 @@ pub fn etag_matches(headers: &HeaderMap, sha256: &str) -> bool {
         .any(|t| t == quoted || t == "*")
 }
 
-/// Stream a blob as an `application/octet-stream` download with `ETag: "<sha256>"`, or 304
+/// Stream a blob as an `application/octet-stream` (`application/onnx` for a `.onnx` name) download with `ETag: "<sha256>"`, or 304
 /// when the client already has it.
 ///
 /// # Errors
@@ -115,6 +116,17 @@ fn not_modified(sha256: &str) -> Result<Response, ApiError> {
     Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(sha256)?)]).into_response())
 }
 
+/// A download's media type, by its file name: `application/onnx` for an ONNX model, else
+/// `application/octet-stream` (safetensors).
+fn media_type(filename: &str) -> &'static str {
+    let format = if filename.ends_with(".onnx") {
+        ModelFormat::Onnx
+    } else {
+        ModelFormat::Safetensors
+    };
+    format.media_type()
+}
+
 fn download(body: Body, size: u64, sha256: &str, filename: &str) -> Result<Response, ApiError> {
     let etag = etag(sha256)?;
     let disposition = content_disposition(filename);
@@ -122,7 +134,7 @@ fn download(body: Body, size: u64, sha256: &str, filename: &str) -> Result<Respo
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
+        HeaderValue::from_static(media_type(filename)),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     h.insert(header::ETAG, etag);

@@ -19,7 +19,7 @@ use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::idempotency;
 use crate::http::state::AppState;
 use crate::jobs::ingest;
-use crate::store::{ByteStream, ModelRecord, StoredResponse};
+use crate::store::{ByteStream, ModelFormat, ModelRecord, StoredResponse};
 
 /// A tensor as stored in the file.
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -43,9 +43,11 @@ pub struct ModelView {
     #[schema(example = "9f2c0d5e1b7a4c3d8e6f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f")]
     pub sha256: String,
     pub size_bytes: u64,
-    /// The architecture the tensors fit (given at upload or detected), if any.
+    /// The architecture the tensors fit (given at upload or detected), if any; for an ONNX
+    /// model, the one its graph describes (`onnx-<12 hex>`, recorded as a custom architecture).
     #[schema(example = "mnist-cnn")]
     pub architecture: Option<String>,
+    pub format: ModelFormat,
     pub tensors: Vec<TensorView>,
     pub created_at: DateTime<Utc>,
 }
@@ -58,6 +60,7 @@ impl From<ModelRecord> for ModelView {
             sha256: m.sha256,
             size_bytes: m.size_bytes,
             architecture: m.architecture,
+            format: m.format,
             tensors: m
                 .tensors
                 .into_iter()
@@ -83,16 +86,23 @@ pub struct UploadQuery {
     pub architecture: Option<String>,
 }
 
-fn check_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
-    match headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap_or(""))
-    {
-        None => Ok(()),
-        Some(ct) if ct.starts_with("application/octet-stream") => Ok(()),
-        Some(ct) => Err(ApiError::UnsupportedMediaType(format!(
-            "expected `Content-Type: application/octet-stream` (a raw safetensors file), got `{ct}`"
-        ))),
+/// The format a `Content-Type` declares: `application/onnx` is ONNX; `application/octet-stream`
+/// (or none) is told from the bytes.
+fn declared_format(headers: &HeaderMap) -> Result<Option<ModelFormat>, ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(None);
+    };
+    let ct = value.to_str().unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case(ModelFormat::Onnx.media_type()) {
+        Ok(Some(ModelFormat::Onnx))
+    } else if essence.eq_ignore_ascii_case("application/octet-stream") {
+        Ok(None)
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "expected `Content-Type: application/octet-stream` (a raw safetensors or ONNX file) \
+             or `application/onnx`, got `{ct}`"
+        )))
     }
 }
 
@@ -114,25 +124,29 @@ pub(crate) fn upload_stream(
     ))
 }
 
-/// Upload a model: the raw safetensors file as the body.
+/// Upload a model: the raw safetensors or ONNX file as the body.
 ///
 /// The body is streamed to disk while its sha256 is computed, refused past the size limit
-/// (413), and its header validated (422) before anything is stored. Uploading identical bytes
-/// again returns the existing model with 200.
+/// (413), and validated before anything is stored: a safetensors header (422), an ONNX graph
+/// (400 when malformed, 422 naming the node when it uses an op gmfuse does not support). An
+/// ONNX model's architecture is read from its graph and recorded (`onnx-<12 hex>`), so a job
+/// needs no `architecture`. Uploading identical bytes again returns the existing model with 200.
 #[utoipa::path(post, path = "/v1/models", tag = "models", operation_id = "create_model",
     params(UploadQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key, query and bytes get the first response again (kept 24 h by default); the key with another upload is 422 `idempotency_key_reused`")),
-    request_body(content = inline(super::Binary), content_type = "application/octet-stream",
-        description = "A safetensors file"),
+    request_body(content(
+        (inline(super::Binary) = "application/octet-stream"),
+        (inline(super::Binary) = "application/onnx")),
+        description = "A safetensors file, or an ONNX model (`application/onnx`, or detected from the bytes)"),
     responses(
         (status = 201, description = "Stored; `Location` names the new model", body = ModelView,
             headers(("Location" = String, description = "URL of the model"))),
         (status = 200, description = "Identical content was uploaded before: the existing model", body = ModelView),
-        (status = 400, description = "A malformed `Idempotency-Key` (`invalid_idempotency_key`) or query", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed `Idempotency-Key` (`invalid_idempotency_key`) or query, or a malformed ONNX model (`invalid_onnx`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this `Idempotency-Key` is still being served (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the upload limit", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not `application/octet-stream`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid safetensors, or tensors that do not fit the architecture", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither `application/octet-stream` nor `application/onnx`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid safetensors, tensors that do not fit the architecture, or an ONNX model that uses an unsupported op (`unsupported_onnx`, naming the node, its op and the supported ops)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The tenant's storage quota (`quota_exceeded`) or request rate (`rate_limited`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 503, description = "Too many uploads in progress; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
@@ -147,14 +161,14 @@ pub async fn create_model(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    check_octet_stream(&headers)?;
+    let format = declared_format(&headers)?;
     app.limits
         .check_room(app.db.as_ref(), tenant.as_str())
         .await?;
     let _slot = app.upload_slots.acquire()?;
     let stream = upload_stream(&headers, body, app.max_upload_bytes)?;
     let Some(key) = idempotency::key_of(&headers)? else {
-        return upload(&app, &tenant, stream, q)
+        return upload(&app, &tenant, stream, q, format)
             .await
             .map(|(res, _, _)| res);
     };
@@ -169,7 +183,7 @@ pub async fn create_model(
             idempotency::replay(&key, &stored_hash, &hash, stored)
         }
         Ok(claim) => {
-            let out = upload(&app, &tenant, stream, q).await;
+            let out = upload(&app, &tenant, stream, q, format).await;
             let hash = out
                 .as_ref()
                 .map_or_else(|_| String::new(), |(_, _, sha)| hash_of(sha));
@@ -186,6 +200,7 @@ async fn upload(
     tenant: &Tenant,
     stream: ByteStream,
     q: UploadQuery,
+    format: Option<ModelFormat>,
 ) -> Result<(Response, StoredResponse, String), ApiError> {
     let (model, created) = ingest::ingest_model(
         app.db.as_ref(),
@@ -196,8 +211,11 @@ async fn upload(
             max_bytes: app.max_upload_bytes,
             quota: app.limits.quota,
         },
-        q.name,
-        q.architecture,
+        ingest::ModelUpload {
+            name: q.name,
+            architecture: q.architecture,
+            format,
+        },
     )
     .await?;
     let location = format!("/v1/models/{}", model.id);
@@ -221,6 +239,7 @@ pub struct ModelSummary {
     pub sha256: String,
     pub size_bytes: u64,
     pub architecture: Option<String>,
+    pub format: ModelFormat,
     /// How many tensors the file holds.
     pub tensor_count: usize,
     pub created_at: DateTime<Utc>,
@@ -258,6 +277,7 @@ pub async fn list_models(
             sha256: m.sha256,
             size_bytes: m.size_bytes,
             architecture: m.architecture,
+            format: m.format,
             tensor_count: m.tensors.len(),
             created_at: m.created_at,
         })
@@ -288,12 +308,13 @@ pub async fn get_model(
     Ok(Json(model.into()))
 }
 
-/// Download a model's safetensors file. The ETag is its sha256; `If-None-Match` gives 304.
+/// Download a model's file as uploaded (safetensors, or ONNX as `application/onnx`). The ETag
+/// is its sha256; `If-None-Match` gives 304.
 #[utoipa::path(get, path = "/v1/models/{id}/weights", tag = "models", operation_id = "get_model_weights",
     params(("id" = Uuid, Path, description = "Model id")),
     responses(
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = inline(super::Binary),
+        (status = 200, description = "The file", content((inline(super::Binary) = "application/octet-stream"), (inline(super::Binary) = "application/onnx")),
             headers(("ETag" = String, description = "Quoted sha256 of the file"))),
         (status = 304, description = "The client's copy (`If-None-Match`) is current"),
         (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
@@ -309,7 +330,7 @@ pub async fn get_model_weights(
         .get_model(tenant.as_str(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("model", id))?;
-    let filename = format!("{}.safetensors", model.name);
+    let filename = format!("{}.{}", model.name, model.format.extension());
     super::serve_blob(&app, &headers, &model.sha256, &filename).await
 }
 

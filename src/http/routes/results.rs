@@ -17,7 +17,7 @@ use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::report::ReportView;
 use crate::http::state::AppState;
 use crate::jobs::fused::{Fused, WEIGHTED_AVERAGE};
-use crate::store::{JobRecord, JobStatus};
+use crate::store::{JobRecord, JobStatus, ModelFormat};
 
 async fn succeeded(
     app: &AppState,
@@ -164,22 +164,27 @@ pub struct FusedQuery {
     /// GAMF's QAP solver, one the job ran; defaults to the first. Only the first solver's
     /// files are stored; another's are computed for the request.
     pub solver: Option<SolverId>,
+    /// `safetensors` (default), or `onnx` for a job of ONNX models: the last model's graph
+    /// (model 2 of a pair) with the fused initializers.
+    pub format: Option<ModelFormat>,
 }
 
 /// Fused weights as safetensors: the inputs' tensor names and dtypes, `__metadata__` with
 /// `gmfuse.job_id`, `gmfuse.method`, `gmfuse.proportion` and `gmfuse.input_sha256`.
 /// The ETag is the file's sha256. The job's own proportions are stored once computed; any
-/// other proportion is computed for the request and not kept.
+/// other proportion is computed for the request and not kept. With `format=onnx` (jobs of ONNX
+/// models) the fused model is the last model's ONNX file with the fused initializers, every
+/// other field kept (`application/onnx`).
 #[utoipa::path(get, path = "/v1/jobs/{id}/fused", tag = "results", operation_id = "get_job_fused",
     params(("id" = Uuid, Path, description = "Job id"), FusedQuery),
     responses(
-        (status = 200, description = "The fused model", content_type = "application/octet-stream", body = inline(super::Binary),
+        (status = 200, description = "The fused model", content((inline(super::Binary) = "application/octet-stream"), (inline(super::Binary) = "application/onnx")),
             headers(("ETag" = String, description = "Quoted sha256 of the file"))),
         (status = 304, description = "The client's copy (`If-None-Match`) is current"),
         (status = 400, description = "Bad query, or the id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not succeeded", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Proportion outside [0, 1], a proportion for a job of three or more models, or a `solver` with a method other than `gamf`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Proportion outside [0, 1], a proportion for a job of three or more models, a `solver` with a method other than `gamf`, or `format=onnx` for a job of safetensors models", body = Problem, content_type = "application/problem+json"),
         (status = 507, description = "The server's disk is full (`insufficient_storage`); nothing was stored", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_job_fused(
@@ -210,7 +215,18 @@ pub async fn get_job_fused(
         }
     };
     let solver_label = solver.map(|s| format!("-{s}")).unwrap_or_default();
-    let filename = format!("fused-{id}-{method}{solver_label}-{label}.safetensors");
+    let format = q.format.unwrap_or_default();
+    let filename = format!(
+        "fused-{id}-{method}{solver_label}-{label}.{}",
+        format.extension()
+    );
+    if format == ModelFormat::Onnx {
+        let (bytes, sha256) = app
+            .jobs
+            .fused_onnx(&job, method, solver, proportion)
+            .await?;
+        return super::serve_bytes(&headers, bytes, &sha256, &filename);
+    }
     match app.jobs.fused(&job, method, solver, proportion).await? {
         Fused::Stored(output) => super::serve_blob(&app, &headers, &output.sha256, &filename).await,
         Fused::Transient { bytes, sha256 } => {

@@ -46,8 +46,8 @@ impl CatalogStore for PgDb {
             .await?;
         let inserted = sqlx::query(
             "INSERT INTO models
-                (id, tenant, name, sha256, size_bytes, architecture, tensors, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+                (id, tenant, name, sha256, size_bytes, architecture, format, tensors, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
              ON CONFLICT (tenant, sha256) DO NOTHING",
         )
         .bind(Uuid::now_v7())
@@ -56,6 +56,7 @@ impl CatalogStore for PgDb {
         .bind(&m.sha256)
         .bind(big(m.size_bytes))
         .bind(&m.architecture)
+        .bind(m.format.as_str())
         .bind(Json(&m.tensors))
         .execute(&mut *tx)
         .await?

@@ -44,8 +44,8 @@ impl CatalogStore for SqliteDb {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO models
-                (id, tenant, name, sha256, size_bytes, architecture, tensors, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                (id, tenant, name, sha256, size_bytes, architecture, format, tensors, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (tenant, sha256) DO NOTHING",
         )
         .bind(id.to_string())
@@ -54,6 +54,7 @@ impl CatalogStore for SqliteDb {
         .bind(&m.sha256)
         .bind(big(m.size_bytes))
         .bind(&m.architecture)
+        .bind(m.format.as_str())
         .bind(serde_json::to_string(&m.tensors)?)
         .bind(now_ms())
         .execute(&mut *tx)

@@ -7,7 +7,7 @@ use crate::engine::arch::preset;
 use crate::engine::pipeline::{FusionParams, Stage};
 use crate::store::db::{CatalogStore, Db};
 use crate::store::quota::TenantQuota;
-use crate::store::records::{DEFAULT_TENANT, JobFailure, NewModel};
+use crate::store::records::{DEFAULT_TENANT, JobFailure, ModelFormat, NewModel};
 
 async fn db() -> (tempfile::TempDir, SqliteDb) {
     let dir = tempfile::tempdir().unwrap();
@@ -27,6 +27,7 @@ async fn spec(db: &SqliteDb) -> JobSpec {
             sha256: sha,
             size_bytes: 1,
             architecture: None,
+            format: ModelFormat::Safetensors,
             tensors: Vec::new(),
         };
         models.push(
@@ -39,6 +40,7 @@ async fn spec(db: &SqliteDb) -> JobSpec {
     JobSpec {
         models: vec![models[0].id, models[1].id],
         inputs: vec![models[0].sha256.clone(), models[1].sha256.clone()],
+        formats: Vec::new(),
         architecture: preset("mnist-cnn").unwrap(),
         dataset: DatasetSource::Builtin {
             name: "mnist-test".into(),

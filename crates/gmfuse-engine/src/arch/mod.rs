@@ -9,6 +9,7 @@
 //! ```
 
 pub mod bounds;
+mod diff;
 mod dry;
 mod error;
 mod explain;

@@ -214,6 +214,7 @@ fn check_budget(
     let resolved = match preflight::resolve_auto(spec, params, inputs, budgets) {
         Ok(p) => p,
         Err(PreflightError::OverBudget(detail)) => bail!("refused: {detail}"),
+        Err(PreflightError::Unsupported(u)) => bail!("refused: {u}"),
         Err(PreflightError::Arch(e)) => {
             return Err(e).with_context(|| {
                 format!("{} does not fit the architecture", args.models[0].display())
@@ -223,6 +224,7 @@ fn check_budget(
     match preflight::check(spec, &resolved, inputs, budgets) {
         Ok(_) => Ok(resolved),
         Err(PreflightError::OverBudget(detail)) => bail!("refused: {detail}"),
+        Err(PreflightError::Unsupported(u)) => bail!("refused: {u}"),
         Err(PreflightError::Arch(e)) => Err(e)
             .with_context(|| format!("{} does not fit the architecture", args.models[0].display())),
     }

@@ -88,7 +88,9 @@ impl From<SubmitError> for ApiError {
             SubmitError::DatasetShape { .. } => ApiError::DatasetShapeMismatch(e.to_string()),
             SubmitError::Params(p) => ApiError::InvalidParameters(p.to_string()),
             SubmitError::CalibrationIsScored(_) => ApiError::InvalidParameters(e.to_string()),
-            SubmitError::Repair(_) => ApiError::InvalidParameters(e.to_string()),
+            SubmitError::Repair(_) | SubmitError::Unsupported(_) => {
+                ApiError::InvalidParameters(e.to_string())
+            }
             SubmitError::CalibrationShape { .. } => ApiError::DatasetShapeMismatch(e.to_string()),
             SubmitError::OverBudget(detail) => ApiError::JobOverBudget(detail),
             SubmitError::DatasetLabels(detail) => ApiError::DatasetShapeMismatch(detail),
@@ -133,7 +135,8 @@ impl From<FusedError> for ApiError {
             | FusedError::ModelFile(_)
             | FusedError::OnnxWrite(_)
             | FusedError::Pipeline(_)
-            | FusedError::Compute(_) => ApiError::Internal(e.to_string()),
+            | FusedError::Compute(_)
+            | FusedError::Calibration(_) => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! method and proportion, written as safetensors with provenance in `__metadata__`. A
 //! proportion of the job's own list is kept as a content-addressed blob (so at most
 //! methods × proportions files per job); any other proportion is computed for the request and
-//! not stored, so arbitrary `proportion=` values cannot fill the disk.
+//! not stored, so arbitrary `proportion=` values cannot fill the disk. Repaired weights (the
+//! job's `repair` redone on its calibration set, as its `repaired` points were scored) are
+//! computed for the request and not stored either.
 
 use sha2::Digest;
 use uuid::Uuid;
@@ -10,7 +12,7 @@ use uuid::Uuid;
 use super::JobService;
 use super::compute::ComputeError;
 use super::model_file::{self, ModelFileError};
-use crate::engine::pipeline::{self, MethodId, PipelineError};
+use crate::engine::pipeline::{self, MethodId, PipelineError, Repair};
 use crate::engine::solvers::SolverId;
 use crate::engine::weights::{WeightSet, WeightsError};
 use crate::store::{BlobError, JobRecord, ModelFormat, OutputRecord, StoreError};
@@ -50,6 +52,9 @@ pub enum FusedError {
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
     Compute(#[from] ComputeError),
+    /// The calibration set a repair needs could not be loaded.
+    #[error("calibration set: {0}")]
+    Calibration(String),
 }
 
 /// "method `gamf` with solver `rrwm`".
@@ -67,6 +72,8 @@ pub mod keys {
     /// GAMF's QAP solver (GAMF files only).
     pub const SOLVER: &str = "gmfuse.solver";
     pub const PROPORTION: &str = "gmfuse.proportion";
+    /// The repair applied after fusion (repaired files only).
+    pub const REPAIR: &str = "gmfuse.repair";
     /// `<sha256 of model 1>,<sha256 of model 2>[,…]`.
     pub const INPUT_SHA256: &str = "gmfuse.input_sha256";
     /// Jobs of three or more models: the normalised averaging weights, comma-separated.
@@ -93,16 +100,17 @@ impl JobService {
     /// proportion of the job's list and for the average, computed once and then served from the
     /// blob store; for any other proportion, computed and returned without being stored.
     /// `solver` picks one of GAMF's matchings (`None`: the first); only the first solver's
-    /// files are stored.
+    /// files are stored. `repair` other than `none` (the job's own, checked by the caller;
+    /// two-model jobs) gives the repaired weights, computed for the request.
     ///
     /// # Errors
     /// Any [`FusedError`].
     pub async fn fused(
         &self,
         job: &JobRecord,
-        method: MethodId,
-        solver: Option<SolverId>,
+        (method, solver): (MethodId, Option<SolverId>),
         proportion: f64,
+        repair: Repair,
     ) -> Result<Fused, FusedError> {
         let report = job
             .report
@@ -123,9 +131,25 @@ impl JobService {
         };
         let first_solver = report.matching(method).and_then(|m| m.solver);
         let default_matching = matching.as_ref().is_none_or(|m| m.solver == first_solver);
-        if default_matching && let Some(o) = self.db.get_output(job.id, method, proportion).await? {
+        let stored = default_matching && repair.is_none();
+        if stored && let Some(o) = self.db.get_output(job.id, method, proportion).await? {
             return Ok(Fused::Stored(o));
         }
+        let calibration = match (&job.spec.calibration, repair) {
+            (Some(source), Repair::ResetBn | Repair::Repair) => Some(
+                self.datasets
+                    .load(self.blobs.as_ref(), source)
+                    .await
+                    .map_err(|e| FusedError::Calibration(e.to_string()))?,
+            ),
+            (None, Repair::ResetBn | Repair::Repair) => {
+                return Err(FusedError::Calibration(format!(
+                    "job {} has none, so it cannot be repaired",
+                    job.id
+                )));
+            }
+            (_, Repair::None) => None,
+        };
         let spec = &job.spec;
         let mut inputs = Vec::with_capacity(spec.inputs.len());
         for sha in &spec.inputs {
@@ -142,6 +166,9 @@ impl JobService {
         if let Some(s) = matching.as_ref().and_then(|m| m.solver) {
             metadata.push((keys::SOLVER, s.to_string()));
         }
+        if !repair.is_none() {
+            metadata.push((keys::REPAIR, repair.to_string()));
+        }
         if weights.is_empty() {
             metadata.push((keys::PROPORTION, proportion.to_string()));
         } else {
@@ -156,13 +183,19 @@ impl JobService {
                     .zip(formats)
                     .map(|(b, format)| model_file::read_weights(format, b))
                     .collect::<Result<Vec<_>, _>>()?;
-                let mut fused = match &models[..] {
-                    [m1, m2] => pipeline::fused_weights(
+                let perms = matching.as_ref().map(|m| &m.permutations[..]);
+                let mut fused = match (&models[..], &calibration) {
+                    ([m1, m2], Some(cal)) => pipeline::repaired_fused_weights(
                         &arch,
                         [m1, m2],
-                        matching.as_ref().map(|m| &m.permutations[..]),
+                        perms,
                         proportion,
+                        (repair, cal),
+                        &|| false,
                     )?,
+                    ([m1, m2], None) => {
+                        pipeline::fused_weights(&arch, [m1, m2], perms, proportion)?
+                    }
                     _ => {
                         let refs: Vec<&WeightSet> = models.iter().collect();
                         pipeline::fused_weights_many(
@@ -185,7 +218,7 @@ impl JobService {
         } else {
             proportion == WEIGHTED_AVERAGE
         };
-        if !(default_matching && own) {
+        if !(stored && own) {
             let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
             return Ok(Fused::Transient { bytes, sha256 });
         }

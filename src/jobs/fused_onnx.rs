@@ -9,14 +9,14 @@ use sha2::Digest;
 use super::JobService;
 use super::fused::{Fused, FusedError};
 use crate::engine::onnx;
-use crate::engine::pipeline::MethodId;
+use crate::engine::pipeline::{MethodId, Repair};
 use crate::engine::solvers::SolverId;
 use crate::engine::weights::WeightSet;
 use crate::store::{JobRecord, ModelFormat};
 
 impl JobService {
     /// The fused model of `job` as ONNX, with its sha256: see [`JobService::fused`] for
-    /// `method`, `solver` and `proportion`.
+    /// `method`, `solver`, `proportion` and `repair`.
     ///
     /// # Errors
     /// [`FusedError::NotOnnx`] when the job's last model is not ONNX; any error of
@@ -24,9 +24,9 @@ impl JobService {
     pub async fn fused_onnx(
         &self,
         job: &JobRecord,
-        method: MethodId,
-        solver: Option<SolverId>,
+        (method, solver): (MethodId, Option<SolverId>),
         proportion: f64,
+        repair: Repair,
     ) -> Result<(Vec<u8>, String), FusedError> {
         let spec = &job.spec;
         let last = spec.inputs.len() - 1;
@@ -34,7 +34,7 @@ impl JobService {
             return Err(FusedError::NotOnnx(job.id));
         }
         let graph = self.blobs.get(&spec.inputs[last]).await?;
-        let fused = match self.fused(job, method, solver, proportion).await? {
+        let fused = match self.fused(job, (method, solver), proportion, repair).await? {
             Fused::Stored(output) => self.blobs.get(&output.sha256).await?,
             Fused::Transient { bytes, .. } => bytes,
         };

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::catalog::builtin_dataset;
 use crate::engine::arch::{ArchError, ArchSpec};
 use crate::engine::estimate::{Estimate, Workload, estimate};
-use crate::engine::methods::MethodId;
+use crate::engine::methods::{MethodId, Unsupported, check_supported};
 use crate::engine::pipeline::FusionParams;
 use crate::store::DatasetSource;
 
@@ -29,6 +29,8 @@ pub enum PreflightError {
     Arch(#[from] ArchError),
     #[error("{0}")]
     OverBudget(String),
+    #[error(transparent)]
+    Unsupported(#[from] Unsupported),
 }
 
 /// What the check needs besides the spec and the parameters.
@@ -124,6 +126,7 @@ pub fn check(
     inputs: Inputs<'_>,
     budgets: Budgets,
 ) -> Result<Estimate, PreflightError> {
+    check_supported(spec, params)?;
     let eval_samples = inputs.eval_limit.map_or(inputs.dataset_samples, |n| {
         inputs.dataset_samples.min(n as u64)
     });
@@ -180,6 +183,7 @@ pub fn resolve_auto(
                 human_count(budgets.max_eval_macs),
             )),
             Err(PreflightError::OverBudget(detail)) => Err(detail),
+            Err(PreflightError::Unsupported(u)) => Err(u.to_string()),
             Err(PreflightError::Arch(e)) => {
                 arch = Some(e);
                 Err(String::new())

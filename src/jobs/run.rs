@@ -46,7 +46,9 @@ impl RunError {
             RunError::Load(LoadError::Blob(_)) => "storage_error",
             RunError::Load(_) => "invalid_dataset",
             RunError::Model { .. } => "invalid_model",
-            RunError::Pipeline(PipelineError::Params(_)) => "invalid_parameters",
+            RunError::Pipeline(PipelineError::Params(_) | PipelineError::Unsupported(_)) => {
+                "invalid_parameters"
+            }
             RunError::Pipeline(PipelineError::Arch { .. } | PipelineError::Mismatch(_)) => {
                 "shape_mismatch"
             }
@@ -252,6 +254,7 @@ impl JobService {
         ) {
             Ok(_) => Ok(()),
             Err(PreflightError::OverBudget(d)) => Err(RunError::OverBudget(d)),
+            Err(PreflightError::Unsupported(u)) => Err(PipelineError::from(u).into()),
             Err(PreflightError::Arch(source)) => {
                 Err(RunError::Pipeline(PipelineError::Arch { index: 0, source }))
             }

@@ -88,6 +88,8 @@ pub enum SubmitError {
     Params(#[from] ParamError),
     #[error("{0}")]
     OverBudget(String),
+    #[error(transparent)]
+    Unsupported(#[from] crate::engine::methods::Unsupported),
     #[error("{0}")]
     DatasetLabels(String),
     #[error("the queue holds {queued} jobs, the most this service accepts; retry later")]
@@ -190,6 +192,7 @@ pub async fn validate(
             got: shape,
         });
     }
+    crate::engine::methods::check_supported(&spec, &req.params)?;
     crate::engine::pipeline::repair::check(req.params.repair, &spec)?;
     let calibration = calibration(db, tenant, &req, &dataset, &name, spec.input).await?;
     let tensors = catalog::shapes_of(&m1.tensors);
@@ -208,6 +211,7 @@ pub async fn validate(
     };
     let refused = |e| match e {
         PreflightError::OverBudget(detail) => SubmitError::OverBudget(detail),
+        PreflightError::Unsupported(u) => SubmitError::Unsupported(u),
         PreflightError::Arch(source) => SubmitError::Shapes {
             model: m1.id,
             architecture: name.clone(),

@@ -142,6 +142,7 @@ pub(crate) mod fixtures {
                 solver: None,
                 proportion: Some(0.2),
                 accuracy: 85.21,
+                repair: Default::default(),
             },
             merged: Vec::new(),
             anchor: None,

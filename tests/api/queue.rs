@@ -102,6 +102,7 @@ fn report(samples: usize) -> Box<FusionReport> {
             solver: None,
             proportion: Some(0.0),
             accuracy: 0.5,
+            repair: Default::default(),
         },
         matchings: Vec::new(),
         timings: BTreeMap::from([(Stage::Validate, 0.25)]),

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::engine::pipeline::{FusionReport, MethodId};
+use crate::engine::pipeline::{FusionReport, MethodId, Repair};
 use crate::engine::solvers::SolverId;
 use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
@@ -167,6 +167,35 @@ pub struct FusedQuery {
     /// `safetensors` (default), or `onnx` for a job of ONNX models: the last model's graph
     /// (model 2 of a pair) with the fused initializers.
     pub format: Option<ModelFormat>,
+    /// `none`, or the job's own `repair`: the fused model as its curve's `repaired` point
+    /// scored it (computed for the request, not stored). Defaults to the report's best
+    /// point's repair when the download is that point (method, solver and proportion), else
+    /// `none` — so the default download of a job whose best point is repaired is repaired.
+    pub repair: Option<Repair>,
+}
+
+/// The repair a download applies: `asked`, checked against the job's, or by default the best
+/// point's when the download is the best point.
+fn download_repair(
+    report: &FusionReport,
+    (method, solver): (MethodId, Option<SolverId>),
+    proportion: f64,
+    asked: Option<Repair>,
+) -> Result<Repair, ApiError> {
+    let ran = report.params.repair;
+    match asked {
+        Some(r) if r.is_none() || (r == ran && report.best.proportion.is_some()) => Ok(r),
+        Some(r) => Err(ApiError::InvalidParameters(format!(
+            "repair `{r}`: this job can give `none` or its own repair `{ran}` (jobs of two models)"
+        ))),
+        None => {
+            let best = &report.best;
+            let solver = report.matching_by(method, solver).and_then(|m| m.solver);
+            let is_best =
+                (best.method, best.solver, best.proportion) == (method, solver, Some(proportion));
+            Ok(if is_best { best.repair } else { Repair::None })
+        }
+    }
 }
 
 /// Fused weights as safetensors: the inputs' tensor names and dtypes, `__metadata__` with
@@ -184,7 +213,7 @@ pub struct FusedQuery {
         (status = 400, description = "Bad query, or the id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not succeeded", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Proportion outside [0, 1], a proportion for a job of three or more models, a `solver` with a method other than `gamf`, or `format=onnx` for a job of safetensors models", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Proportion outside [0, 1], a proportion for a job of three or more models, a `solver` with a method other than `gamf`, a `repair` other than `none` and the job's own, or `format=onnx` for a job of safetensors models", body = Problem, content_type = "application/problem+json"),
         (status = 507, description = "The server's disk is full (`insufficient_storage`); nothing was stored", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_job_fused(
@@ -214,20 +243,29 @@ pub async fn get_job_fused(
             (p, p.to_string())
         }
     };
+    let repair = download_repair(&report, (method, solver), proportion, q.repair)?;
     let solver_label = solver.map(|s| format!("-{s}")).unwrap_or_default();
+    let repair_label = match repair {
+        Repair::None => String::new(),
+        r => format!("-{r}"),
+    };
     let format = q.format.unwrap_or_default();
     let filename = format!(
-        "fused-{id}-{method}{solver_label}-{label}.{}",
+        "fused-{id}-{method}{solver_label}-{label}{repair_label}.{}",
         format.extension()
     );
     if format == ModelFormat::Onnx {
         let (bytes, sha256) = app
             .jobs
-            .fused_onnx(&job, method, solver, proportion)
+            .fused_onnx(&job, (method, solver), proportion, repair)
             .await?;
         return super::serve_bytes(&headers, bytes, &sha256, &filename);
     }
-    match app.jobs.fused(&job, method, solver, proportion).await? {
+    match app
+        .jobs
+        .fused(&job, (method, solver), proportion, repair)
+        .await?
+    {
         Fused::Stored(output) => super::serve_blob(&app, &headers, &output.sha256, &filename).await,
         Fused::Transient { bytes, sha256 } => {
             super::serve_bytes(&headers, bytes, &sha256, &filename)

@@ -53,6 +53,17 @@ impl Graph {
         out
     }
 
+    /// The values an op other than the next one reads (a residual branch, a value read
+    /// twice): the forward pass keeps each aside in a buffer of its own until its last read.
+    pub fn saved_values(&self) -> Vec<usize> {
+        self.consumers()
+            .iter()
+            .enumerate()
+            .filter(|(v, reads)| reads.len() > 1 || reads.iter().any(|j| j != v))
+            .map(|(v, _)| v)
+            .collect()
+    }
+
     /// True when every op reads exactly the previous op's output (an old-style chain).
     pub fn is_chain(&self) -> bool {
         self.inputs

@@ -161,7 +161,8 @@ impl PermStructure {
                     && (passes(ops[v - 1])
                         || matches!(ops[v - 1], Op::Conv2d { .. } | Op::Linear { .. }));
                 let walks_on = matches!(consumers[v].as_slice(), [j] if passes(ops[*j]));
-                if made_by_unit_op && !walks_on {
+                // After a flatten a unit is a block of H·W features, not one observation.
+                if made_by_unit_op && !walks_on && block[v] == 1 {
                     hidden[k].taps.push(v);
                 }
             }

@@ -78,7 +78,9 @@ pub struct PermGroup {
     pub values: Vec<usize>,
     /// Where the group's units are observed (activation matching): each producing layer's
     /// output after the batchnorms, `add`s and ReLUs that follow it alone — the values of the
-    /// group not read by exactly one such op, excluding pooled, padded and flattened ones.
+    /// group not read by exactly one such op, excluding pooled, padded and flattened ones and
+    /// those after a flatten (a batchnorm over flattened features: a unit there is a block of
+    /// H·W features).
     pub taps: Vec<usize>,
     /// Every tensor axis a permutation of this group must be applied to, in op order.
     pub axes: Vec<AxisRef>,

@@ -13,7 +13,9 @@
 //!   larger of the two, as methods run one after the other;
 //! - **evaluation**: the aligned model, the fused model, every evaluated weight set kept by the
 //!   evaluation cache, one compiled `f32` network, and per compute thread the forward pass's
-//!   activation buffers (two of `chunk × longest sample`, the im2col buffer, the logits).
+//!   activation buffers (two of `chunk × longest sample`, the im2col buffer, the logits, and
+//!   one more of `chunk × longest sample` for every value a graph keeps aside — a residual
+//!   `add`'s branch: [`Graph::saved_values`], the forward plan's save slots).
 //!
 //! The peak is the common part plus the larger of the two phases. Compute is counted in
 //! multiply-accumulates: MACs per sample × samples × evaluated models, plus the matching's
@@ -74,6 +76,9 @@ pub struct Estimate {
     pub evaluation_bytes: u64,
     /// All threads' activation buffers (included in `evaluation_bytes`).
     pub activation_bytes: u64,
+    /// All threads' buffers for values kept aside for a later `add` (included in
+    /// `activation_bytes`; 0 for a chain).
+    pub saved_bytes: u64,
     /// One forward pass of one sample.
     pub macs_per_sample: u64,
     /// Models evaluated: the inputs plus one per proportion and curve (k ≥ 3 models: one
@@ -311,12 +316,15 @@ pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
     let evaluations = sum([k, prod([curves, proportions])]);
 
     let chunk = (CHUNK_BYTES as u64 / prod([4, longest])).clamp(1, MAX_CHUNK as u64);
+    let saved_per_thread = prod([graph.saved_values().len() as u64, chunk, longest, 4]);
     let per_thread = sum([
         prod([2, chunk, longest, 4]),
         prod([cols, 4]),
         prod([EVAL_BATCH as u64, classes, 4]),
+        saved_per_thread,
     ]);
-    let activation_bytes = prod([per_thread, work.threads.max(1) as u64]);
+    let threads = work.threads.max(1) as u64;
+    let activation_bytes = prod([per_thread, threads]);
     // The aligned models, the fused model being built, and the cache's copy of every evaluated one.
     let copies = prod([sum([evaluations, k]), weights_f64]);
     let evaluation_bytes = sum([copies, network, activation_bytes]);
@@ -347,6 +355,7 @@ pub fn estimate(work: &Workload<'_>) -> Result<Estimate, ArchError> {
         matching_bytes,
         evaluation_bytes,
         activation_bytes,
+        saved_bytes: prod([saved_per_thread, threads]),
         macs_per_sample,
         evaluations,
         eval_macs,

@@ -201,3 +201,34 @@ fn activation_matching_counts_its_calibration_set_bounded_to_the_samples_it_uses
     assert!(am5k.matching_bytes > batch, "{am5k:?}");
     assert!(am5k.matching_bytes < batch + (16 << 20), "{am5k:?}");
 }
+
+#[test]
+fn the_saved_residual_buffers_bound_what_the_forward_pass_allocates() {
+    use crate::forward::tests::random_model;
+    use crate::forward::{MAX_CHUNK, Network, Scratch};
+    let spec = preset("resnet-mini").unwrap();
+    let tensors = crate::arch::preset_tensors("resnet-mini").unwrap();
+    let params = FusionParams::default();
+    let e = estimate(&work(&spec, &tensors, &params)).unwrap();
+    // resnet-mini keeps four values aside: the stem's pooled output, `layer1`'s and
+    // `layer2`'s (each read by a block's first conv and by its add or shortcut), and
+    // `layer2.bn2` (its add reads it after the projection shortcut has run).
+    let graph = spec.graph_with(|n| tensors.get(n).cloned()).unwrap();
+    assert_eq!(graph.saved_values().len(), 4);
+    // What one thread's save slots actually hold after a full chunk of samples.
+    let w = random_model(&spec, &tensors, 7);
+    let net = Network::new(&spec, &w).unwrap();
+    let n = MAX_CHUNK;
+    let images = vec![0.5f32; n * 784];
+    let mut out = vec![0.0f32; n * 10];
+    let mut scratch = Scratch::default();
+    net.logits_serial(&images, &mut out, &mut scratch);
+    let held = (scratch.saved_floats() * 4) as u64;
+    assert!(held > 0);
+    assert_eq!(e.saved_bytes, 2 * held, "two threads, each a full chunk");
+    assert!(e.activation_bytes > e.saved_bytes);
+    // A chain keeps nothing aside.
+    let cnn = preset("mnist-cnn").unwrap();
+    let chain = estimate(&work(&cnn, &mnist_shapes(), &params)).unwrap();
+    assert_eq!(chain.saved_bytes, 0);
+}

@@ -73,6 +73,14 @@ pub(crate) struct Scratch {
     saved: Vec<Vec<f32>>,
 }
 
+impl Scratch {
+    /// Floats held by the saved-value buffers (what the estimate's `saved_bytes` bounds).
+    #[cfg(test)]
+    pub(crate) fn saved_floats(&self) -> usize {
+        self.saved.iter().map(Vec::len).sum()
+    }
+}
+
 impl Network {
     /// Validate `weights` against `spec` and prepare them for inference.
     ///

@@ -175,7 +175,7 @@ pub(super) struct Compiled {
 /// later op reads again is saved into a slot after it is made, and loaded (or added, for an
 /// `add`) where it is read. A chain needs no slots.
 pub(super) fn compile(spec: &ArchSpec, weights: &WeightSet, graph: &Graph) -> Compiled {
-    let consumers = graph.consumers();
+    let saved = graph.saved_values();
     let folded = fold::folded(spec, graph);
     let ops: Vec<&Op> = spec.op_list().collect();
     let mut slot_of: Vec<Option<usize>> = vec![None; graph.shapes.len()];
@@ -185,8 +185,7 @@ pub(super) fn compile(spec: &ArchSpec, weights: &WeightSet, graph: &Graph) -> Co
     let len = |v: usize| elems(graph.shapes[v]);
     // Save value `v` when an op other than the next one reads it.
     let mut save = |v: usize, slot_of: &mut Vec<Option<usize>>, steps: &mut Vec<Step>| {
-        let reads = &consumers[v];
-        if reads.len() > 1 || reads.iter().any(|&j| j != v) {
+        if saved.contains(&v) {
             slot_of[v] = Some(slots);
             steps.push(Step::Save {
                 slot: slots,

@@ -23,10 +23,12 @@ mod gamf;
 mod gram;
 mod identity;
 mod merge_many;
+mod support;
 pub mod weight_matching;
 
 pub use auto::{AutoPick, resolve_auto};
 pub use merge_many::merge_many;
+pub use support::{Unsupported, check_supported};
 
 use std::fmt;
 use std::str::FromStr;

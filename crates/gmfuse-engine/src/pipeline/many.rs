@@ -15,8 +15,8 @@ use std::time::Instant;
 use super::equivalence::{EquivalenceError, Probe};
 use super::{
     Best, EvalCache, FusionParams, FusionReport, MatchingReport, Merged, ModelPermutations,
-    Observer, PipelineError, Stage, Stopwatch, check_inputs, group_sizes, layer_permutations,
-    method_failed, run_calibrated, validate,
+    Observer, PipelineError, Repair, Stage, Stopwatch, check_inputs, group_sizes,
+    layer_permutations, method_failed, run_calibrated, validate,
 };
 use crate::arch::{ArchSpec, PermStructure};
 use crate::eval::Dataset;
@@ -146,6 +146,7 @@ pub fn run_many(
         solver: None,
         proportion: None,
         accuracy: top.accuracy,
+        repair: Repair::None,
     };
     Ok(FusionReport {
         architecture: spec.name.clone(),

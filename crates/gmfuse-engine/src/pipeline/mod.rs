@@ -3,6 +3,7 @@
 //! cancellation between (and inside) stages.
 
 pub mod equivalence;
+mod fused;
 mod many;
 mod params;
 pub mod repair;
@@ -20,6 +21,7 @@ use crate::methods::{MethodError, MethodInput, method};
 use crate::weights::WeightSet;
 
 pub use crate::methods::MethodId;
+pub use fused::{fused_weights, repaired_fused_weights};
 pub use many::{fused_weights_many, run_many};
 pub use params::{
     Compat, FusionParams, MAX_ITER, MAX_MODELS, MAX_PROPORTIONS, MAX_SWEEPS, ParamError,
@@ -76,6 +78,8 @@ pub enum PipelineError {
     },
     #[error(transparent)]
     Repair(RepairError),
+    #[error(transparent)]
+    Unsupported(#[from] crate::methods::Unsupported),
     #[error("canceled")]
     Canceled,
 }
@@ -143,6 +147,7 @@ fn check_inputs(
             got: c.shape,
         });
     }
+    crate::methods::check_supported(spec, params)?;
     repair::check(params.repair, spec)?;
     if params.repair != Repair::None && calibration.is_none() {
         return Err(RepairError::NoCalibration(params.repair).into());
@@ -343,20 +348,7 @@ pub fn run_calibrated(
         });
     }
 
-    // The first maximum in curve order (methods as asked, then `none`) wins.
-    let best = curves
-        .iter()
-        .flat_map(|c| c.points.iter().map(move |p| (c, p)))
-        .fold(None::<Best>, |best, (c, p)| match best {
-            Some(b) if b.accuracy >= p.accuracy => Some(b),
-            _ => Some(Best {
-                method: c.method,
-                solver: c.solver,
-                proportion: Some(p.proportion),
-                accuracy: p.accuracy,
-            }),
-        })
-        .expect("at least one proportion");
+    let best = Best::of(&curves, params.repair).expect("at least one proportion");
     Ok(FusionReport {
         architecture: spec.name.clone(),
         dataset: data.name.clone(),
@@ -380,27 +372,4 @@ fn group_sizes(s: &PermStructure) -> Vec<usize> {
         .chain(s.hidden.iter().map(|g| g.size))
         .chain(s.layers.last().map(|l| l.n_out))
         .collect()
-}
-
-/// The fused weights for one proportion, given a report's permutations (identity for `none`).
-/// Names and dtypes are those of model 2.
-///
-/// # Errors
-/// [`PipelineError::Arch`] when the models do not fit `spec`; [`PipelineError::Mismatch`] for
-/// permutations that do not fit its hidden layers or a proportion outside [0, 1].
-pub fn fused_weights(
-    spec: &ArchSpec,
-    models: [&WeightSet; 2],
-    permutations: Option<&[LayerPermutation]>,
-    proportion: f64,
-) -> Result<WeightSet, PipelineError> {
-    let structure = validate(spec, &models)?;
-    let aligned = match permutations {
-        None => models[0].clone(),
-        Some(p) => {
-            let perms: Vec<Vec<usize>> = p.iter().map(|l| l.perm.clone()).collect();
-            permute(&structure, models[0], &perms)?
-        }
-    };
-    Ok(interpolate(&aligned, models[1], proportion)?)
 }

@@ -60,6 +60,11 @@ impl Repair {
             Repair::Repair => "repair",
         }
     }
+
+    /// Whether this is [`Repair::None`].
+    pub fn is_none(&self) -> bool {
+        *self == Repair::None
+    }
 }
 
 impl std::fmt::Display for Repair {
@@ -128,6 +133,22 @@ pub fn repaired(
         Repair::ResetBn => reset_bn(spec, fused, &data, stop),
         Repair::Repair => rescale_units(spec, [a, b], fused, alpha, &data, stop),
     }
+}
+
+/// [`Repair::ResetBn`] on any weights — an input model too, which the pipeline leaves as it is
+/// (resetting an input's statistics must keep its accuracy: a check that the recomputation
+/// follows the graph).
+///
+/// # Errors
+/// As [`repaired`].
+pub fn reset_batch_norms(
+    spec: &ArchSpec,
+    weights: &WeightSet,
+    calibration: &Dataset,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<WeightSet, RepairError> {
+    check(Repair::ResetBn, spec)?;
+    reset_bn(spec, weights, &calibration.head(REPAIR_SAMPLES), stop)
 }
 
 /// The ops value `end + 1` (op `end`'s output) depends on, then a flatten: a spec whose output

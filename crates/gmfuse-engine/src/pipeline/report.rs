@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::params::FusionParams;
+use super::repair::Repair;
 use super::stage::Stage;
 use crate::eval::EvalResult;
 use crate::methods::MethodId;
@@ -128,7 +129,8 @@ impl Curve {
     }
 }
 
-/// The best fused model found.
+/// The best fused model found: the most accurate point of every curve the job computed,
+/// repaired points included.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Best {
@@ -144,6 +146,33 @@ pub struct Best {
     pub proportion: Option<f64>,
     #[cfg_attr(feature = "utoipa", schema(example = 85.21))]
     pub accuracy: f64,
+    /// The repair of the best point: the job's `repair` when it is a point of a curve's
+    /// `repaired` list, absent (`none`) when it is an unrepaired point.
+    #[serde(default, skip_serializing_if = "Repair::is_none")]
+    pub repair: Repair,
+}
+
+impl Best {
+    /// The first most accurate point of `curves` (two-model jobs), in curve order (methods as
+    /// asked, then `none`) and, within a curve, every unrepaired point before the repaired
+    /// ones — so a repaired point wins only when it is strictly better. `repair` is the job's.
+    /// `None` when the curves hold no point.
+    pub fn of(curves: &[Curve], repair: Repair) -> Option<Best> {
+        let points = curves.iter().flat_map(|c| {
+            let plain = c.points.iter().map(move |p| (c, p, Repair::None));
+            plain.chain(c.repaired.iter().map(move |p| (c, p, repair)))
+        });
+        points.fold(None, |best, (c, p, r)| match best {
+            Some(b) if b.accuracy >= p.accuracy => Some(b),
+            _ => Some(Best {
+                method: c.method,
+                solver: c.solver,
+                proportion: Some(p.proportion),
+                accuracy: p.accuracy,
+                repair: r,
+            }),
+        })
+    }
 }
 
 /// Everything a fusion job produces except the fused weights (recomputed on demand with
@@ -253,4 +282,87 @@ fn matchings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<MatchingReport>, D::
         Wire::One(m) => vec![*m],
         Wire::Null(()) => Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(acc: &[(f64, f64)]) -> Vec<CurvePoint> {
+        acc.iter()
+            .map(|&(proportion, accuracy)| CurvePoint {
+                proportion,
+                accuracy,
+                loss: 0.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn best_is_the_first_most_accurate_point_of_every_curve_repaired_ones_included() {
+        // The cnn-bn pair's weight matching midpoint (16.58 %, 88.36 % with reset_bn, README)
+        // beside averaging's (22.04 %, 77.07 %).
+        let curves = vec![
+            Curve {
+                method: MethodId::Gamf,
+                solver: Some(SolverId::Rrwm),
+                points: points(&[(0.0, 95.40), (0.5, 23.39)]),
+                repaired: points(&[(0.0, 95.40), (0.5, 82.66)]),
+            },
+            Curve {
+                method: MethodId::WeightMatching,
+                solver: None,
+                points: points(&[(0.5, 16.58)]),
+                repaired: points(&[(0.5, 88.36)]),
+            },
+            Curve {
+                method: MethodId::None,
+                solver: None,
+                points: points(&[(0.5, 22.04)]),
+                repaired: points(&[(0.5, 77.07)]),
+            },
+        ];
+        // The input at α = 0 is best, unrepaired: a tie goes to the earlier, unrepaired point.
+        let best = Best::of(&curves, Repair::ResetBn).unwrap();
+        assert_eq!(
+            (best.method, best.solver, best.proportion, best.repair),
+            (
+                MethodId::Gamf,
+                Some(SolverId::Rrwm),
+                Some(0.0),
+                Repair::None
+            )
+        );
+        // Without the ends, the best point is a repaired one, and says so.
+        let mids: Vec<Curve> = curves
+            .into_iter()
+            .map(|mut c| {
+                c.points.retain(|p| p.proportion == 0.5);
+                c.repaired.retain(|p| p.proportion == 0.5);
+                c
+            })
+            .collect();
+        let best = Best::of(&mids, Repair::ResetBn).unwrap();
+        assert_eq!(
+            best,
+            Best {
+                method: MethodId::WeightMatching,
+                solver: None,
+                proportion: Some(0.5),
+                accuracy: 88.36,
+                repair: Repair::ResetBn,
+            }
+        );
+        let json = serde_json::to_value(&best).unwrap();
+        assert_eq!(json["repair"], "reset_bn");
+        // An unrepaired best point keeps the stored form reports had before (no `repair`).
+        let mut none = mids[2].clone();
+        none.repaired.clear();
+        let plain = Best::of(&[none], Repair::None).unwrap();
+        assert_eq!((plain.accuracy, plain.repair), (22.04, Repair::None));
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json.get("repair").is_none(), "{json}");
+        assert_eq!(serde_json::from_value::<Best>(json).unwrap(), plain);
+        assert_eq!(Best::of(&[], Repair::None), None);
+    }
 }

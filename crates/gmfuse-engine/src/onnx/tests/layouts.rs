@@ -338,3 +338,44 @@ fn forms_gmfuse_cannot_compute_exactly_are_refused_naming_the_node() {
     ));
     assert!(msg.contains("pads [0, 0, 1, 1] are not symmetric"), "{msg}");
 }
+
+#[test]
+fn a_constant_node_is_a_weight_and_write_fused_replaces_its_tensor() {
+    let value = floats("", &[2, 2], &[1.0, 0.0, 0.0, 1.0]);
+    let constant = NodeProto {
+        attribute: vec![AttributeProto {
+            name: Some("value".into()),
+            r#type: Some(AttributeType::Tensor as i32),
+            t: Some(value),
+            ..Default::default()
+        }],
+        ..op("Constant", &[], "w", vec![])
+    };
+    let bytes = model(
+        &[1, 2],
+        vec![
+            constant,
+            op("Gemm", &["x", "w"], "y", vec![attr_i("transB", 1)]),
+        ],
+        vec![],
+    );
+    let m = read(&bytes).unwrap();
+    assert_eq!(
+        m.weights.tensors["w"].data.as_slice().unwrap(),
+        &[1.0, 0.0, 0.0, 1.0]
+    );
+    let mut fused = m.weights.clone();
+    fused
+        .tensors
+        .get_mut("w")
+        .unwrap()
+        .data
+        .mapv_inplace(|v| v * 3.0 + 1.0);
+    let written = ModelProto::decode(write_fused(&bytes, &fused).unwrap().as_slice()).unwrap();
+    let node = &written.graph.unwrap().node[0];
+    assert_eq!(node.op_type.as_deref(), Some("Constant"));
+    assert_eq!(
+        node.attribute[0].t.as_ref().unwrap().float_data,
+        [4.0, 1.0, 1.0, 4.0]
+    );
+}

@@ -35,4 +35,5 @@ out="$root/crates/gmfuse-engine/src/onnx/proto.rs"
     cat "$work/out/onnx.rs"
 } >"$out.new"
 mv "$out.new" "$out"
+rustfmt --edition 2024 "$out"
 echo "onnx-proto-gen.sh: wrote $out" >&2

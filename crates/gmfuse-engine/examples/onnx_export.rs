@@ -19,7 +19,10 @@ fn run(arch: &str, weights: &str, out: &str) -> Result<String, String> {
     let model = onnx::export(&spec, &w).map_err(|e| e.to_string())?;
     std::fs::write(out, &model).map_err(|e| format!("{out}: {e}"))?;
     let back = onnx::read(&model).map_err(|e| e.to_string())?;
-    let groups = back.spec.validate(&back.weights).map_err(|e| e.to_string())?;
+    let groups = back
+        .spec
+        .validate(&back.weights)
+        .map_err(|e| e.to_string())?;
     Ok(format!(
         "{out}: {} bytes, {} ops, {} permutation groups",
         model.len(),

@@ -62,6 +62,7 @@ fn with_identity_head(bytes: &[u8]) -> (ArchSpec, WeightSet) {
 /// pytorch-converted model in `dir`, or the error reading it.
 fn forward_error(dir: &Path) -> Result<f64, OnnxError> {
     let bytes = std::fs::read(dir.join("model.onnx")).unwrap();
+    assert!(crate::onnx::looks_like_onnx(&bytes), "{}", dir.display());
     let (spec, weights) = match read(&bytes) {
         Ok(m) => (m.spec, m.weights),
         Err(OnnxError::Shape(crate::arch::ArchError::NoLayers)) => with_identity_head(&bytes),
@@ -242,7 +243,9 @@ fn light_models_derive_their_groups_or_name_their_first_unsupported_node() {
     let mut got = Vec::new();
     for f in &files {
         let name = f.file_stem().unwrap().to_string_lossy().into_owned();
-        let line = match read(&std::fs::read(f).unwrap()) {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(crate::onnx::looks_like_onnx(&bytes), "{name}");
+        let line = match read(&bytes) {
             Ok(m) => {
                 let s = m.spec.validate(&m.weights).unwrap();
                 let widest = s.hidden.iter().map(|g| g.size).max().unwrap();

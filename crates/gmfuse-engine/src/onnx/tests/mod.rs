@@ -3,6 +3,7 @@
 //! and hostile bytes (`malformed.rs`).
 
 mod backend;
+mod layouts;
 mod malformed;
 mod roundtrip;
 

@@ -119,7 +119,8 @@ impl GroupCorrelation {
 }
 
 /// Cosine similarity of the incoming weights (the group's axis-0 tensors: the producer's
-/// weight and bias) of `a`'s unit `i` and `b`'s unit `j`; 0 for a zero row.
+/// weight and bias, and its batch norms' — in blocks of H·W after a flatten) of `a`'s unit
+/// `i` and `b`'s unit `j`; 0 for a zero row.
 fn cosines(g: &PermGroup, a: &WeightSet, b: &WeightSet) -> Result<Array2<f64>, MethodError> {
     let n = g.size;
     let mut dot = Array2::zeros((n, n));
@@ -128,7 +129,7 @@ fn cosines(g: &PermGroup, a: &WeightSet, b: &WeightSet) -> Result<Array2<f64>, M
         let unit_rows = |w: &WeightSet| {
             w.tensors
                 .get(&ax.tensor)
-                .map(|t| rows(&t.data, 0, 1, n, None).mapv(f64::from))
+                .map(|t| rows(&t.data, 0, ax.block, n, None).mapv(f64::from))
                 .ok_or_else(|| FusionError::Missing(ax.tensor.clone()))
         };
         let (ra, rb) = (unit_rows(a)?, unit_rows(b)?);

@@ -83,6 +83,8 @@ fn advise_huge_pages<T>(m: &mut [T]) {
             }
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = m;
 }
 
 fn distances(x: &[f64], f2t: &[f64], out: &mut [f64]) {

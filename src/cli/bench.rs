@@ -14,6 +14,7 @@ use anyhow::bail;
 
 use super::inputs::{demo_models, load_dataset, load_model, seed_models_dir};
 use crate::engine::arch::{ArchSpec, PermStructure, preset};
+use crate::engine::bench::{median, random_mlp, random_mlp_weights};
 use crate::engine::eval::evaluate;
 use crate::engine::forward::Network;
 use crate::engine::fusion::permute;
@@ -23,7 +24,7 @@ use crate::engine::methods::weight_matching::{WmParams, weight_matching};
 use crate::engine::pipeline::{self, Compat, FusionParams, Quiet};
 use crate::engine::solvers::SmParams;
 use crate::engine::solvers::SolverId;
-use crate::engine::weights::{DType, Tensor, WeightSet};
+use crate::engine::weights::WeightSet;
 
 /// Arguments of `gmfuse bench`.
 #[derive(clap::Args, Debug)]
@@ -39,11 +40,6 @@ pub struct BenchArgs {
     pub presets: bool,
     /// Two mnist-cnn models; default: the seed models if present, else the demo models.
     pub models: Vec<PathBuf>,
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
 }
 
 /// Resident memory high-water mark in MiB, after resetting it when `reset`.
@@ -160,8 +156,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let widths = [784, 1024, 1024, 1024, 1024, 10];
     let (mlp, a, b) = (
         random_mlp(&widths),
-        random_weights(&widths, 1),
-        random_weights(&widths, 2),
+        random_mlp_weights(&widths, 1),
+        random_mlp_weights(&widths, 2),
     );
     let (wm, (sweeps, j)) = time_weight_matching(&mlp, [&a, &b], repeat)?;
     println!(
@@ -275,52 +271,4 @@ fn time_merge_many(
         rounds = r.iterations;
     }
     Ok((median(times), rounds))
-}
-
-/// A `widths[0] → … → widths[last]` MLP with biases (`fc1, fc2, …`, ReLU between), input
-/// `[1, 1, widths[0]]`.
-fn random_mlp(widths: &[usize]) -> ArchSpec {
-    let mut ops = vec![serde_json::json!({"op": "flatten"})];
-    for k in 1..widths.len() {
-        if k > 1 {
-            ops.push(serde_json::json!({"op": "relu"}));
-        }
-        ops.push(
-            serde_json::json!({"op": "linear", "weight": format!("fc{k}.weight"),
-                                    "bias": format!("fc{k}.bias")}),
-        );
-    }
-    serde_json::from_value(serde_json::json!({
-        "name": "random-mlp", "input": [1, 1, widths[0]], "ops": ops
-    }))
-    .expect("a valid spec")
-}
-
-/// Weights for [`random_mlp`], uniform in ±1/√fan-in from an LCG seeded with `seed`.
-fn random_weights(widths: &[usize], seed: u64) -> WeightSet {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    };
-    let mut w = WeightSet::default();
-    for k in 1..widths.len() {
-        let scale = 1.0 / (widths[k - 1] as f64).sqrt();
-        for (name, shape) in [
-            (format!("fc{k}.weight"), vec![widths[k], widths[k - 1]]),
-            (format!("fc{k}.bias"), vec![widths[k]]),
-        ] {
-            let data = ndarray::ArrayD::from_shape_simple_fn(shape, || next() * scale);
-            w.tensors.insert(
-                name,
-                Tensor {
-                    dtype: DType::F32,
-                    data,
-                },
-            );
-        }
-    }
-    w
 }

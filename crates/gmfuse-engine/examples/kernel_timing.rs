@@ -2,71 +2,16 @@
 //! release build of the engine alone takes minutes less on the shared machine), with a
 //! fingerprint of every result so that a change of a kernel can be checked for identical
 //! permutations and objectives: `cargo run --release -p gmfuse-engine --example kernel_timing
-//! -- REPEAT [all|sm|wm|seedwm|prod]`. The random MLPs are `gmfuse bench`'s (same LCG).
+//! -- REPEAT [all|sm|wm|seedwm|prod]`. The random MLPs are `gmfuse bench`'s
+//! ([`gmfuse_engine::bench`]).
 use std::time::Instant;
 
-use gmfuse_engine::arch::{ArchSpec, preset};
+use gmfuse_engine::arch::preset;
+use gmfuse_engine::bench::{fingerprint as hash, median, random_mlp, random_mlp_weights};
 use gmfuse_engine::matching::{Convention, match_models};
 use gmfuse_engine::methods::weight_matching::{WmParams, weight_matching};
 use gmfuse_engine::solvers::SmParams;
-use gmfuse_engine::weights::{DType, Tensor, WeightSet};
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn random_mlp(widths: &[usize]) -> ArchSpec {
-    let mut ops = vec![serde_json::json!({"op": "flatten"})];
-    for k in 1..widths.len() {
-        if k > 1 {
-            ops.push(serde_json::json!({"op": "relu"}));
-        }
-        ops.push(serde_json::json!({"op": "linear", "weight": format!("fc{k}.weight"), "bias": format!("fc{k}.bias")}));
-    }
-    serde_json::from_value(
-        serde_json::json!({"name": "random-mlp", "input": [1, 1, widths[0]], "ops": ops}),
-    )
-    .unwrap()
-}
-
-fn random_weights(widths: &[usize], seed: u64) -> WeightSet {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    };
-    let mut w = WeightSet::default();
-    for k in 1..widths.len() {
-        let scale = 1.0 / (widths[k - 1] as f64).sqrt();
-        for (name, shape) in [
-            (format!("fc{k}.weight"), vec![widths[k], widths[k - 1]]),
-            (format!("fc{k}.bias"), vec![widths[k]]),
-        ] {
-            let data = ndarray::ArrayD::from_shape_simple_fn(shape, || next() * scale);
-            w.tensors.insert(
-                name,
-                Tensor {
-                    dtype: DType::F32,
-                    data,
-                },
-            );
-        }
-    }
-    w
-}
-
-fn hash(perms: &[Vec<usize>]) -> u64 {
-    let mut h = 1469598103934665603u64;
-    for p in perms {
-        for &x in p {
-            h = (h ^ x as u64).wrapping_mul(1099511628211);
-        }
-    }
-    h
-}
+use gmfuse_engine::weights::WeightSet;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -157,8 +102,8 @@ fn main() {
         let widths = [784, 1024, 1024, 1024, 1024, 10];
         let (mlp, a, b) = (
             random_mlp(&widths),
-            random_weights(&widths, 1),
-            random_weights(&widths, 2),
+            random_mlp_weights(&widths, 1),
+            random_mlp_weights(&widths, 2),
         );
         let s = mlp.validate(&a).unwrap();
         let mut times = Vec::new();

@@ -9,6 +9,7 @@
 
 pub mod affinity;
 pub mod arch;
+pub mod bench;
 pub mod estimate;
 pub mod eval;
 pub mod forward;

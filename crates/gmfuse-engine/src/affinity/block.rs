@@ -24,19 +24,24 @@ pub(super) enum Entries {
     F32(Vec<f32>),
 }
 
+/// `body` with `$m` bound to the entries' vector, whichever their type (every use is generic
+/// over [`Entry`]).
+macro_rules! with_entries {
+    ($entries:expr, $m:ident => $body:expr) => {
+        match $entries {
+            Entries::F64($m) => $body,
+            Entries::F32($m) => $body,
+        }
+    };
+}
+
 impl Entries {
     pub(super) fn len(&self) -> usize {
-        match self {
-            Entries::F64(m) => m.len(),
-            Entries::F32(m) => m.len(),
-        }
+        with_entries!(self, m => m.len())
     }
 
     pub(super) fn bytes(&self) -> usize {
-        match self {
-            Entries::F64(m) => m.len() * 8,
-            Entries::F32(m) => m.len() * 4,
-        }
+        with_entries!(self, m => std::mem::size_of_val(m.as_slice()))
     }
 }
 
@@ -67,10 +72,7 @@ impl LayerBlock {
         x_cur: &[f64],
         symmetric: bool,
     ) -> (Vec<f64>, Vec<f64>) {
-        match &self.m {
-            Entries::F64(m) => self.product_of(m, x_pre, x_cur, symmetric),
-            Entries::F32(m) => self.product_of(m, x_pre, x_cur, symmetric),
-        }
+        with_entries!(&self.m, m => self.product_of(m, x_pre, x_cur, symmetric))
     }
 
     fn product_of<T: Entry>(

@@ -50,6 +50,7 @@ where
         }
     }
     let mut m = vec![T::default(); e * e];
+    advise_huge_pages(&mut m);
     m.par_chunks_mut(e).enumerate().for_each_init(
         || (vec![0.0; e], vec![0.0; e]),
         |(dist, scratch), (e1, out)| {
@@ -58,6 +59,32 @@ where
         },
     );
     m
+}
+
+/// Ask Linux to back `m` with 2 MiB pages where it can (the hint takes effect only on pages
+/// not yet touched: a fresh zeroed allocation). In this project's VM a 4 KiB page fault or
+/// TLB miss is costly, and `m` is written once and then streamed every power step: with
+/// huge pages the writes fault 512× less often and the product stops waiting on page walks.
+/// No crate offers the hint for a `Vec`'s memory, so the system call is made here.
+fn advise_huge_pages<T>(m: &mut [T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = m.as_mut_ptr() as usize;
+        let end = start + std::mem::size_of_val(m);
+        let first = start.next_multiple_of(PAGE);
+        let len = end.saturating_sub(first) / PAGE * PAGE;
+        if len > 0 {
+            // SAFETY: `first .. first + len` lies inside `m`'s allocation and is page-aligned;
+            // MADV_HUGEPAGE changes how the pages are backed, never their contents. A failure
+            // (no THP support) leaves the pages as they were, which is fine.
+            unsafe {
+                libc::madvise(first as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = m;
 }
 
 fn distances(x: &[f64], f2t: &[f64], out: &mut [f64]) {

@@ -120,7 +120,7 @@ fn split_like(data: &Dataset, model: &str) -> Dataset {
 
 /// The strong check that `reset_bn` follows the graph (residual adds included): recomputing an
 /// input model's batch norm statistics, on samples drawn as its own training set was, keeps
-/// its accuracy. A reset that read stale statistics downstream, or a wrong branch of an `add`,
+/// its accuracy (or raises it, where the stored statistics lag the weights). A reset that read stale statistics downstream, or a wrong branch of an `add`,
 /// would not. On the balanced calibration set the accuracy moves more: the models' running
 /// statistics are those of their label-skewed training data (printed, README).
 #[test]
@@ -142,9 +142,11 @@ fn resetting_an_input_models_batch_norms_keeps_its_accuracy() {
             moved.push((name, m, before, own));
         }
     }
+    // Measured: cnn-bn 95.40 → 95.37, 95.61 → 95.34; resnet-mini 85.48 → 89.47, 86.01 → 88.56
+    // (its running statistics, a momentum-0.1 average over one epoch, lag its weights).
     for (name, m, before, own) in moved {
         assert!(
-            (own - before).abs() <= 2.0,
+            own >= before - 1.0,
             "{name} model {m}: {before} % → reset_bn {own} %"
         );
     }

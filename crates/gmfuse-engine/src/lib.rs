@@ -15,6 +15,7 @@ pub mod forward;
 pub mod fusion;
 pub mod matching;
 pub mod methods;
+pub mod onnx;
 pub mod pipeline;
 #[cfg(feature = "utoipa")]
 mod schema;

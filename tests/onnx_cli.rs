@@ -19,7 +19,10 @@ fn demo(preset: &str, which: &str) -> PathBuf {
 }
 
 fn gmfuse(args: &[&str]) -> Output {
-    let out = Command::new(BIN).args(args).output().expect("running gmfuse");
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("running gmfuse");
     assert!(
         out.status.success(),
         "gmfuse {args:?}: {}",
@@ -33,7 +36,13 @@ fn export(dir: &Path, preset: &str, which: &str) -> String {
     let out = dir.join(format!("{preset}-{which}.onnx"));
     let out = out.to_str().unwrap().to_string();
     let weights = demo(preset, which);
-    gmfuse(&["export-onnx", "--arch", preset, weights.to_str().unwrap(), &out]);
+    gmfuse(&[
+        "export-onnx",
+        "--arch",
+        preset,
+        weights.to_str().unwrap(),
+        &out,
+    ]);
     out
 }
 
@@ -50,12 +59,13 @@ const FUSE: [&str; 7] = [
 #[test]
 fn an_onnx_pair_fuses_into_an_onnx_file_like_its_safetensors() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (export(dir.path(), "cnn-bn", "a"), export(dir.path(), "cnn-bn", "b"));
+    let (a, b) = (
+        export(dir.path(), "cnn-bn", "a"),
+        export(dir.path(), "cnn-bn", "b"),
+    );
     let fused_onnx = dir.path().join("fused.onnx");
     let fused_st = dir.path().join("fused.safetensors");
-    let from_onnx = gmfuse(
-        &[&FUSE[..], &[&a, &b, "--out", fused_onnx.to_str().unwrap()]].concat(),
-    );
+    let from_onnx = gmfuse(&[&FUSE[..], &[&a, &b, "--out", fused_onnx.to_str().unwrap()]].concat());
     let (sa, sb) = (demo("cnn-bn", "a"), demo("cnn-bn", "b"));
     let from_st = gmfuse(
         &[

@@ -41,7 +41,9 @@ pub fn run(args: &ArchArgs) -> anyhow::Result<()> {
     let (spec, shapes) = match model {
         None if onnx.is_file() && is_onnx(onnx)? => {
             let m = load_model(onnx)?;
-            let spec = m.architecture.context("an ONNX model has an architecture")?;
+            let spec = m
+                .architecture
+                .context("an ONNX model has an architecture")?;
             (spec, m.weights.shapes())
         }
         Some(path) => {

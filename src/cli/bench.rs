@@ -75,7 +75,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         _ => bail!("give two models or none"),
     };
     let repeat = args.repeat.max(1);
-    let models = [load_model(&paths[0])?.weights, load_model(&paths[1])?.weights];
+    let models = [
+        load_model(&paths[0])?.weights,
+        load_model(&paths[1])?.weights,
+    ];
     let spec = preset("mnist-cnn")?;
     let structure = spec.validate(&models[0])?;
     let threads = rayon::current_num_threads();

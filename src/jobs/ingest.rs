@@ -208,7 +208,9 @@ async fn check_onnx(
         .await
         .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
         .map_err(IngestError::Onnx)?;
-    let derived = model.architecture.expect("an ONNX model has an architecture");
+    let derived = model
+        .architecture
+        .expect("an ONNX model has an architecture");
     let tensors = model.weights.infos();
     let Some(name) = named else {
         if !catalog::derived_name_free(db, tenant, &derived).await? {

@@ -144,12 +144,16 @@ mod tests {
     #[test]
     fn safetensors_bytes_are_not_taken_for_onnx() {
         let bytes = std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/model-a.safetensors"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("assets/demo/model-a.safetensors"),
         )
         .unwrap();
         assert_eq!(detect(&bytes), ModelFormat::Safetensors);
         let model = read(ModelFormat::Safetensors, &bytes).unwrap();
         assert!(model.architecture.is_none());
-        assert_eq!(tensors(ModelFormat::Safetensors, &bytes).unwrap(), model.weights.infos());
+        assert_eq!(
+            tensors(ModelFormat::Safetensors, &bytes).unwrap(),
+            model.weights.infos()
+        );
     }
 }

@@ -17,9 +17,7 @@ use super::preflight::{self, PreflightError};
 use super::tracker::{StopReason, Tracker};
 use crate::engine::pipeline::{self, FusionReport, Observer, PipelineError};
 use crate::engine::weights::WeightSet;
-use crate::store::{
-    BlobError, Fence, JobFailure, JobRecord, JobSpec, Lease, ModelFormat, Outcome,
-};
+use crate::store::{BlobError, Fence, JobFailure, JobRecord, JobSpec, Lease, ModelFormat, Outcome};
 
 /// Why an attempt ended without a report.
 #[derive(Debug, thiserror::Error)]

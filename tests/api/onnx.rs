@@ -82,7 +82,10 @@ fn accuracies(report: &Value) -> Vec<(String, Vec<f64>)> {
             let points = c["points"].as_array().unwrap();
             (
                 c["method"].as_str().unwrap().to_string(),
-                points.iter().map(|p| p["accuracy"].as_f64().unwrap()).collect(),
+                points
+                    .iter()
+                    .map(|p| p["accuracy"].as_f64().unwrap())
+                    .collect(),
             )
         })
         .collect()
@@ -98,8 +101,12 @@ async fn same_curves(app: &TestApp, preset: &str, methods: &[&str]) -> String {
     assert_eq!(b["architecture"], arch, "one architecture, one name");
     let listed = app.get_json(&format!("/v1/architectures/{arch}")).await;
     assert_eq!(listed["name"], arch, "{listed}");
-    let sa = app.model_id(demo(preset, "a"), &format!("{preset}-a")).await;
-    let sb = app.model_id(demo(preset, "b"), &format!("{preset}-b")).await;
+    let sa = app
+        .model_id(demo(preset, "a"), &format!("{preset}-a"))
+        .await;
+    let sb = app
+        .model_id(demo(preset, "b"), &format!("{preset}-b"))
+        .await;
     let base = json!({"dataset": "mnist-test", "methods": methods,
                       "proportions": [0.0, 0.5, 1.0]});
     let mut from_onnx = base.clone();
@@ -138,7 +145,10 @@ async fn an_onnx_pair_fuses_like_its_safetensors_and_downloads_as_onnx(db: Backe
         let b = onnx::read(&demo_onnx("cnn-bn", "b")).unwrap();
         assert_eq!(back.spec, b.spec, "{method}: model 2's graph");
         for (name, t) in &fused.tensors {
-            assert_eq!(back.weights.tensors[name].data, t.data, "{method}: `{name}`");
+            assert_eq!(
+                back.weights.tensors[name].data, t.data,
+                "{method}: `{name}`"
+            );
         }
         let again = app
             .client
@@ -248,7 +258,9 @@ async fn onnx_out_of_a_safetensors_job_is_refused(db: Backend) {
     );
     let res = app.get(&format!("/v1/jobs/{job}/fused?format=pt")).await;
     assert_problem(res, 400, "invalid_query").await;
-    let res = app.get(&format!("/v1/jobs/{job}/fused?format=safetensors")).await;
+    let res = app
+        .get(&format!("/v1/jobs/{job}/fused?format=safetensors"))
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/octet-stream");
     app.stop().await;

@@ -12,8 +12,7 @@ use gmfuse::engine::eval::EvalResult;
 use gmfuse::engine::pipeline::{Best, FusionParams, FusionReport, MethodId, Stage};
 use gmfuse::store::{
     DEFAULT_TENANT, DatasetSource, Db, Fence, JobFailure, JobSpec, JobStatus, Lease, ModelFormat,
-    NewModel,
-    Outcome, Progress, Rescued, TenantQuota, Timing,
+    NewModel, Outcome, Progress, Rescued, TenantQuota, Timing,
 };
 use uuid::Uuid;
 

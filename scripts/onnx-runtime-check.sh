@@ -8,21 +8,15 @@
 #
 #   scripts/onnx-runtime-check.sh          # uses scripts/gmfuse-bin.sh's binary
 #
-# onnxruntime and numpy go into the project's venv ($GMFUSE_PY_VENV, default
-# ~/.cache/gmfuse/py), installed once and kept between runs.
+# Also checks each exported input with scripts/onnx-demo-check.py (onnx.checker, and
+# onnxruntime's accuracy = the one recorded in the safetensors provenance). onnx, onnxruntime and
+# numpy come from scripts/onnx-data.sh's venv ($GMFUSE_ONNX_VENV, default ~/.cache/gmfuse/onnx).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$("$root/scripts/gmfuse-bin.sh")"
-venv="${GMFUSE_PY_VENV:-$HOME/.cache/gmfuse/py}"
-pins=(onnxruntime==1.31.1 numpy==2.2.6)
-stamp="$venv/.gmfuse-onnx-pins"
-if [[ ! -x "$venv/bin/python" || "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]]; then
-    echo "onnx-runtime-check.sh: installing ${pins[*]} into $venv" >&2
-    [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}" >&2
-    echo "${pins[*]}" >"$stamp"
-fi
+"$root/scripts/onnx-data.sh" >/dev/null
+venv="${GMFUSE_ONNX_VENV:-$HOME/.cache/gmfuse/onnx}"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -32,6 +26,8 @@ for preset in mnist-cnn cnn-bn resnet-mini mlp; do
     [[ "$preset" == mnist-cnn ]] && dir="$root/assets/demo"
     for m in a b; do
         "$bin" export-onnx --arch "$preset" "$dir/model-$m.safetensors" "$work/$preset-$m.onnx" 2>/dev/null
+        (cd "$root" && "$venv/bin/python" scripts/onnx-demo-check.py \
+            "$work/$preset-$m.onnx=$dir/model-$m.safetensors")
     done
     "$bin" fuse --method weight_matching --alphas 0.5 \
         "$work/$preset-a.onnx" "$work/$preset-b.onnx" \

@@ -8,7 +8,12 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use gmfuse::cli::inputs::{demo_models, load_model, seed_models_dir};
+use gmfuse::cli::inputs::{demo_models, seed_models_dir};
+
+/// A model file's weights (`cli::inputs::load_model` also reads ONNX; these tests use safetensors).
+fn load_model(path: &std::path::Path) -> anyhow::Result<gmfuse::engine::weights::WeightSet> {
+    Ok(gmfuse::cli::inputs::load_model(path)?.weights)
+}
 use gmfuse::engine::arch::preset;
 use gmfuse::engine::eval::Dataset;
 use gmfuse::engine::forward::Network;

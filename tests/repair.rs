@@ -9,7 +9,10 @@
 
 use std::path::PathBuf;
 
-use gmfuse::cli::inputs::load_model;
+/// A model file's weights (`cli::inputs::load_model` also reads ONNX; these tests use safetensors).
+fn load_model(path: &std::path::Path) -> anyhow::Result<gmfuse::engine::weights::WeightSet> {
+    Ok(gmfuse::cli::inputs::load_model(path)?.weights)
+}
 use gmfuse::engine::arch::{ArchSpec, preset, preset_for};
 use gmfuse::engine::eval::{Dataset, evaluate};
 use gmfuse::engine::forward::Network;

@@ -34,7 +34,10 @@ impl JobService {
             return Err(FusedError::NotOnnx(job.id));
         }
         let graph = self.blobs.get(&spec.inputs[last]).await?;
-        let fused = match self.fused(job, (method, solver), proportion, repair).await? {
+        let fused = match self
+            .fused(job, (method, solver), proportion, repair)
+            .await?
+        {
             Fused::Stored(output) => self.blobs.get(&output.sha256).await?,
             Fused::Transient { bytes, .. } => bytes,
         };

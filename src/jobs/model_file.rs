@@ -61,7 +61,7 @@ pub fn read(format: ModelFormat, bytes: &[u8]) -> Result<ModelFile, ModelFileErr
             architecture: None,
         }),
         ModelFormat::Onnx => {
-            let model = onnx::read(bytes)?;
+            let model = onnx::read_within(bytes, onnx_weight_budget(bytes.len()))?;
             check_finite(&model.weights)?;
             let mut spec = model.spec;
             spec.name = derived_name(&spec);
@@ -72,6 +72,15 @@ pub fn read(format: ModelFormat, bytes: &[u8]) -> Result<ModelFile, ModelFileErr
             })
         }
     }
+}
+
+/// The most weight elements an ONNX file of `len` bytes may declare: what a safetensors file of
+/// that size holds at the least (f16, 2 bytes an element), and never less than 2^20. Stored
+/// weights always fit; only `ConstantOfShape` placeholders can declare more (a 200-byte file
+/// could otherwise make the server hold 2^28 f64 weights — 2 GiB), and they are refused with
+/// 400 before anything is allocated.
+pub fn onnx_weight_budget(len: usize) -> usize {
+    (len / 2).max(1 << 20)
 }
 
 /// The weights of a model file of `format`.

@@ -265,3 +265,32 @@ async fn onnx_out_of_a_safetensors_job_is_refused(db: Backend) {
     assert_eq!(res.headers()["content-type"], "application/octet-stream");
     app.stop().await;
 }
+
+both_backends!(placeholder_weights_past_the_upload_budget_are_refused_before_allocation);
+async fn placeholder_weights_past_the_upload_budget_are_refused_before_allocation(db: Backend) {
+    // `light_vgg19.onnx` from the onnx package (scripts/onnx-data.sh) is a few kB of graph whose
+    // 144 M weights are ConstantOfShape placeholders: read as is, the server would hold 1.1 GB of
+    // f64 for it. The upload budget (`model_file::onnx_weight_budget`: len / 2, at least 2^20
+    // elements) refuses it with 400 before any weight is allocated.
+    let Some(dir) = std::env::var_os("GMFUSE_ONNX_DATA") else {
+        assert!(
+            std::env::var_os("GMFUSE_REQUIRE_SEED").is_none(),
+            "GMFUSE_ONNX_DATA is not set (scripts/onnx-data.sh)"
+        );
+        eprintln!("SKIPPED: GMFUSE_ONNX_DATA is not set (scripts/onnx-data.sh)");
+        return;
+    };
+    let bytes = std::fs::read(PathBuf::from(dir).join("light/light_vgg19.onnx")).unwrap();
+    assert!(bytes.len() < 1 << 20, "{} bytes", bytes.len());
+    assert!(
+        onnx::read(&bytes).is_ok(),
+        "the engine's own limit admits VGG-19"
+    );
+    let app = spawn_app(&db).await;
+    let res = upload_onnx(&app, bytes, "application/onnx").await;
+    let body = assert_problem(res, 400, "invalid_onnx").await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("weight elements"), "{detail}");
+    app.assert_nothing_stored().await;
+    app.stop().await;
+}

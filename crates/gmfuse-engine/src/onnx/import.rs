@@ -37,8 +37,8 @@ pub(crate) struct Builder<'a> {
     pub(crate) output: &'a str,
 }
 
-/// Import `model`'s graph.
-pub(crate) fn import(model: &ModelProto) -> Result<Imported, OnnxError> {
+/// Import `model`'s graph, its weights holding at most `max_elems` elements in all.
+pub(crate) fn import(model: &ModelProto, max_elems: usize) -> Result<Imported, OnnxError> {
     let graph = model
         .graph
         .as_ref()
@@ -68,7 +68,7 @@ pub(crate) fn import(model: &ModelProto) -> Result<Imported, OnnxError> {
         *uses.entry(name.as_str()).or_default() += 1;
     }
     let mut b = Builder {
-        vals: Values::new(graph)?,
+        vals: Values::new(graph, max_elems)?,
         imported: Imported {
             input: [0; 3],
             ops: Vec::new(),

@@ -50,24 +50,29 @@ pub(crate) fn elems(what: &'static str, dims: &[usize], max: usize) -> Result<us
 #[derive(Debug)]
 pub(crate) struct Budget {
     left: usize,
+    max: usize,
 }
 
 impl Default for Budget {
     fn default() -> Self {
-        Budget {
-            left: MAX_TOTAL_ELEMS,
-        }
+        Budget::new(MAX_TOTAL_ELEMS)
     }
 }
 
 impl Budget {
+    /// A budget of `max` elements (at most [`MAX_TOTAL_ELEMS`]).
+    pub(crate) fn new(max: usize) -> Self {
+        let max = max.min(MAX_TOTAL_ELEMS);
+        Budget { left: max, max }
+    }
+
     /// Take `n` elements from the budget, else [`OnnxError::TooLarge`].
     pub(crate) fn spend(&mut self, n: usize) -> Result<(), OnnxError> {
         if n > self.left {
             return Err(OnnxError::TooLarge {
                 what: "weight elements in the model",
-                value: (MAX_TOTAL_ELEMS - self.left + n) as u128,
-                max: MAX_TOTAL_ELEMS as u128,
+                value: (self.max - self.left + n) as u128,
+                max: self.max as u128,
             });
         }
         self.left -= n;

@@ -62,12 +62,23 @@ fn decode(bytes: &[u8]) -> Result<ModelProto, OnnxError> {
 /// the first node gmfuse cannot map, [`OnnxError::Shape`] when the derived spec is invalid, and
 /// the tensor errors ([`OnnxError::ExternalData`], [`OnnxError::BadTensor`], limits).
 pub fn read(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
-    let model = decode(bytes)?;
-    read_model(&model)
+    read_within(bytes, limits::MAX_TOTAL_ELEMS)
 }
 
-fn read_model(model: &ModelProto) -> Result<OnnxModel, OnnxError> {
-    let imported = import::import(model)?;
+/// [`read`] with the weights held to `max_elems` elements in all (at most
+/// [`limits::MAX_TOTAL_ELEMS`]), checked before each is allocated: a service passes a budget
+/// in proportion to the upload, since a few bytes of `ConstantOfShape` can declare millions of
+/// weights.
+///
+/// # Errors
+/// As [`read`]; [`OnnxError::TooLarge`] past the budget.
+pub fn read_within(bytes: &[u8], max_elems: usize) -> Result<OnnxModel, OnnxError> {
+    let model = decode(bytes)?;
+    read_model(&model, max_elems)
+}
+
+fn read_model(model: &ModelProto, max_elems: usize) -> Result<OnnxModel, OnnxError> {
+    let imported = import::import(model, max_elems)?;
     let name = model
         .graph
         .as_ref()
@@ -91,7 +102,7 @@ fn read_model(model: &ModelProto) -> Result<OnnxModel, OnnxError> {
 /// have as a weight, of another shape, or not finite.
 pub fn write_fused(original: &[u8], fused: &WeightSet) -> Result<Vec<u8>, OnnxError> {
     let mut model = decode(original)?;
-    let read = read_model(&model)?;
+    let read = read_model(&model, limits::MAX_TOTAL_ELEMS)?;
     let graph = model.graph.as_mut().expect("read checked the graph");
     layout::replace(graph, &read.layouts, &read.weights, fused)?;
     Ok(model.encode_to_vec())

@@ -64,8 +64,8 @@ pub(crate) struct Values<'a> {
 }
 
 impl<'a> Values<'a> {
-    /// The initializers, by name.
-    pub fn new(graph: &'a GraphProto) -> Result<Self, OnnxError> {
+    /// The initializers, by name; the weights may hold `max_elems` elements in all.
+    pub fn new(graph: &'a GraphProto, max_elems: usize) -> Result<Self, OnnxError> {
         limits::at_most(
             "initializer count",
             graph.initializer.len(),
@@ -87,7 +87,7 @@ impl<'a> Values<'a> {
             graph,
             vals,
             taken: HashSet::new(),
-            budget: Budget::default(),
+            budget: Budget::new(max_elems),
         })
     }
 

@@ -31,7 +31,7 @@ fn pb(path: &Path) -> Array2<f64> {
 /// identity linear head, which passes every value through exactly.
 fn with_identity_head(bytes: &[u8]) -> (ArchSpec, WeightSet) {
     let model = ModelProto::decode(bytes).unwrap();
-    let imported = import::import(&model).unwrap();
+    let imported = import::import(&model, crate::onnx::limits::MAX_TOTAL_ELEMS).unwrap();
     let mut spec = spec::to_spec("t", &imported);
     let mut weights = imported.weights;
     let graph = spec

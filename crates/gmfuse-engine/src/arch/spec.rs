@@ -221,6 +221,14 @@ impl Op {
                     .chain(bias.as_deref())
                     .collect()
             }
+            op => op.batchnorm_tensors().map(Vec::from).unwrap_or_default(),
+        }
+    }
+
+    /// A batch norm's `(weight, bias, running_mean, running_var)` tensor names; `None` for
+    /// any other op.
+    pub fn batchnorm_tensors(&self) -> Option<[&str; 4]> {
+        match self {
             Op::Batchnorm2d {
                 weight,
                 bias,
@@ -234,8 +242,8 @@ impl Op {
                 running_mean,
                 running_var,
                 ..
-            } => vec![weight, bias, running_mean, running_var],
-            _ => Vec::new(),
+            } => Some([weight, bias, running_mean, running_var]),
+            _ => None,
         }
     }
 }

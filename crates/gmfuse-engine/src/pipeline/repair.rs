@@ -233,27 +233,6 @@ fn unit_stats(
     Ok((mean, var, count))
 }
 
-/// The names of a batch norm's `(weight, bias, running_mean, running_var)`.
-fn bn_tensors(op: &Op) -> Option<[&str; 4]> {
-    match op {
-        Op::Batchnorm2d {
-            weight,
-            bias,
-            running_mean,
-            running_var,
-            ..
-        }
-        | Op::Batchnorm1d {
-            weight,
-            bias,
-            running_mean,
-            running_var,
-            ..
-        } => Some([weight, bias, running_mean, running_var]),
-        _ => None,
-    }
-}
-
 /// Overwrite the 1-D tensor `name` with `values`.
 fn set_vector(w: &mut WeightSet, name: &str, values: &[f64]) {
     let t = w.tensors.get_mut(name).expect("validated tensor");
@@ -272,7 +251,7 @@ fn reset_bn(
     let inputs = spec.op_inputs()?;
     let mut w = fused.clone();
     for (i, node) in spec.ops.iter().enumerate() {
-        let Some([_, _, mean_name, var_name]) = bn_tensors(&node.op) else {
+        let Some([_, _, mean_name, var_name]) = node.op.batchnorm_tensors() else {
             continue;
         };
         let v = inputs[i][0];
@@ -336,7 +315,7 @@ fn sites(spec: &ArchSpec) -> Result<Vec<Site>, ArchError> {
         .iter()
         .map(|&i| {
             let bn = match readers[i + 1].as_slice() {
-                [r] => bn_tensors(&spec.ops[*r].op).map(|t| (*r, t)),
+                [r] => spec.ops[*r].op.batchnorm_tensors().map(|t| (*r, t)),
                 _ => None,
             };
             match (bn, &spec.ops[i].op) {

@@ -37,6 +37,7 @@ pub mod norm;
 pub mod pool;
 pub mod rng;
 pub mod trainer;
+pub mod weights_out;
 
 pub use data::{Images, TrainError, label_skew_split};
 pub use graph::Net;

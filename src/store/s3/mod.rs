@@ -22,7 +22,13 @@
 //!   they are never readable as objects, and a bucket lifecycle rule
 //!   (`AbortIncompleteMultipartUpload`) reclaims their space.
 
+mod abort;
 pub mod moto;
+mod settings;
+
+pub use settings::{S3ConfigError, S3Settings, parse_s3_url};
+
+use abort::AbortOnDrop;
 
 use std::io;
 use std::sync::Arc;
@@ -52,60 +58,6 @@ pub const DEFAULT_STAGING_GRACE: Duration = Duration::from_secs(3600);
 
 /// How long [`BlobStore::ready`] waits for the store.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Where and how to reach the bucket.
-#[derive(Clone, Default)]
-pub struct S3Settings {
-    /// `s3://bucket/prefix` (the prefix may be empty).
-    pub url: String,
-    /// Custom endpoint, e.g. `http://127.0.0.1:9000`.
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    /// Accept a plain-HTTP endpoint.
-    pub allow_http: bool,
-}
-
-impl std::fmt::Debug for S3Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Settings")
-            .field("url", &self.url)
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
-            .field(
-                "secret_access_key",
-                &self.secret_access_key.as_ref().map(|_| "***"),
-            )
-            .field("allow_http", &self.allow_http)
-            .finish()
-    }
-}
-
-/// Why an S3 store could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum S3ConfigError {
-    #[error("blob URL {0:?} is not of the form s3://bucket/prefix")]
-    BadUrl(String),
-    #[error("S3 client: {0}")]
-    Client(#[from] object_store::Error),
-}
-
-/// Split `s3://bucket/some/prefix` into the bucket and the prefix (without outer slashes).
-///
-/// # Errors
-/// [`S3ConfigError::BadUrl`] for another scheme or an empty bucket.
-pub fn parse_s3_url(url: &str) -> Result<(String, String), S3ConfigError> {
-    let rest = url
-        .strip_prefix("s3://")
-        .ok_or_else(|| S3ConfigError::BadUrl(url.to_string()))?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        return Err(S3ConfigError::BadUrl(url.to_string()));
-    }
-    Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
-}
 
 /// Blobs in an S3 bucket under a prefix.
 #[derive(Clone, Debug)]
@@ -301,42 +253,6 @@ impl S3BlobStore {
     }
 }
 
-/// A multipart upload in flight, aborted in the background if it is dropped unfinished (the
-/// request future was cancelled) and aborted on the spot by [`AbortOnDrop::abort`].
-struct AbortOnDrop(Option<WriteMultipart>);
-
-impl AbortOnDrop {
-    fn writer(&mut self) -> &mut WriteMultipart {
-        self.0.as_mut().expect("upload taken only at the end")
-    }
-
-    fn take(&mut self) -> WriteMultipart {
-        self.0.take().expect("upload taken once")
-    }
-
-    async fn abort(mut self) {
-        if let Some(writer) = self.0.take()
-            && let Err(e) = writer.abort().await
-        {
-            tracing::warn!(error = %e, "aborting a multipart upload failed");
-        }
-    }
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(writer) = self.0.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(async move {
-                if let Err(e) = writer.abort().await {
-                    tracing::warn!(error = %e, "aborting a multipart upload failed");
-                }
-            });
-        }
-    }
-}
-
 fn store_err(e: object_store::Error) -> BlobError {
     BlobError::Io(io::Error::other(e))
 }
@@ -469,54 +385,4 @@ impl BlobStore for S3BlobStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_an_s3_url_into_bucket_and_prefix() {
-        let split = |u: &str| parse_s3_url(u).unwrap();
-        assert_eq!(split("s3://b/a/c/"), ("b".into(), "a/c".into()));
-        assert_eq!(split("s3://b"), ("b".into(), String::new()));
-        assert_eq!(split("s3://b/"), ("b".into(), String::new()));
-        assert!(matches!(
-            parse_s3_url("s3:///x"),
-            Err(S3ConfigError::BadUrl(_))
-        ));
-        assert!(matches!(
-            parse_s3_url("gs://b/x"),
-            Err(S3ConfigError::BadUrl(_))
-        ));
-    }
-
-    #[test]
-    fn keys_are_content_addressed_under_the_prefix() {
-        let store = S3BlobStore::open(&S3Settings {
-            url: "s3://bucket/team/gmfuse/".into(),
-            endpoint: Some("http://127.0.0.1:1".into()),
-            region: Some("us-east-1".into()),
-            access_key_id: Some("k".into()),
-            secret_access_key: Some("s".into()),
-            allow_http: true,
-        })
-        .unwrap();
-        let sha = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
-        assert_eq!(
-            store.blob_path(sha).unwrap().as_ref(),
-            format!("team/gmfuse/blobs/{sha}")
-        );
-        assert_eq!(store.staged_path("u").as_ref(), "team/gmfuse/staging/u");
-        assert!(matches!(
-            store.blob_path("../x"),
-            Err(BlobError::NotFound(_))
-        ));
-    }
-
-    #[test]
-    fn settings_debug_hides_the_secret() {
-        let s = S3Settings {
-            secret_access_key: Some("topsecret".into()),
-            ..S3Settings::default()
-        };
-        assert!(!format!("{s:?}").contains("topsecret"));
-    }
-}
+mod tests;

@@ -199,8 +199,15 @@ impl Builder<'_> {
     }
 
     /// `Reshape(x, shape)` where `shape` (a constant or a folded computation) flattens `x`.
+    /// A Reshape of a folded value (the dynamo exporter's `Reshape(N, [-1])`) folds too.
     pub(crate) fn reshape(&mut self, node: &NodeView) -> Result<(), OnnxError> {
-        let (v, kind) = self.vals.act(node, node.required(0)?)?;
+        let data = node.required(0)?;
+        if let Some(x) = self.vals.folded_value(data).cloned() {
+            let target = self.known(node, node.required(1)?)?;
+            let out = shapes::reshape_folded(&x, &target).map_err(|why| node.unsupported(why))?;
+            return self.vals.define(node, node.output()?, Val::Folded(out));
+        }
+        let (v, kind) = self.vals.act(node, data)?;
         let target = self.vals.folded(node, node.required(1)?)?;
         let x = self.act_dims(v, kind)?;
         let allowzero = node.int("allowzero", 0) != 0;

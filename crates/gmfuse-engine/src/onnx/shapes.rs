@@ -175,6 +175,22 @@ pub(crate) fn slice(x: &Ints, starts: &Ints, ends: &Ints, steps: &[i64]) -> Resu
     })
 }
 
+/// `Reshape` of a folded value to a 1-D vector (`[-1]` or `[len]`), or of one value to a
+/// scalar (`[]`).
+pub(crate) fn reshape_folded(x: &Ints, target: &[i64]) -> Result<Ints, String> {
+    let len = x.dims.len() as i64;
+    match target {
+        [t] if *t == -1 || *t == len => Ok(Ints {
+            dims: x.dims.clone(),
+            scalar: false,
+        }),
+        [] if len == 1 => Ok(Ints::scalar(x.dims[0])),
+        _ => Err(format!(
+            "Reshape of {x} to {target:?} (a shape value only to 1-D, or one value to a scalar)"
+        )),
+    }
+}
+
 /// `Mul` of known values, a scalar or 1-element side broadcast over the other.
 pub(crate) fn mul(a: &Ints, b: &Ints) -> Result<Ints, String> {
     let (x, y) = (
@@ -291,6 +307,9 @@ mod tests {
         assert!(squeeze(&s, Some(&[0])).is_err());
         assert_eq!(unsqueeze(&Ints::scalar(Batch), &[0]), Ok(v(&[Batch])));
         assert!(unsqueeze(&v(&[Batch]), &[0]).is_err());
+        assert_eq!(reshape_folded(&Ints::scalar(Batch), &[-1]), Ok(v(&[Batch])));
+        assert_eq!(reshape_folded(&v(&[Batch]), &[]), Ok(Ints::scalar(Batch)));
+        assert!(reshape_folded(&s, &[2, 2]).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! PyTorch's dynamic flatten: `x.view(x.size(0), -1)` as `torch.onnx.export` writes it (the
-//! chains of the opsets 9–12, 13 and 15, with and without `Cast` and `Constant` nodes), and
-//! constant targets. Each variant replaces the `Flatten` of an exported `mnist-cnn` demo
+//! chains of the opsets 9–12, 13 and 15, with and without `Cast` and `Constant` nodes, and the
+//! dynamo exporter's `Squeeze`/`Reshape(·, [-1])` form), and constant targets. Each variant replaces the `Flatten` of an exported `mnist-cnn` demo
 //! model and must read as the same spec, weights and logits; other targets, and a shape value
 //! read as an activation, are refused naming the node.
 
@@ -169,6 +169,23 @@ fn variants() -> Vec<Variant> {
                     op("Unsqueeze", &["f0", "zero1"], "f", vec![]),
                     op("Concat", &["n", "f"], "target", vec![attr_i("axis", 0)]),
                     op("Reshape", &[x, "target"], y, vec![]),
+                ]
+            }),
+        ),
+        (
+            "opset 18 (dynamo): Squeeze(Shape(start 0, end 1)), Reshape(·, [-1]), allowzero",
+            18,
+            vec![int64s("axes0", &[1], &[0]), int64s("flat1", &[1], &[-1])],
+            Box::new(|x: &str, y: &str| {
+                let shape = vec![attr_i("start", 0), attr_i("end", 1)];
+                vec![
+                    op("Shape", &[x], "n1", shape),
+                    op("Squeeze", &["n1", "axes0"], "n0", vec![]),
+                    op("Reshape", &["n0", "flat1"], "n", vec![]),
+                    constant("minus1", &[1], &[-1]),
+                    op("Concat", &["n", "minus1"], "t0", vec![attr_i("axis", 0)]),
+                    op("Cast", &["t0"], "target", vec![attr_i("to", 7)]),
+                    op("Reshape", &[x, "target"], y, vec![attr_i("allowzero", 1)]),
                 ]
             }),
         ),

@@ -1,8 +1,9 @@
 //! PyTorch's dynamic flatten: `x.view(x.size(0), -1)` as `torch.onnx.export` writes it (the
 //! chains of the opsets 9–12, 13 and 15, with and without `Cast` and `Constant` nodes, and the
-//! dynamo exporter's `Squeeze`/`Reshape(·, [-1])` form), and constant targets. Each variant replaces the `Flatten` of an exported `mnist-cnn` demo
-//! model and must read as the same spec, weights and logits; other targets, and a shape value
-//! read as an activation, are refused naming the node.
+//! dynamo exporter's `Squeeze`/`Reshape(·, [-1])` form), and constant targets. Each variant
+//! replaces the `Flatten` of an exported demo model (`mnist-cnn`: after a conv block;
+//! `resnet-mini`: after a global average pool) and must read as the same spec, weights and
+//! logits; other targets, and a shape value read as an activation, are refused naming the node.
 
 use prost::Message;
 
@@ -15,17 +16,22 @@ use crate::onnx::proto::{
 use crate::onnx::{OnnxError, export, read};
 use crate::weights::WeightSet;
 
-/// The `mnist-cnn` demo's model A and its gmfuse export (`Flatten` of `[N, 64, 7, 7]`: the
-/// second pool's output, 3136 features).
-fn exported() -> (WeightSet, Vec<u8>) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../assets/demo/model-a.safetensors"
+/// A demo's model A (`preset`, assets `dir`) and its gmfuse export.
+fn exported_demo(preset: &str, dir: &str) -> (WeightSet, Vec<u8>) {
+    let path = format!(
+        "{}/../../assets/{dir}/model-a.safetensors",
+        env!("CARGO_MANIFEST_DIR")
     );
     let w = WeightSet::from_bytes(&std::fs::read(path).unwrap()).unwrap();
-    let spec = preset_for("mnist-cnn", &w.shapes()).unwrap();
+    let spec = preset_for(preset, &w.shapes()).unwrap();
     let bytes = export(&spec, &w).unwrap();
     (w, bytes)
+}
+
+/// The `mnist-cnn` demo's export: its `Flatten` reads `[N, 64, 7, 7]` (the second pool's
+/// output, 3136 features).
+fn exported() -> (WeightSet, Vec<u8>) {
+    exported_demo("mnist-cnn", "demo")
 }
 
 /// An int64 tensor (0-D when `dims` is empty).
@@ -93,7 +99,8 @@ type Variant = (
     Box<dyn Fn(&str, &str) -> Vec<NodeProto>>,
 );
 
-fn variants() -> Vec<Variant> {
+/// The forms of a flatten of `features` values per sample.
+fn variants(features: i64) -> Vec<Variant> {
     vec![
         (
             "opset 11: Constant index, Gather, Unsqueeze(axes attribute)",
@@ -190,9 +197,9 @@ fn variants() -> Vec<Variant> {
             }),
         ),
         (
-            "constant [-1, C·H·W] (x.view(-1, 3136))",
+            "constant [-1, C·H·W] (x.view(-1, 3136) in mnist-cnn)",
             13,
-            vec![int64s("t", &[2], &[-1, 3136])],
+            vec![int64s("t", &[2], &[-1, features])],
             Box::new(|x: &str, y: &str| vec![op("Reshape", &[x, "t"], y, vec![])]),
         ),
         (
@@ -204,23 +211,36 @@ fn variants() -> Vec<Variant> {
     ]
 }
 
+/// `(preset, assets dir, the linear weight after the flatten)`: a flatten of a conv block's
+/// `[N, 64, 7, 7]`, and of a global average pool's `[N, C, 1, 1]`.
+const DEMOS: [(&str, &str, &str); 2] = [
+    ("mnist-cnn", "demo", "fc1.weight"),
+    ("resnet-mini", "demo-resnet-mini", "fc.weight"),
+];
+
 #[test]
 fn every_pytorch_flatten_chain_reads_as_the_flatten_model() {
-    let (w, bytes) = exported();
-    let want = read(&bytes).unwrap();
-    let x = super::roundtrip::pixels(4, 784, 3);
-    let logits = Network::new(&want.spec, &want.weights)
-        .unwrap()
-        .logits(x.view());
-    for (what, opset, mut init, chain) in variants() {
-        // The Mul variant's `zero` (0-D) and `zero1` ([1]) constants.
-        init.extend([int64s("zero", &[], &[0]), int64s("zero1", &[1], &[0])]);
-        let m =
-            read(&with_chain(&bytes, opset, init, chain)).unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(m.spec, want.spec, "{what}");
-        assert!(m.weights.tensors == w.tensors, "{what}: weights differ");
-        let got = Network::new(&m.spec, &m.weights).unwrap().logits(x.view());
-        assert_eq!(got, logits, "{what}");
+    for (preset, dir, fc) in DEMOS {
+        let (w, bytes) = exported_demo(preset, dir);
+        let want = read(&bytes).unwrap();
+        let x = super::roundtrip::pixels(4, 784, 3);
+        let logits = Network::new(&want.spec, &want.weights)
+            .unwrap()
+            .logits(x.view());
+        let features = w.tensors[fc].data.shape()[1] as i64;
+        for (what, opset, mut init, chain) in variants(features) {
+            // The Mul variant's `zero` (0-D) and `zero1` ([1]) constants.
+            init.extend([int64s("zero", &[], &[0]), int64s("zero1", &[1], &[0])]);
+            let m = read(&with_chain(&bytes, opset, init, chain))
+                .unwrap_or_else(|e| panic!("{preset}, {what}: {e}"));
+            assert_eq!(m.spec, want.spec, "{preset}, {what}");
+            assert!(
+                m.weights.tensors == w.tensors,
+                "{preset}, {what}: weights differ"
+            );
+            let got = Network::new(&m.spec, &m.weights).unwrap().logits(x.view());
+            assert_eq!(got, logits, "{preset}, {what}");
+        }
     }
 }
 

@@ -54,15 +54,15 @@ impl Builder<'_> {
                 if !matches!(node.int("axis", 0), 0 | -1) {
                     return Err(reason("Concat along an axis other than 0".into()));
                 }
-                let mut parts = Vec::with_capacity(node.node.input.len());
+                let mut joined = Ints::vector(vec![])?;
                 for name in &node.node.input {
                     let part = self.vals.folded(node, name)?;
                     if part.scalar {
                         return Err(reason(format!("Concat of scalar `{name}`")));
                     }
-                    parts.push(part);
+                    joined = shapes::concat(&[joined, part])?;
                 }
-                shapes::concat(&parts)?
+                joined
             }
             "Slice" => self.slice(node, input)?,
             "Cast" => {

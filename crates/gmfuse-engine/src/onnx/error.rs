@@ -7,8 +7,8 @@ use crate::arch::ArchError;
 pub const SUPPORTED_OPS: &str = "Conv (group 1), Gemm, MatMul (with an initializer), Add, Sum, \
 BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape as a flatten \
 ((N, -1), (N, C·H·W), (-1, C·H·W); its shape constant or computed by Shape, Gather, Unsqueeze, \
-Squeeze, Concat, Slice, Cast to int64, Mul), Pad, Identity, Dropout, Constant, ConstantOfShape, and \
-a final Softmax";
+Squeeze, Concat, Slice, Cast to int64, Mul, Div), Pad, Identity, Dropout, Constant, \
+ConstantOfShape, and a final Softmax";
 
 /// Why an ONNX file was refused or could not be written.
 #[derive(Debug, thiserror::Error, PartialEq)]

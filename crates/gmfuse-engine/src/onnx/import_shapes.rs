@@ -1,6 +1,6 @@
 //! The importer's shape nodes: `Shape`, `Gather`, `Unsqueeze`, `Squeeze`, `Concat`, `Slice`,
-//! `Cast` (to int64), `Mul` and integer `Constant`s folded into [`Ints`] values that produce no
-//! spec op, and the `Flatten`/`Reshape` they end in, which become the spec's flatten.
+//! `Cast` (to int64), `Mul`, `Div` and integer `Constant`s folded into [`Ints`] values that
+//! produce no spec op, and the `Flatten`/`Reshape` they end in, which become the spec's flatten.
 
 use super::attrs::NodeView;
 use super::error::OnnxError;
@@ -12,7 +12,7 @@ use super::values::{Kind, Val};
 use crate::arch::{Op, Shape};
 
 /// The ops folded as shape computations (besides `Constant`, `Identity`, `Reshape`).
-pub(crate) const FOLDED: [&str; 8] = [
+pub(crate) const FOLDED: [&str; 9] = [
     "Shape",
     "Gather",
     "Unsqueeze",
@@ -21,6 +21,7 @@ pub(crate) const FOLDED: [&str; 8] = [
     "Slice",
     "Cast",
     "Mul",
+    "Div",
 ];
 
 impl Builder<'_> {
@@ -74,9 +75,9 @@ impl Builder<'_> {
                 }
                 self.vals.folded(node, input)?
             }
-            "Mul" => {
+            "Mul" | "Div" => {
                 let (a, b) = (self.vals.folded(node, input)?, node.required(1)?);
-                shapes::mul(&a, &self.vals.folded(node, b)?).map_err(reason)?
+                shapes::arith(node.op, &a, &self.vals.folded(node, b)?).map_err(reason)?
             }
             _ => unreachable!("only FOLDED ops are folded"),
         };

@@ -191,22 +191,26 @@ pub(crate) fn reshape_folded(x: &Ints, target: &[i64]) -> Result<Ints, String> {
     }
 }
 
-/// `Mul` of known values, a scalar or 1-element side broadcast over the other.
-pub(crate) fn mul(a: &Ints, b: &Ints) -> Result<Ints, String> {
-    let (x, y) = (
-        a.known_or("Mul's left side")?,
-        b.known_or("Mul's right side")?,
-    );
+/// `Mul` or `Div` (`op`) of known values, a scalar or 1-element side broadcast over the other.
+/// `Div` only of a non-negative value by a positive one, where ONNX's truncating integer
+/// division and PyTorch's `//` agree.
+pub(crate) fn arith(op: &str, a: &Ints, b: &Ints) -> Result<Ints, String> {
+    let (x, y) = (a.known_or("the left side")?, b.known_or("the right side")?);
     let n = x.len().max(y.len());
     if !(x.len() == n || x.len() == 1) || !(y.len() == n || y.len() == 1) {
-        return Err(format!("Mul of {a} and {b} (lengths do not broadcast)"));
+        return Err(format!("{op} of {a} and {b} (lengths do not broadcast)"));
     }
     let dims = (0..n)
         .map(|i| {
             let (p, q) = (x[i.min(x.len() - 1)], y[i.min(y.len() - 1)]);
-            p.checked_mul(q)
-                .map(Dim::Known)
-                .ok_or_else(|| format!("Mul of {p} and {q} overflows int64"))
+            match op {
+                "Mul" => p.checked_mul(q),
+                _ => (p >= 0 && q > 0).then(|| p / q),
+            }
+            .map(Dim::Known)
+            .ok_or_else(|| {
+                format!("{op} of {p} and {q} (overflow, or a negative or zero division)")
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Ints {
@@ -313,7 +317,7 @@ mod tests {
     }
 
     #[test]
-    fn folded_vectors_are_bounded_by_the_rank_limit_and_mul_by_int64() {
+    fn folded_vectors_are_bounded_by_the_rank_limit_and_arithmetic_by_int64() {
         let long = v(&[Known(1); limits::MAX_RANK]);
         assert!(matches!(
             concat(&[long, v(&[Known(-1)])]),
@@ -323,12 +327,17 @@ mod tests {
             concat(&[v(&[Batch]), v(&[Known(-1)])]).unwrap().to_string(),
             "[N, -1]"
         );
+        let (k16, k2) = (Ints::scalar(Known(16)), Ints::scalar(Known(2)));
         assert_eq!(
-            mul(&Ints::scalar(Known(16)), &v(&[Known(7), Known(2)])),
+            arith("Mul", &k16, &v(&[Known(7), Known(2)])),
             Ok(v(&[Known(112), Known(32)]))
         );
-        assert!(mul(&Ints::scalar(Batch), &Ints::scalar(Known(2))).is_err());
-        assert!(mul(&Ints::scalar(Known(i64::MAX)), &Ints::scalar(Known(2))).is_err());
+        assert!(arith("Mul", &Ints::scalar(Batch), &k2).is_err());
+        assert!(arith("Mul", &Ints::scalar(Known(i64::MAX)), &k2).is_err());
+        assert_eq!(arith("Div", &k16, &k2), Ok(Ints::scalar(Known(8))));
+        // -7 / 2 is -3 in ONNX (truncation) and -4 in PyTorch (floor): refused.
+        assert!(arith("Div", &Ints::scalar(Known(-7)), &k2).is_err());
+        assert!(arith("Div", &k16, &Ints::scalar(Known(0))).is_err());
     }
 
     #[test]

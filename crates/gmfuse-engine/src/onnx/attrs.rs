@@ -3,6 +3,7 @@
 
 use super::error::OnnxError;
 use super::proto::{AttributeProto, NodeProto, TensorProto};
+use super::shapes::{Dim, Ints};
 
 /// How a node is named in errors: its `name`, else its first output.
 pub(crate) fn node_label(node: &NodeProto) -> String {
@@ -75,6 +76,18 @@ impl<'a> NodeView<'a> {
         )
     }
 
+    /// A `Constant`'s `value_int` (a scalar) or `value_ints` (a vector) as a folded shape value.
+    pub fn int_values(&self) -> Result<Option<Ints>, OnnxError> {
+        if let Some(i) = self.attr("value_int").and_then(|a| a.i) {
+            return Ok(Some(Ints::scalar(Dim::Known(i))));
+        }
+        if self.attr("value_ints").is_none() {
+            return Ok(None);
+        }
+        let values = self.ints("value_ints")?.into_iter().map(Dim::Known);
+        Ints::vector(values.collect()).map(Some)
+    }
+
     /// Tensor attribute `name`.
     pub fn tensor(&self, name: &str) -> Option<&'a TensorProto> {
         self.attr(name).and_then(|a| a.t.as_ref())
@@ -121,12 +134,13 @@ impl<'a> NodeView<'a> {
         usize::try_from(a).map_err(|_| self.malformed(format!("`{name}` {v:?} is negative")))
     }
 
-    /// The padding of a 2-D conv or pool: `pads` `[t, l, b, r]` all equal (symmetric), and no
-    /// `auto_pad`.
+    /// The padding of a 2-D conv or pool: `pads` `[t, l, b, r]` all equal (symmetric), or none
+    /// with `auto_pad = VALID` (the `SAME_*` forms need the input's size: `Builder::padding`).
     pub fn symmetric_pads(&self) -> Result<usize, OnnxError> {
-        let auto = self.string("auto_pad", "NOTSET");
-        if auto != "NOTSET" && auto != "VALID" {
-            return Err(self.unsupported(format!("auto_pad {auto} (give explicit pads)")));
+        match self.string("auto_pad", "NOTSET").as_str() {
+            "NOTSET" => {}
+            "VALID" => return Ok(0),
+            auto => return Err(self.unsupported(format!("auto_pad {auto}"))),
         }
         let pads = self.ints("pads")?;
         match pads.as_slice() {

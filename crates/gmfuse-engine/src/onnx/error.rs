@@ -5,8 +5,10 @@ use crate::arch::ArchError;
 /// The ops [`super::read`] maps onto an [`ArchSpec`](crate::arch::ArchSpec), for error messages
 /// and docs.
 pub const SUPPORTED_OPS: &str = "Conv (group 1), Gemm, MatMul (with an initializer), Add, Sum, \
-BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape (N, -1), Pad, \
-Identity, Dropout, Constant, ConstantOfShape, and a final Softmax";
+BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape as a flatten \
+((N, -1), (N, C·H·W), (-1, C·H·W); its shape constant or computed by Shape, Gather, Unsqueeze, \
+Squeeze, Concat, Slice, Cast to int64, Mul, Div), Pad, Identity, Dropout, Constant, \
+ConstantOfShape, and a final Softmax";
 
 /// Why an ONNX file was refused or could not be written.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::attrs::NodeView;
 use super::error::OnnxError;
+use super::import_shapes::FOLDED;
 use super::layout::{Layout, transposed};
 use super::limits;
 use super::proto::{GraphProto, ModelProto};
 use super::values::{Kind, Origin, Val, Values};
-use crate::arch::Op;
+use crate::arch::{Op, Shape};
 use crate::weights::{Tensor, WeightSet};
 
 /// What importing a graph gives: ops with the spec values they read and the ONNX name of
@@ -35,6 +36,10 @@ pub(crate) struct Builder<'a> {
     pub(crate) uses: HashMap<&'a str, usize>,
     pub(crate) opset: i64,
     pub(crate) output: &'a str,
+    /// The graph input's batch size when it is fixed (an exporter may write it in a shape).
+    pub(crate) batch: Option<i64>,
+    /// The shapes of the spec values imported so far, as far as a `Shape` or `Reshape` needed.
+    pub(crate) shapes: Vec<Shape>,
 }
 
 /// Import `model`'s graph, its weights holding at most `max_elems` elements in all.
@@ -85,6 +90,8 @@ pub(crate) fn import(model: &ModelProto, max_elems: usize) -> Result<Imported, O
         uses,
         opset,
         output: output.name.as_deref().unwrap_or(""),
+        batch: None,
+        shapes: Vec::new(),
     };
     if let Err(e) = b.input(graph) {
         return Err(first_unmapped(graph).unwrap_or(e));
@@ -131,7 +138,7 @@ fn first_unmapped(graph: &GraphProto) -> Option<OnnxError> {
         .node
         .iter()
         .map(NodeView::new)
-        .find(|n| !MAPPED.contains(&n.op))
+        .find(|n| !MAPPED.contains(&n.op) && !FOLDED.contains(&n.op))
         .map(|n| n.unsupported("this op is not mapped"))
 }
 
@@ -176,6 +183,7 @@ impl<'a> Builder<'a> {
             })
             .ok_or_else(|| refuse("the input has no tensor shape".into()))?;
         let fixed = |d: &Option<i64>| d.and_then(|v| usize::try_from(v).ok()).filter(|&v| v > 0);
+        self.batch = dims.first().copied().flatten().filter(|&b| b > 0);
         let sample: Vec<usize> = dims
             .iter()
             .skip(1)
@@ -286,11 +294,16 @@ impl<'a> Builder<'a> {
     fn node(&mut self, node: &NodeView, index: usize) -> Result<(), OnnxError> {
         match node.op {
             "Constant" => {
-                if node.tensor("value").is_none() {
-                    return Err(node.unsupported("a Constant without a tensor `value`"));
-                }
-                self.vals
-                    .define(node, node.output()?, Val::Const(Origin::Constant(index)))
+                let val = match (node.tensor("value"), node.int_values()?) {
+                    (Some(_), _) => Val::Const(Origin::Constant(index)),
+                    (None, Some(ints)) => Val::Folded(ints),
+                    (None, None) => {
+                        return Err(node.unsupported(
+                            "a Constant without a tensor `value`, `value_int` or `value_ints`",
+                        ));
+                    }
+                };
+                self.vals.define(node, node.output()?, val)
             }
             "ConstantOfShape" => {
                 let origin = self.vals.filled(node, index)?;
@@ -300,7 +313,7 @@ impl<'a> Builder<'a> {
                 if node.op == "Dropout" && node.int("is_test", 1) == 0 && self.opset < 7 {
                     return Err(node.unsupported("a Dropout in training mode"));
                 }
-                self.alias(node, node.required(0)?)
+                self.alias_or_fold(node)
             }
             "Relu" => self.unary(node, Op::Relu {}),
             "Conv" => self.conv(node),
@@ -320,19 +333,8 @@ impl<'a> Builder<'a> {
                 }
                 self.flatten(node)
             }
-            "Reshape" => {
-                let shape = self.vals.ints(node, node.required(1)?)?;
-                match shape.as_slice() {
-                    [n, f]
-                        if (*n == 0 || *n == -1 || *n == 1)
-                            && (*f == -1 || *f > 0)
-                            && !(*n == -1 && *f == -1) =>
-                    {
-                        self.flatten(node)
-                    }
-                    _ => Err(node.unsupported(format!("Reshape to {shape:?} (only (N, -1))"))),
-                }
-            }
+            "Reshape" => self.reshape(node),
+            op if FOLDED.contains(&op) => self.fold(node),
             "Pad" => self.pad(node),
             "Softmax" if node.output()? == self.output => {
                 let (_, kind) = self.vals.act(node, node.required(0)?)?;
@@ -372,24 +374,5 @@ impl<'a> Builder<'a> {
                 "its input is [N, C, H, W] where gmfuse expects [N, F]: flatten first",
             )),
         }
-    }
-
-    fn flatten(&mut self, node: &NodeView) -> Result<(), OnnxError> {
-        let (v, kind) = self.vals.act(node, node.required(0)?)?;
-        if kind == Kind::Gap {
-            let out = node.output()?;
-            // The pool's spec op is known by the flattened value's name.
-            self.imported.ops[v - 1].2 = out.to_string();
-            return self.vals.define(
-                node,
-                out,
-                Val::Act {
-                    v,
-                    kind: Kind::Flat,
-                },
-            );
-        }
-        self.push(node, Op::Flatten {}, vec![v], Kind::Flat)
-            .map(|_| ())
     }
 }

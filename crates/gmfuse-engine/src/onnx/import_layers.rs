@@ -9,7 +9,7 @@ use crate::arch::Op;
 
 impl Builder<'_> {
     pub(crate) fn conv(&mut self, node: &NodeView) -> Result<(), OnnxError> {
-        let (v, _) = self.chw(node)?;
+        let (v, kind) = self.chw(node)?;
         let group = node.int("group", 1);
         if group != 1 {
             return Err(node.unsupported(format!(
@@ -18,7 +18,6 @@ impl Builder<'_> {
         }
         node.no_dilation()?;
         let stride = node.square("strides", 1)?;
-        let padding = node.symmetric_pads()?;
         let wname = node.required(1)?;
         let ws = self.weight(node, wname, None, false, 1.0)?;
         if ws.len() != 4 {
@@ -33,6 +32,7 @@ impl Builder<'_> {
                 "kernel_shape {kernel:?} disagrees with weight {ws:?}"
             )));
         }
+        let padding = self.padding(node, v, kind, [ws[2], ws[3]], stride)?;
         let bias = match node.input(2) {
             Some(b) => Some(self.bias(node, b, ws[0], 1.0, false)?),
             None => None,

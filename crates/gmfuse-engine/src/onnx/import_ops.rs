@@ -88,7 +88,7 @@ impl Builder<'_> {
         }
         let kernel = node.square("kernel_shape", 0)?;
         let stride = node.square("strides", 1)?;
-        let padding = node.symmetric_pads()?;
+        let padding = self.padding(node, v, kind, [kernel, kernel], stride)?;
         let stride = (stride != kernel).then_some(stride);
         let op = if node.op == "MaxPool" {
             if node

@@ -17,10 +17,12 @@ mod export;
 mod import;
 mod import_layers;
 mod import_ops;
+mod import_shapes;
 mod layout;
 pub mod limits;
 #[allow(missing_docs)]
 pub mod proto;
+mod shapes;
 mod spec;
 mod tensor;
 #[cfg(test)]

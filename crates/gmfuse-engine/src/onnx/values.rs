@@ -12,7 +12,8 @@ use super::attrs::NodeView;
 use super::error::OnnxError;
 use super::limits::{self, Budget};
 use super::proto::{GraphProto, TensorProto};
-use super::tensor;
+use super::shapes::{Dim, Ints};
+use super::tensor::{self, data_type};
 use crate::weights::{DType, Tensor};
 
 /// Where a constant lives in the file.
@@ -51,8 +52,18 @@ pub(crate) enum Val {
         kind: Kind,
     },
     Const(Origin),
+    /// A shape computation folded at import (see [`super::shapes`]).
+    Folded(Ints),
     /// An output no later node may read (a Dropout mask, MaxPool indices).
     Unused,
+}
+
+/// Why a folded shape value cannot be read where an activation or a weight is expected.
+fn folded_misuse(name: &str) -> String {
+    format!(
+        "input `{name}` is a shape computed from the graph (Shape, Gather, Concat, …), which \
+         gmfuse reads only as a Reshape's target shape"
+    )
 }
 
 /// The graph's named values and the constants taken as weights so far.
@@ -91,6 +102,14 @@ impl<'a> Values<'a> {
         })
     }
 
+    /// The folded shape value `name`, if it is one.
+    pub fn folded_value(&self, name: &str) -> Option<&Ints> {
+        match self.vals.get(name) {
+            Some(Val::Folded(ints)) => Some(ints),
+            _ => None,
+        }
+    }
+
     pub fn is_const(&self, name: &str) -> bool {
         matches!(self.vals.get(name), Some(Val::Const(_)))
     }
@@ -113,13 +132,51 @@ impl<'a> Values<'a> {
             Some(Val::Unused) => {
                 Err(node.unsupported(format!("reads `{name}`, an output gmfuse does not compute")))
             }
+            Some(Val::Folded(_)) => Err(node.unsupported(folded_misuse(name))),
             None => Err(node.malformed(format!("input `{name}` is not defined before the node"))),
+        }
+    }
+
+    /// Input `name` of a shape computation: a folded value, or an int64/int32 constant of at
+    /// most one dimension.
+    pub fn folded(&self, node: &NodeView, name: &str) -> Result<Ints, OnnxError> {
+        let refuse = |what: &str| {
+            node.unsupported(format!(
+                "input `{name}` is {what}; gmfuse reads {} only in shape computations (integer \
+                 vectors from `Shape` and constants, ending in a Reshape's shape)",
+                node.op
+            ))
+        };
+        let origin = match self.vals.get(name) {
+            Some(Val::Folded(ints)) => return Ok(ints.clone()),
+            Some(Val::Const(o)) => o,
+            Some(Val::Act { .. }) => return Err(refuse("an activation")),
+            Some(Val::Unused) => return Err(refuse("an output gmfuse does not compute")),
+            None => {
+                return Err(
+                    node.malformed(format!("input `{name}` is not defined before the node"))
+                );
+            }
+        };
+        let t = match self.proto(origin) {
+            Some(t) if matches!(t.data_type, Some(data_type::INT64 | data_type::INT32)) => t,
+            _ => return Err(refuse("a constant that is not an integer tensor")),
+        };
+        let values: Vec<Dim> = tensor::to_ints(t, name)?
+            .into_iter()
+            .map(Dim::Known)
+            .collect();
+        match t.dims.len() {
+            0 if values.len() == 1 => Ok(Ints::scalar(values[0])),
+            1 => Ints::vector(values),
+            _ => Err(refuse("an integer constant of more than one dimension")),
         }
     }
 
     fn origin(&self, node: &NodeView, name: &str) -> Result<Origin, OnnxError> {
         match self.vals.get(name) {
             Some(Val::Const(o)) => Ok(o.clone()),
+            Some(Val::Folded(_)) => Err(node.unsupported(folded_misuse(name))),
             Some(_) => Err(node.unsupported(format!(
                 "input `{name}` must be a constant (an initializer)"
             ))),

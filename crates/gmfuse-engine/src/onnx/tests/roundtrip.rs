@@ -46,7 +46,7 @@ fn canonical(mut spec: ArchSpec) -> ArchSpec {
     spec
 }
 
-fn pixels(n: usize, len: usize, seed: u64) -> Array2<f32> {
+pub(super) fn pixels(n: usize, len: usize, seed: u64) -> Array2<f32> {
     let mut rng = Rng::new(seed);
     Array2::from_shape_simple_fn((n, len), || (rng.next() as f32 + 1.0) / 2.0)
 }

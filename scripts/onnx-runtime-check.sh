@@ -8,6 +8,8 @@
 #
 #   scripts/onnx-runtime-check.sh          # uses scripts/gmfuse-bin.sh's binary
 #
+# Also fuses the mnist-cnn pair rewritten with PyTorch's dynamic flatten
+# (scripts/onnx-dynamic-flatten.py) and checks gmfuse reports the same accuracy for it.
 # Also checks each exported input with scripts/onnx-demo-check.py (onnx.checker, and
 # onnxruntime's accuracy = the one recorded in the safetensors provenance). onnx, onnxruntime and
 # numpy come from scripts/onnx-data.sh's venv ($GMFUSE_ONNX_VENV, default ~/.cache/gmfuse/onnx).
@@ -21,6 +23,16 @@ venv="${GMFUSE_ONNX_VENV:-$HOME/.cache/gmfuse/onnx}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 rows=()
+# fuse LABEL A.onnx B.onnx: weight matching at α 0.5 into $work/LABEL-fused.onnx, a row of the table.
+fuse() {
+    local label="$1" a="$2" b="$3"
+    "$bin" fuse --method weight_matching --alphas 0.5 "$a" "$b" \
+        --out "$work/$label-fused.onnx" --report "$work/$label-report.json" >/dev/null 2>&1 \
+        || { echo "onnx-runtime-check.sh: gmfuse fuse failed for $label" >&2; \
+             "$bin" fuse --method weight_matching --alphas 0.5 "$a" "$b" \
+                 --out "$work/$label-fused.onnx" >/dev/null; exit 1; }
+    rows+=("$label" "$work/$label-fused.onnx" "$work/$label-report.json")
+}
 for preset in mnist-cnn cnn-bn resnet-mini mlp; do
     dir="$root/assets/demo-$preset"
     [[ "$preset" == mnist-cnn ]] && dir="$root/assets/demo"
@@ -29,12 +41,22 @@ for preset in mnist-cnn cnn-bn resnet-mini mlp; do
         (cd "$root" && "$venv/bin/python" scripts/onnx-demo-check.py \
             "$work/$preset-$m.onnx=$dir/model-$m.safetensors")
     done
-    "$bin" fuse --method weight_matching --alphas 0.5 \
-        "$work/$preset-a.onnx" "$work/$preset-b.onnx" \
-        --out "$work/$preset-fused.onnx" --report "$work/$preset-report.json" >/dev/null 2>&1 \
-        || { echo "onnx-runtime-check.sh: gmfuse fuse failed for $preset" >&2; \
-             "$bin" fuse --method weight_matching --alphas 0.5 "$work/$preset-a.onnx" \
-                 "$work/$preset-b.onnx" --out "$work/$preset-fused.onnx" >/dev/null; exit 1; }
-    rows+=("$preset" "$work/$preset-fused.onnx" "$work/$preset-report.json")
+    fuse "$preset" "$work/$preset-a.onnx" "$work/$preset-b.onnx"
 done
+# PyTorch's dynamic flatten: the mnist-cnn pair with its Flatten rewritten into the TorchScript
+# exporter's Shape → Gather → Unsqueeze → Concat → Reshape chain; the inputs score their recorded
+# accuracy, and gmfuse must report the plain pair's figure for it.
+for m in a b; do
+    "$venv/bin/python" "$root/scripts/onnx-dynamic-flatten.py" \
+        "$work/mnist-cnn-$m.onnx" "$work/mnist-cnn-shape-$m.onnx" >/dev/null
+    (cd "$root" && "$venv/bin/python" scripts/onnx-demo-check.py \
+        "$work/mnist-cnn-shape-$m.onnx=$root/assets/demo/model-$m.safetensors")
+done
+fuse mnist-cnn-shape "$work/mnist-cnn-shape-a.onnx" "$work/mnist-cnn-shape-b.onnx"
+"$venv/bin/python" - "$work/mnist-cnn-report.json" "$work/mnist-cnn-shape-report.json" <<'PY'
+import json, sys
+plain, shape = (json.load(open(p))["curves"][0]["points"][0]["accuracy"] for p in sys.argv[1:])
+print(f"mnist-cnn with Shape→Reshape: gmfuse {shape} % vs {plain} % with Flatten")
+sys.exit(0 if shape == plain else "the Shape→Reshape pair fused to another accuracy")
+PY
 "$venv/bin/python" "$root/scripts/onnx_runtime_check.py" "$root/assets/mnist" "${rows[@]}"

@@ -16,6 +16,7 @@
 //! last one's assignment and prices (a few augmentations instead of a cold 1024² solve).
 
 use ndarray::ArrayView2;
+use rayon::prelude::*;
 
 use super::MethodId;
 use super::merge_many::merge_many;
@@ -248,6 +249,9 @@ pub fn weight_matching_from(
     })
 }
 
+/// Scores per task of the parallel sum in [`scores`].
+const SUM_CHUNK: usize = 1 << 16;
+
 fn missing(name: &str) -> MethodError {
     FusionError::Missing(name.to_string()).into()
 }
@@ -263,11 +267,16 @@ fn scores<'b>(terms: &mut [Term], buffer: &'b mut Vec<f64>, n: usize) -> ArrayVi
     for (k, t) in terms.iter_mut().enumerate() {
         let p = t.product();
         let p = p.as_slice().expect("a fresh product is contiguous");
+        let chunks = buffer.par_chunks_mut(SUM_CHUNK).zip(p.par_chunks(SUM_CHUNK));
         if k == 0 {
             // What `0.0 + y` gives, without clearing the buffer first.
-            buffer.iter_mut().zip(p).for_each(|(x, &y)| *x = 0.0 + f64::from(y));
+            chunks.for_each(|(x, y)| {
+                x.iter_mut().zip(y).for_each(|(x, &y)| *x = 0.0 + f64::from(y));
+            });
         } else {
-            buffer.iter_mut().zip(p).for_each(|(x, &y)| *x += f64::from(y));
+            chunks.for_each(|(x, y)| {
+                x.iter_mut().zip(y).for_each(|(x, &y)| *x += f64::from(y));
+            });
         }
     }
     ArrayView2::from_shape((n, n), &*buffer).expect("n² scores")

@@ -16,6 +16,7 @@
 //! The rows, the columns found changed, and so every product are the ones the extraction
 //! gave (values are only copied): the scores, and the permutations, are bit for bit the same.
 
+use ndarray::parallel::prelude::*;
 use ndarray::{Array2, ArrayD, Axis};
 
 use crate::methods::gram::{add_abt, rows};
@@ -115,11 +116,7 @@ impl Term {
         let next = match self.last.take() {
             Some(last) if moved.is_empty() => last,
             Some((mut s, updates)) if updates + 1 < FULL_EVERY && moved.len() * 2 <= d => {
-                let (a, sigma) = (&self.a, &self.sigma);
-                let diff = Array2::from_shape_fn((n, moved.len()), |(i, k)| {
-                    a[[i, sigma[moved[k]]]] - a[[i, moved[k]]]
-                });
-                let b = self.b_rows.select(Axis(1), &moved);
+                let (diff, b) = (self.differences(&moved), gather(&self.b_rows, &moved));
                 add_abt(&mut s, diff.view(), b.view());
                 self.apply_moves(&moved);
                 (s, updates + 1)
@@ -157,16 +154,51 @@ impl Term {
         moved
     }
 
+    /// What the pending moves add to the columns `cols` of `a` (`n × cols.len()`).
+    fn differences(&self, cols: &[usize]) -> Array2<f32> {
+        let mut diff = Array2::zeros((self.a.nrows(), cols.len()));
+        let sigma = &self.sigma;
+        diff.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(self.a.axis_iter(Axis(0)))
+            .for_each(|(mut out, row)| {
+                for (o, &c) in out.iter_mut().zip(cols) {
+                    *o = row[sigma[c]] - row[c];
+                }
+            });
+        diff
+    }
+
     /// Rewrite the columns `cols` of `a` by the pending moves.
     fn apply_moves(&mut self, cols: &[usize]) {
-        let mut taken = vec![0f32; cols.len()];
-        for mut row in self.a.rows_mut() {
-            for (t, &c) in taken.iter_mut().zip(cols) {
-                *t = row[self.sigma[c]];
-            }
-            for (&t, &c) in taken.iter().zip(cols) {
-                row[c] = t;
-            }
-        }
+        let sigma = &self.sigma;
+        self.a
+            .axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .for_each_init(
+                || vec![0f32; cols.len()],
+                |taken, mut row| {
+                    for (t, &c) in taken.iter_mut().zip(cols) {
+                        *t = row[sigma[c]];
+                    }
+                    for (&t, &c) in taken.iter().zip(cols) {
+                        row[c] = t;
+                    }
+                },
+            );
     }
+}
+
+/// The columns `cols` of `m`, row by row in parallel.
+fn gather(m: &Array2<f32>, cols: &[usize]) -> Array2<f32> {
+    let mut out = Array2::zeros((m.nrows(), cols.len()));
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(m.axis_iter(Axis(0)))
+        .for_each(|(mut o, row)| {
+            for (o, &c) in o.iter_mut().zip(cols) {
+                *o = row[c];
+            }
+        });
+    out
 }

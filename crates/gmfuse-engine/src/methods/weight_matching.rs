@@ -135,8 +135,12 @@ pub fn weight_matching_from(
     for g in groups {
         for ax in &g.axes {
             let (a, b) = (
-                models[0].tensor(&ax.tensor).map_err(|_| missing(&ax.tensor))?,
-                models[1].tensor(&ax.tensor).map_err(|_| missing(&ax.tensor))?,
+                models[0]
+                    .tensor(&ax.tensor)
+                    .map_err(|_| missing(&ax.tensor))?,
+                models[1]
+                    .tensor(&ax.tensor)
+                    .map_err(|_| missing(&ax.tensor))?,
             );
             if a.data.shape() != b.data.shape() {
                 return Err(FusionError::ShapeMismatch {
@@ -150,34 +154,7 @@ pub fn weight_matching_from(
     }
     // A as `init` leaves it (this also checks `init`), read once for the terms' first rows.
     let start = crate::fusion::permute(structure, models[0], init)?;
-    let mut terms: Vec<Vec<Term>> = groups
-        .iter()
-        .enumerate()
-        .map(|(g, group)| {
-            group
-                .axes
-                .iter()
-                .map(|ax| {
-                    // Every other group axis of the tensor moves this term's columns.
-                    let others: Vec<(usize, usize, usize)> = (groups.iter().enumerate())
-                        .flat_map(|(h, other)| other.axes.iter().map(move |x| (h, x)))
-                        .filter(|(h, x)| x.tensor == ax.tensor && (*h, x.axis) != (g, ax.axis))
-                        .map(|(h, x)| (h, x.axis, x.block))
-                        .collect();
-                    Term::new(
-                        &ax.tensor,
-                        (
-                            &start.tensors[&ax.tensor].data,
-                            &models[1].tensors[&ax.tensor].data,
-                        ),
-                        (ax.axis, ax.block, group.size),
-                        &init[g],
-                        &others,
-                    )
-                })
-                .collect()
-        })
-        .collect();
+    let mut terms = term::terms(structure, [&start, models[1]], init);
     drop(start);
     // Groups that share a tensor with group g: a change of theirs changes g's S.
     let neighbours: Vec<Vec<usize>> = (0..groups.len())
@@ -267,11 +244,15 @@ fn scores<'b>(terms: &mut [Term], buffer: &'b mut Vec<f64>, n: usize) -> ArrayVi
     for (k, t) in terms.iter_mut().enumerate() {
         let p = t.product();
         let p = p.as_slice().expect("a fresh product is contiguous");
-        let chunks = buffer.par_chunks_mut(SUM_CHUNK).zip(p.par_chunks(SUM_CHUNK));
+        let chunks = buffer
+            .par_chunks_mut(SUM_CHUNK)
+            .zip(p.par_chunks(SUM_CHUNK));
         if k == 0 {
             // What `0.0 + y` gives, without clearing the buffer first.
             chunks.for_each(|(x, y)| {
-                x.iter_mut().zip(y).for_each(|(x, &y)| *x = 0.0 + f64::from(y));
+                x.iter_mut()
+                    .zip(y)
+                    .for_each(|(x, &y)| *x = 0.0 + f64::from(y));
             });
         } else {
             chunks.for_each(|(x, y)| {
@@ -309,6 +290,8 @@ mod term;
 
 use objective::Objective;
 use term::Term;
+#[cfg(test)]
+use term::terms;
 
 #[cfg(test)]
 #[path = "weight_matching_tests.rs"]

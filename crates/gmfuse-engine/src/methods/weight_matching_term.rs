@@ -19,7 +19,42 @@
 use ndarray::parallel::prelude::*;
 use ndarray::{Array2, ArrayD, Axis};
 
+use crate::arch::{AxisRef, PermStructure};
 use crate::methods::gram::{add_abt, rows};
+use crate::weights::WeightSet;
+
+/// One [`Term`] per axis of every group of `structure`, from A as permuted so far (`models[0]`,
+/// group `g`'s units in the order `order[g]`) and B.
+pub(super) fn terms(
+    structure: &PermStructure,
+    models: [&WeightSet; 2],
+    order: &[Vec<usize>],
+) -> Vec<Vec<Term>> {
+    let groups = &structure.hidden;
+    let axes = || {
+        (groups.iter().enumerate()).flat_map(|(h, group)| group.axes.iter().map(move |x| (h, x)))
+    };
+    let term = |(g, ax): (usize, &AxisRef)| {
+        // Every other group axis of the tensor moves this term's columns.
+        let others: Vec<(usize, usize, usize)> = axes()
+            .filter(|(h, x)| x.tensor == ax.tensor && (*h, x.axis) != (g, ax.axis))
+            .map(|(h, x)| (h, x.axis, x.block))
+            .collect();
+        Term::new(
+            &ax.tensor,
+            (
+                &models[0].tensors[&ax.tensor].data,
+                &models[1].tensors[&ax.tensor].data,
+            ),
+            (ax.axis, ax.block, groups[g].size),
+            &order[g],
+            &others,
+        )
+    };
+    (0..groups.len())
+        .map(|g| groups[g].axes.iter().map(|ax| term((g, ax))).collect())
+        .collect()
+}
 
 /// Incremental updates of a term's product between two full ones (a term whose rows did not
 /// change keeps its product as it is, and that is no update).
@@ -108,6 +143,12 @@ impl Term {
         }
     }
 
+    /// A's rows as they are now (`a` with the pending moves).
+    #[cfg(test)]
+    pub(super) fn current_rows(&self) -> Array2<f32> {
+        self.a.select(Axis(1), &self.sigma)
+    }
+
     /// A's current rows times `b_rowsᵀ`, from the last product when at most half of the
     /// columns changed.
     pub(super) fn product(&mut self) -> &Array2<f32> {
@@ -172,20 +213,17 @@ impl Term {
     /// Rewrite the columns `cols` of `a` by the pending moves.
     fn apply_moves(&mut self, cols: &[usize]) {
         let sigma = &self.sigma;
-        self.a
-            .axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .for_each_init(
-                || vec![0f32; cols.len()],
-                |taken, mut row| {
-                    for (t, &c) in taken.iter_mut().zip(cols) {
-                        *t = row[sigma[c]];
-                    }
-                    for (&t, &c) in taken.iter().zip(cols) {
-                        row[c] = t;
-                    }
-                },
-            );
+        self.a.axis_iter_mut(Axis(0)).into_par_iter().for_each_init(
+            || vec![0f32; cols.len()],
+            |taken, mut row| {
+                for (t, &c) in taken.iter_mut().zip(cols) {
+                    *t = row[sigma[c]];
+                }
+                for (&t, &c) in taken.iter().zip(cols) {
+                    row[c] = t;
+                }
+            },
+        );
     }
 }
 

@@ -15,9 +15,12 @@ use crate::weights::WeightSet;
 
 /// The tensors some group acts on, with the axes each group owns.
 pub(super) struct Objective<'a> {
-    /// Per tensor (in name order): A's and B's data, and `(group, axis, block)` per owned axis.
-    tensors: BTreeMap<&'a str, (&'a ArrayD<f64>, &'a ArrayD<f64>, Vec<(usize, usize, usize)>)>,
+    /// Per tensor, in name order.
+    tensors: BTreeMap<&'a str, Touched<'a>>,
 }
+
+/// A tensor's data in A and in B, and `(group, axis, block)` for each axis a group owns.
+type Touched<'a> = (&'a ArrayD<f64>, &'a ArrayD<f64>, Vec<(usize, usize, usize)>);
 
 impl<'a> Objective<'a> {
     /// The objective of `models` for `structure` (every tensor present, shapes equal: the

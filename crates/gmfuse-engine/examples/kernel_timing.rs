@@ -93,7 +93,8 @@ fn main() {
             x.iter_mut().for_each(|v| *v *= 1.0 + 1e-9);
         }
         println!(
-            "one product: median {:.2} ms min {:.2} ms",
+            "one product ({:.1} MB): median {:.2} ms min {:.2} ms",
+            k.bytes() as f64 / 1e6,
             median(t.clone()) * 1e3,
             t.iter().cloned().fold(f64::MAX, f64::min) * 1e3
         );

@@ -15,16 +15,14 @@
 //! Each group keeps its own [`Lap`], so every solve after the group's first starts from the
 //! last one's assignment and prices (a few augmentations instead of a cold 1024² solve).
 
-use std::collections::BTreeSet;
-
-use ndarray::Array2;
+use ndarray::ArrayView2;
+use rayon::prelude::*;
 
 use super::MethodId;
-use super::gram::{add_abt, rows};
 use super::merge_many::merge_many;
 use super::{Alignment, ManyAlignment, ManyInput, Method, MethodError, MethodInput};
 use crate::arch::PermStructure;
-use crate::fusion::{FusionError, permute_group};
+use crate::fusion::FusionError;
 use crate::pipeline::Stage;
 use crate::solvers::Lap;
 use crate::weights::WeightSet;
@@ -101,76 +99,6 @@ pub struct WmResult {
     pub objectives: Vec<f64>,
 }
 
-/// One axis a group acts on, with model 2's rows for it and its last product.
-///
-/// `S` is built in `f32` (the models' own precision; `f64` for the LAP and the objective): the
-/// products are 2.5× faster on this machine, and the inputs were `f32` to begin with. A term
-/// keeps A's rows (in A's unit order, so only the *other* groups' permutations move them: they
-/// move its columns) and its product; when few columns moved since, the product is updated by
-/// the difference on those columns instead of recomputed — late sweeps change a handful of
-/// units, and this turns most of their `n²·d` products into `n²·k` ones (up to half the
-/// columns: the skinny product is still cheaper). Every [`FULL_EVERY`]-th update is a full
-/// product, so rounding does not drift.
-struct Term {
-    tensor: String,
-    axis: usize,
-    block: usize,
-    b_rows: Array2<f32>,
-    /// A's rows as last multiplied, their product with `b_rows`, updates since a full product.
-    last: Option<(Array2<f32>, Array2<f32>, usize)>,
-}
-
-/// Incremental updates of a term's product between two full ones (a term whose rows did not
-/// change keeps its product as it is, and that is no update).
-const FULL_EVERY: usize = 16;
-
-impl Term {
-    /// `a · b_rowsᵀ` for A's rows `a` (`n × d`), from the last product when at most a quarter
-    /// of the columns changed.
-    fn product(&mut self, a: Array2<f32>) -> &Array2<f32> {
-        let (n, d) = a.dim();
-        let m = self.b_rows.nrows();
-        let full = |a: &Array2<f32>, b: &Array2<f32>| {
-            let mut s = Array2::<f32>::zeros((n, m));
-            add_abt(&mut s, a.view(), b.view());
-            s
-        };
-        let next = match self.last.take() {
-            Some((prev, s, updates)) if a == prev => (prev, s, updates),
-            Some((prev, mut s, updates)) if updates + 1 < FULL_EVERY => {
-                let moved = changed_columns(&prev, &a);
-                if moved.len() * 2 <= d {
-                    let diff = Array2::from_shape_fn((n, moved.len()), |(i, k)| {
-                        a[[i, moved[k]]] - prev[[i, moved[k]]]
-                    });
-                    let b = self.b_rows.select(ndarray::Axis(1), &moved);
-                    add_abt(&mut s, diff.view(), b.view());
-                    (a, s, updates + 1)
-                } else {
-                    let s = full(&a, &self.b_rows);
-                    (a, s, 0)
-                }
-            }
-            _ => {
-                let s = full(&a, &self.b_rows);
-                (a, s, 0)
-            }
-        };
-        &self.last.insert(next).1
-    }
-}
-
-/// The columns where `a` and `b` (same shape) differ, in order.
-fn changed_columns(a: &Array2<f32>, b: &Array2<f32>) -> Vec<usize> {
-    let mut moved = vec![false; a.ncols()];
-    for (ra, rb) in a.rows().into_iter().zip(b.rows()) {
-        for ((m, x), y) in moved.iter_mut().zip(ra).zip(rb) {
-            *m |= x != y;
-        }
-    }
-    (0..moved.len()).filter(|&c| moved[c]).collect()
-}
-
 /// Run weight matching of `models[0]` onto `models[1]`, both valid for `structure`.
 /// `before_sweep(k)` is called before sweep `k` (0-based) and answers whether to stop.
 ///
@@ -204,40 +132,30 @@ pub fn weight_matching_from(
 ) -> Result<WmResult, MethodError> {
     assert!(params.max_sweeps >= 1, "at least one sweep");
     let groups = &structure.hidden;
-    let tensor = |w: &WeightSet, name: &str| {
-        w.tensors
-            .get(name)
-            .map(|t| t.data.clone())
-            .ok_or_else(|| FusionError::Missing(name.to_string()))
-    };
-    let mut terms: Vec<Vec<Term>> = Vec::with_capacity(groups.len());
-    let mut touched = BTreeSet::new();
     for g in groups {
-        let mut ts = Vec::with_capacity(g.axes.len());
         for ax in &g.axes {
             let (a, b) = (
-                tensor(models[0], &ax.tensor)?,
-                tensor(models[1], &ax.tensor)?,
+                models[0]
+                    .tensor(&ax.tensor)
+                    .map_err(|_| missing(&ax.tensor))?,
+                models[1]
+                    .tensor(&ax.tensor)
+                    .map_err(|_| missing(&ax.tensor))?,
             );
-            if a.shape() != b.shape() {
+            if a.data.shape() != b.data.shape() {
                 return Err(FusionError::ShapeMismatch {
                     name: ax.tensor.clone(),
-                    a: a.shape().to_vec(),
-                    b: b.shape().to_vec(),
+                    a: a.data.shape().to_vec(),
+                    b: b.data.shape().to_vec(),
                 }
                 .into());
             }
-            touched.insert(ax.tensor.clone());
-            ts.push(Term {
-                tensor: ax.tensor.clone(),
-                axis: ax.axis,
-                block: ax.block,
-                b_rows: rows(&b, ax.axis, ax.block, g.size, None),
-                last: None,
-            });
         }
-        terms.push(ts);
     }
+    // A as `init` leaves it (this also checks `init`), read once for the terms' first rows.
+    let start = crate::fusion::permute(structure, models[0], init)?;
+    let mut terms = term::terms(structure, [&start, models[1]], init);
+    drop(start);
     // Groups that share a tensor with group g: a change of theirs changes g's S.
     let neighbours: Vec<Vec<usize>> = (0..groups.len())
         .map(|g| {
@@ -251,26 +169,15 @@ pub fn weight_matching_from(
                 .collect()
         })
         .collect();
-    let objective = |cur: &WeightSet| -> f64 {
-        touched
-            .iter()
-            .map(|n| {
-                let (a, b) = (&cur.tensors[n].data, &models[1].tensors[n].data);
-                match (a.as_slice(), b.as_slice()) {
-                    // The same sum in the same order, without ndarray's iterator.
-                    (Some(a), Some(b)) => a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>(),
-                    _ => a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>(),
-                }
-            })
-            .sum()
-    };
+    let objective = Objective::new(structure, models);
 
-    let mut cur = crate::fusion::permute(structure, models[0], init)?;
     let mut perms: Vec<Vec<usize>> = init.to_vec();
     let mut stale = vec![true; groups.len()];
     // One LAP solver per group, warm-started from that group's last solve.
     let mut laps = vec![Lap::new(); groups.len()];
-    let initial = objective(&cur);
+    // The scores of the group being solved (one buffer, reused).
+    let mut buffer = Vec::new();
+    let initial = objective.value(&perms);
     let mut objectives = Vec::new();
     let mut rng = params.seed.map(Lcg);
     for sweep in 0..params.max_sweeps {
@@ -288,26 +195,18 @@ pub fn weight_matching_from(
             }
             let n = groups[g].size;
             // S[a, b]: A's unit a (at position perms[g][a] in the current A) against B's unit b.
-            let mut s = Array2::<f64>::zeros((n, n));
-            for t in &mut terms[g] {
-                let a_rows = rows(
-                    &cur.tensors[&t.tensor].data,
-                    t.axis,
-                    t.block,
-                    n,
-                    Some(&perms[g]),
-                );
-                s.zip_mut_with(t.product(a_rows), |x, &y| *x += f64::from(y));
-            }
+            let s = scores(&mut terms[g], &mut buffer, n);
             let old: f64 = perms[g].iter().enumerate().map(|(a, &b)| s[[a, b]]).sum();
-            let (new_score, new) = laps[g].solve(s.view())?;
+            let (new_score, new) = laps[g].solve(s)?;
             if new != perms[g] && new_score > old + 1e-12 * old.abs().max(1.0) {
                 // Move unit a from position perms[g][a] to new[a].
                 let mut delta = vec![0; n];
                 for (a, &p) in perms[g].iter().enumerate() {
                     delta[p] = new[a];
                 }
-                permute_group(&mut cur, &groups[g], &delta)?;
+                for t in terms.iter_mut().flatten() {
+                    t.shift(g, &delta);
+                }
                 perms[g] = new;
                 changed = true;
                 for &h in &neighbours[g] {
@@ -315,7 +214,7 @@ pub fn weight_matching_from(
                 }
             }
         }
-        objectives.push(objective(&cur));
+        objectives.push(objective.value(&perms));
         if !changed {
             break;
         }
@@ -325,6 +224,43 @@ pub fn weight_matching_from(
         initial,
         objectives,
     })
+}
+
+/// Scores per task of the parallel sum in [`scores`].
+const SUM_CHUNK: usize = 1 << 16;
+
+fn missing(name: &str) -> MethodError {
+    FusionError::Missing(name.to_string()).into()
+}
+
+/// `S = Σ_terms A_t·B_tᵀ` in `f64` (`n × n`, in `buffer`), each term's product brought up to
+/// date first; summed entry by entry from `0.0` in term order.
+fn scores<'b>(terms: &mut [Term], buffer: &'b mut Vec<f64>, n: usize) -> ArrayView2<'b, f64> {
+    buffer.resize(n * n, 0.0);
+    let buffer = &mut buffer[..n * n];
+    if terms.is_empty() {
+        buffer.fill(0.0);
+    }
+    for (k, t) in terms.iter_mut().enumerate() {
+        let p = t.product();
+        let p = p.as_slice().expect("a fresh product is contiguous");
+        let chunks = buffer
+            .par_chunks_mut(SUM_CHUNK)
+            .zip(p.par_chunks(SUM_CHUNK));
+        if k == 0 {
+            // What `0.0 + y` gives, without clearing the buffer first.
+            chunks.for_each(|(x, y)| {
+                x.iter_mut()
+                    .zip(y)
+                    .for_each(|(x, &y)| *x = 0.0 + f64::from(y));
+            });
+        } else {
+            chunks.for_each(|(x, y)| {
+                x.iter_mut().zip(y).for_each(|(x, &y)| *x += f64::from(y));
+            });
+        }
+    }
+    ArrayView2::from_shape((n, n), &*buffer).expect("n² scores")
 }
 
 /// A small deterministic generator for the optional random group order.
@@ -346,6 +282,16 @@ impl Lcg {
         }
     }
 }
+
+#[path = "weight_matching_objective.rs"]
+mod objective;
+#[path = "weight_matching_term.rs"]
+mod term;
+
+use objective::Objective;
+use term::Term;
+#[cfg(test)]
+use term::terms;
 
 #[cfg(test)]
 #[path = "weight_matching_tests.rs"]

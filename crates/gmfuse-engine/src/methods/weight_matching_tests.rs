@@ -174,3 +174,81 @@ fn weight_matching_stops_when_asked() {
     let r = weight_matching(&s, [&a, &b], &WmParams::default(), &|sweep| sweep >= 1);
     assert_eq!(r, Err(MethodError::Canceled));
 }
+
+/// Random weights for the `resnet-mini` preset (an `add` ties groups: a tensor can carry one
+/// group on two axes) and its structure.
+fn resnet(seed: u64) -> (PermStructure, WeightSet) {
+    let shapes = crate::arch::preset_tensors("resnet-mini").unwrap();
+    let named: Vec<(&str, Vec<usize>)> = shapes
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.clone()))
+        .collect();
+    let w = random_weights(&named, &mut Rng::new(seed));
+    let spec = crate::arch::preset("resnet-mini").unwrap();
+    (spec.validate(&w).unwrap(), w)
+}
+
+#[test]
+fn terms_follow_the_other_groups_moves_bit_for_bit() {
+    let (spec, tiny_a, _) = tiny();
+    let cases = [
+        (spec.validate(&tiny_a).unwrap(), tiny_a),
+        mlp(&[5, 6, 7, 3], 2),
+        resnet(4),
+    ];
+    for (s, a) in cases {
+        let groups = &s.hidden;
+        let mut perms: Vec<Vec<usize>> = groups.iter().map(|g| (0..g.size).collect()).collect();
+        let mut terms = terms(&s, [&a, &a], &perms);
+        for step in 0..2 * groups.len() {
+            // Move group g's units to a fresh random order, as an accepted solve does.
+            let g = (step * 5 + 1) % groups.len();
+            let new = shuffle(groups[g].size, step as u64 + 3);
+            let mut delta = vec![0; new.len()];
+            for (u, &p) in perms[g].iter().enumerate() {
+                delta[p] = new[u];
+            }
+            terms.iter_mut().flatten().for_each(|t| t.shift(g, &delta));
+            perms[g] = new;
+            // Each term's rows are what extracting them from A permuted afresh gives.
+            let now = permute(&s, &a, &perms).unwrap();
+            for (h, (ts, group)) in terms.iter().zip(groups).enumerate() {
+                for (t, ax) in ts.iter().zip(&group.axes) {
+                    let data = &now.tensors[&ax.tensor].data;
+                    let want = crate::methods::gram::rows(
+                        data,
+                        ax.axis,
+                        ax.block,
+                        group.size,
+                        Some(&perms[h]),
+                    );
+                    assert_eq!(t.current_rows(), want, "{} after step {step}", ax.tensor);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_objective_read_through_the_permutations_is_the_permuted_copys_bit_for_bit() {
+    let (s, a) = resnet(5);
+    let (_, b) = resnet(6);
+    let perms: Vec<Vec<usize>> = (s.hidden.iter().enumerate())
+        .map(|(g, group)| shuffle(group.size, g as u64 + 21))
+        .collect();
+    let moved = permute(&s, &a, &perms).unwrap();
+    let touched: std::collections::BTreeSet<&String> = s
+        .hidden
+        .iter()
+        .flat_map(|g| g.axes.iter().map(|x| &x.tensor))
+        .collect();
+    let want: f64 = touched
+        .iter()
+        .map(|n| {
+            let (x, y) = (&moved.tensors[*n].data, &b.tensors[*n].data);
+            x.iter().zip(y).map(|(x, y)| x * y).sum::<f64>()
+        })
+        .sum();
+    let got = objective::Objective::new(&s, [&a, &b]).value(&perms);
+    assert_eq!(got.to_bits(), want.to_bits(), "{got} vs {want}");
+}

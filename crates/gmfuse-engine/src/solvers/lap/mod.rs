@@ -152,14 +152,24 @@ impl State {
                 row_col[i] = want;
             }
         }
+        // Many rows to check: the two least reduced costs of every column in one pass over
+        // the rows instead of a strided pass down a column per row (a column's price moves
+        // only when a row takes it, and then no later row asks about it).
+        let columns = (short.len() > COLUMN_PASS_ABOVE).then(|| least_two(scores, n, &u, &v));
         for (i, j) in short {
             if col_row[j] != NONE {
                 continue;
             }
             let slack = (-scores[i * n + j] - v[j]) - u[i];
-            let room = (0..n)
-                .filter(|&k| k != i)
-                .all(|k| (-scores[k * n + j] - v[j]) - u[k] >= slack);
+            let room = match &columns {
+                // The least reduced cost on column j of a row other than i.
+                Some((least, arg, second)) => {
+                    (if arg[j] == i { second[j] } else { least[j] }) >= slack
+                }
+                None => (0..n)
+                    .filter(|&k| k != i)
+                    .all(|k| (-scores[k * n + j] - v[j]) - u[k] >= slack),
+            };
             if room {
                 v[j] = -scores[i * n + j] - u[i];
                 col_row[j] = i;
@@ -237,6 +247,30 @@ impl State {
         }
         free
     }
+}
+
+/// Rows of [`State::from_prices`] short of their column above which the kept-column checks
+/// read the whole matrix once ([`least_two`]) rather than one column per row.
+const COLUMN_PASS_ABOVE: usize = 16;
+
+/// Per column `j`, the least reduced cost `(−s[k, j] − v[j]) − u[k]` over the rows `k`, a row
+/// attaining it, and the least over the other rows.
+fn least_two(scores: &[f64], n: usize, u: &[f64], v: &[f64]) -> (Vec<f64>, Vec<usize>, Vec<f64>) {
+    let mut least = vec![f64::INFINITY; n];
+    let mut arg = vec![NONE; n];
+    let mut second = vec![f64::INFINITY; n];
+    for (k, row) in scores.chunks_exact(n).enumerate() {
+        let columns = least.iter_mut().zip(&mut arg).zip(&mut second);
+        for (((l, a), s), (&x, &vj)) in columns.zip(row.iter().zip(v)) {
+            // Selects, not branches, so that the pass vectorises.
+            let r = (-x - vj) - u[k];
+            let lower = r < *l;
+            *s = if lower { *l } else { s.min(r) };
+            *a = if lower { k } else { *a };
+            *l = if lower { r } else { *l };
+        }
+    }
+    (least, arg, second)
 }
 
 /// Rounds of augmenting row reduction (JV's choice).

@@ -98,3 +98,27 @@ fn bad_scores_are_rejected_and_empty_is_empty() {
         Ok((0.0, vec![]))
     );
 }
+
+/// The one-pass column minima answer every kept-column check as the strided scan does,
+/// ties included: `min over k ≠ i of r[k][j] ≥ slack` for every row `i`, column `j`, slack.
+#[test]
+fn the_column_pass_answers_every_check_like_the_scan() {
+    let mut seed = 5;
+    let n = 40;
+    // Scores on a coarse grid, so that columns have tied minima.
+    let s: Vec<f64> = (0..n * n).map(|_| (lcg(&mut seed) * 6.0).floor()).collect();
+    let u: Vec<f64> = (0..n).map(|_| (lcg(&mut seed) * 3.0).floor()).collect();
+    let v: Vec<f64> = (0..n).map(|_| (lcg(&mut seed) * 3.0).floor()).collect();
+    let (least, arg, second) = super::least_two(&s, n, &u, &v);
+    for j in 0..n {
+        for i in 0..n {
+            for slack in [-9.0, -7.0, -5.0, -3.0, -1.0, 0.0] {
+                let scan = (0..n)
+                    .filter(|&k| k != i)
+                    .all(|k| (-s[k * n + j] - v[j]) - u[k] >= slack);
+                let pass = (if arg[j] == i { second[j] } else { least[j] }) >= slack;
+                assert_eq!(pass, scan, "row {i}, column {j}, slack {slack}");
+            }
+        }
+    }
+}

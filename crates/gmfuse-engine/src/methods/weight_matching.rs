@@ -234,13 +234,19 @@ fn missing(name: &str) -> MethodError {
 }
 
 /// `S = Σ_terms A_t·B_tᵀ` in `f64` (`n × n`, in `buffer`), each term's product brought up to
-/// date first; summed entry by entry from `0.0` in term order.
+/// date first (in parallel); summed entry by entry from `0.0` in term order.
 fn scores<'b>(terms: &mut [Term], buffer: &'b mut Vec<f64>, n: usize) -> ArrayView2<'b, f64> {
     buffer.resize(n * n, 0.0);
     let buffer = &mut buffer[..n * n];
     if terms.is_empty() {
         buffer.fill(0.0);
     }
+    // The products first, side by side (a group's incoming and outgoing weights: the sgemm
+    // kernels are single-threaded); each is computed as it would be alone, so the sum below,
+    // in term order, is bit for bit what a sequential loop gives.
+    terms.par_iter_mut().for_each(|t| {
+        t.product();
+    });
     for (k, t) in terms.iter_mut().enumerate() {
         let p = t.product();
         let p = p.as_slice().expect("a fresh product is contiguous");

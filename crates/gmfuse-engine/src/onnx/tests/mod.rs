@@ -1,8 +1,9 @@
 //! Tests of the ONNX reader and writers: real exporter output from the `onnx` package's
 //! backend test data (`backend.rs`), gmfuse's own exports and fused writes (`roundtrip.rs`),
-//! and hostile bytes (`malformed.rs`).
+//! external data inlined (`external.rs`), and hostile bytes (`malformed.rs`).
 
 mod backend;
+mod external;
 mod layouts;
 mod malformed;
 mod roundtrip;

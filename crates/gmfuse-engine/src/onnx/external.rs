@@ -207,21 +207,21 @@ fn entry_of(t: &TensorProto, label: &str) -> Result<Option<Entry>, OnnxError> {
         return Ok(None);
     }
     let mut keys: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut repeated = None;
     for kv in &t.external_data {
-        let (key, value) = (
-            kv.key.as_deref().unwrap_or(""),
-            kv.value.as_deref().unwrap_or(""),
-        );
-        if keys.insert(key, value).is_some() {
-            return Err(OnnxError::external(
-                label,
-                "",
-                format!("key `{key}` appears twice"),
-            ));
+        let key = kv.key.as_deref().unwrap_or("");
+        if keys
+            .insert(key, kv.value.as_deref().unwrap_or(""))
+            .is_some()
+        {
+            repeated.get_or_insert(key);
         }
     }
     let location = keys.get("location").copied().unwrap_or("");
     let fail = |reason: String| OnnxError::external(label, location, reason);
+    if let Some(key) = repeated {
+        return Err(fail(format!("key `{key}` appears twice")));
+    }
     if !external {
         return Err(fail(
             "`external_data` is set but `data_location` is not EXTERNAL".into(),
@@ -284,14 +284,18 @@ fn check_location(location: &str) -> Result<(), String> {
             "the location holds {c:?}; it must be a plain relative path"
         ));
     }
-    if location
+    if let Some(c) = location
         .split('/')
-        .any(|c| c.is_empty() || c == "." || c == "..")
+        .find(|c| c.is_empty() || *c == "." || *c == "..")
     {
-        return Err(
-            "the location has an empty, `.` or `..` component; it must be a plain relative path"
-                .into(),
-        );
+        let which = if c.is_empty() {
+            "an empty".to_string()
+        } else {
+            format!("a `{c}`")
+        };
+        return Err(format!(
+            "the location has {which} component; it must be a plain relative path"
+        ));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use prost::Message;
 
 use super::error::OnnxError;
 use super::external::ExternalFiles;
-use super::proto::{ModelProto, StringStringEntryProto};
+use super::proto::StringStringEntryProto;
 
 /// The alignment `onnx.proto` recommends for external data offsets ("SHOULD be multiples 4096
 /// (page size) to enable mmap support").

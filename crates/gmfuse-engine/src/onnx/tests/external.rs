@@ -174,7 +174,7 @@ fn locations_outside_the_model_directory_are_refused() {
         ("data\\weights.bin", "'\\\\'"),
         ("a\0b", "'\\0'"),
         ("./weights.bin", "`.` component"),
-        ("data//weights.bin", "empty"),
+        ("data//weights.bin", "an empty component"),
         ("", "no `location` key"),
     ] {
         let bad = set(&model, "conv1.weight", "location", location);
@@ -311,8 +311,14 @@ fn a_constant_node_tensor_is_found_and_named_by_its_node() {
     let (_, model, files) = one_file();
     let mut m = ModelProto::decode(model.as_slice()).unwrap();
     let g = m.graph.as_mut().unwrap();
+    // conv1.weight (the first 3,200 bytes of weights.bin) as a Constant node's value, in a
+    // file of its own.
     let mut t = g.initializer.remove(0);
     t.name = None;
+    t.external_data = vec![entry("location", "const.bin"), entry("length", "3200")];
+    let mut files = files;
+    let conv1 = files["weights.bin"][..3200].to_vec();
+    files.insert("const.bin".into(), conv1.clone());
     g.node.insert(
         0,
         NodeProto {
@@ -329,7 +335,13 @@ fn a_constant_node_tensor_is_found_and_named_by_its_node() {
     );
     let model = m.encode_to_vec();
     let refs = external_refs(&model).unwrap();
-    assert_eq!(refs[0].tensor, "node `c` attribute `value`");
+    assert_eq!(
+        refs[1],
+        ExternalRef {
+            location: "const.bin".into(),
+            tensor: "node `c` attribute `value`".into()
+        }
+    );
     let inlined = inline_external(&model, &files, ANY).unwrap();
     let node = &ModelProto::decode(inlined.as_slice())
         .unwrap()
@@ -337,6 +349,6 @@ fn a_constant_node_tensor_is_found_and_named_by_its_node() {
         .unwrap()
         .node[0];
     let t = node.attribute[0].t.as_ref().unwrap();
-    assert_eq!(t.raw_data.as_ref().map(Vec::len), Some(3_200));
+    assert_eq!(t.raw_data.as_ref(), Some(&conv1));
     assert!(t.external_data.is_empty() && t.data_location.is_none());
 }

@@ -30,7 +30,7 @@ pub struct ModelForm;
 impl utoipa::PartialSchema for ModelForm {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
-        use utoipa::{PartialSchema, openapi::RefOr};
+        use utoipa::openapi::RefOr;
         let binary = || super::Binary::schema();
         let file: RefOr<_> = binary();
         ObjectBuilder::new()

@@ -125,7 +125,7 @@ pub(crate) fn upload_stream(
     ))
 }
 
-/// Upload a model: the raw safetensors or ONNX file as the body.
+/// Upload a model: a safetensors or ONNX file, or an ONNX model with its external data files.
 ///
 /// The body is streamed to disk while its sha256 is computed, refused past the size limit
 /// (413), and validated before anything is stored: a safetensors header (422), an ONNX graph

@@ -29,8 +29,8 @@ pub struct ModelForm;
 
 impl utoipa::PartialSchema for ModelForm {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
         use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
         let binary = || super::Binary::schema();
         let file: RefOr<_> = binary();
         ObjectBuilder::new()

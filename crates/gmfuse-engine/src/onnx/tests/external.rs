@@ -17,6 +17,9 @@ use crate::onnx::{
     inline_external, read,
 };
 
+/// Where `externalize` puts a tensor.
+type FileOf<'a> = &'a dyn Fn(&str) -> String;
+
 /// A budget that does not bind.
 const ANY: usize = usize::MAX;
 
@@ -66,7 +69,7 @@ fn every_demo_inlines_from_one_file_and_from_a_file_per_tensor_to_the_original_b
         let m = read(&original).unwrap();
         let x = pixels(8, spec.input.iter().product(), 3);
         let logits = Network::new(&m.spec, &m.weights).unwrap().logits(x.view());
-        let layouts: [(&str, &dyn Fn(&str) -> String, usize); 3] = [
+        let layouts: [(&str, FileOf, usize); 3] = [
             ("one file, packed", &|_| "weights.bin".into(), 1),
             (
                 "one file, aligned",

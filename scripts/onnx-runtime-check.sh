@@ -9,7 +9,8 @@
 #   scripts/onnx-runtime-check.sh          # uses scripts/gmfuse-bin.sh's binary
 #
 # Also fuses the mnist-cnn pair rewritten with PyTorch's dynamic flatten
-# (scripts/onnx-dynamic-flatten.py) and checks gmfuse reports the same accuracy for it.
+# (scripts/onnx-dynamic-flatten.py) and checks gmfuse reports the same accuracy for it; then saves
+# the cnn-bn pair with onnx's external data and checks that gmfuse fuses it into the same bytes.
 # Also checks each exported input with scripts/onnx-demo-check.py (onnx.checker, and
 # onnxruntime's accuracy = the one recorded in the safetensors provenance). onnx, onnxruntime and
 # numpy come from scripts/onnx-data.sh's venv ($GMFUSE_ONNX_VENV, default ~/.cache/gmfuse/onnx).
@@ -60,3 +61,30 @@ print(f"mnist-cnn with Shape→Reshape: gmfuse {shape} % vs {plain} % with Flatt
 sys.exit(0 if shape == plain else "the Shape→Reshape pair fused to another accuracy")
 PY
 "$venv/bin/python" "$root/scripts/onnx_runtime_check.py" "$root/assets/mnist" "${rows[@]}"
+
+# External data as onnx itself writes it (`save_as_external_data=True`, one file, every tensor,
+# back to back): gmfuse reads the cnn-bn pair from beside the models exactly as the
+# self-contained files, so the fused model is byte for byte the one fused above.
+mkdir "$work/ext"
+"$venv/bin/python" - "$work" <<'PY'
+import sys
+import onnx
+
+work = sys.argv[1]
+for m in "ab":
+    model = onnx.load(f"{work}/cnn-bn-{m}.onnx")
+    onnx.save_model(model, f"{work}/ext/cnn-bn-{m}.onnx", save_as_external_data=True,
+                    all_tensors_to_one_file=True, location=f"cnn-bn-{m}.weights",
+                    size_threshold=0)
+    onnx.checker.check_model(f"{work}/ext/cnn-bn-{m}.onnx")
+    moved = [t.name for t in onnx.load(f"{work}/ext/cnn-bn-{m}.onnx", load_external_data=False)
+             .graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    assert len(moved) > 10, moved
+PY
+"$bin" fuse --method weight_matching --alphas 0.5 --eval-limit 100 \
+    "$work/ext/cnn-bn-a.onnx" "$work/ext/cnn-bn-b.onnx" --out "$work/ext/fused.onnx" >/dev/null 2>&1 \
+    || { "$bin" fuse --method weight_matching --alphas 0.5 --eval-limit 100 \
+             "$work/ext/cnn-bn-a.onnx" "$work/ext/cnn-bn-b.onnx" >/dev/null; exit 1; }
+cmp "$work/ext/fused.onnx" "$work/cnn-bn-fused.onnx" \
+    || { echo "onnx-runtime-check.sh: external data read otherwise than the same model inside" >&2; exit 1; }
+echo "external data (onnx.save_model, one file): cnn-bn fused from it = fused from the self-contained pair"

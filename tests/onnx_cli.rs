@@ -2,7 +2,9 @@
 //! `gmfuse fuse a.onnx b.onnx --out f.onnx` fuses them with no `--arch` — the same table and
 //! fused tensors as the safetensors pair under `--arch cnn-bn` — and writes model 2's graph with
 //! the fused initializers; `gmfuse arch explain a.onnx` prints the preset's groups; two ONNX
-//! files of different architectures are refused in one line naming the first difference.
+//! files of different architectures are refused in one line naming the first difference; a pair
+//! whose tensors live in external files beside the models fuses into the same table and file,
+//! and a missing external file is one line naming the tensor and the path.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -129,4 +131,66 @@ fn two_onnx_files_of_different_architectures_are_refused_in_one_line() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
+}
+
+/// `model` split by the engine's `onnx::externalize` into `dir/<name>.onnx` and its external
+/// files beside it (`file_of` may name subdirectories); returns the model's path.
+fn write_external(dir: &Path, name: &str, model: &str, file_of: &dyn Fn(&str) -> String) -> String {
+    let bytes = std::fs::read(model).unwrap();
+    let (model, files) = onnx::externalize(&bytes, file_of, 1).unwrap();
+    assert!(!files.is_empty());
+    for (location, data) in &files {
+        let path = dir.join(location);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+    let path = dir.join(format!("{name}.onnx"));
+    std::fs::write(&path, model).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn external_data_beside_the_model_is_read_as_if_it_were_inside() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        export(dir.path(), "cnn-bn", "a"),
+        export(dir.path(), "cnn-bn", "b"),
+    );
+    let ext = dir.path().join("ext");
+    let ext_a = write_external(&ext, "a", &a, &|_| "a.weights".into());
+    let ext_b = write_external(&ext, "b", &b, &|name| format!("b-data/{name}"));
+    let out = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let inside = gmfuse(&[&FUSE[..], &[&a, &b, "--out", &out("inside.onnx")]].concat());
+    let beside = gmfuse(&[&FUSE[..], &[&ext_a, &ext_b, "--out", &out("beside.onnx")]].concat());
+    assert_eq!(inside.stdout, beside.stdout, "the same table");
+    let fused = |name: &str| std::fs::read(out(name)).unwrap();
+    assert!(
+        fused("inside.onnx") == fused("beside.onnx"),
+        "the same fused file"
+    );
+    let explain = |m: &str| String::from_utf8(gmfuse(&["arch", "explain", m]).stdout).unwrap();
+    assert_eq!(explain(&ext_a), explain(&a));
+}
+
+#[test]
+fn a_missing_external_file_is_refused_in_one_line_naming_tensor_and_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = export(dir.path(), "cnn-bn", "a");
+    let ext = dir.path().join("ext");
+    let ext_a = write_external(&ext, "a", &a, &|name| format!("data/{name}"));
+    let missing = ext.join("data/conv1.weight");
+    std::fs::remove_file(&missing).unwrap();
+    let out = Command::new(BIN)
+        .args(["arch", "explain", &ext_a])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("tensor `conv1.weight`")
+            && stderr.contains(missing.to_str().unwrap())
+            && stderr.contains("No such file"),
+        "{stderr}"
+    );
 }

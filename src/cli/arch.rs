@@ -22,7 +22,8 @@ pub enum ArchCommand {
     /// Print each permutation group with the tensor axes it moves.
     Explain {
         /// A preset (mnist-cnn, cnn-bn, resnet-mini; mlp with --model), an ArchSpec JSON
-        /// file, or an ONNX model (its graph's architecture).
+        /// file, or an ONNX model (its graph's architecture; external data files are read from
+        /// the model file's directory).
         arch: String,
         /// A model (.safetensors) whose tensor shapes give the widths; default: the fixed
         /// preset's own.

@@ -108,7 +108,8 @@ pub struct FuseArgs {
     #[arg(long, short)]
     pub verbose: bool,
     /// The models, safetensors or ONNX (told by a `.onnx` name or the bytes): two (model 1 is aligned onto model 2 and the proportions are
-    /// swept) or up to eight (aligned into one frame and averaged).
+    /// swept) or up to eight (aligned into one frame and averaged). An ONNX model's external data
+    /// files are read from the model file's directory, at the locations its tensors name.
     #[arg(required = true, num_args = 2..=8, value_name = "MODEL")]
     pub models: Vec<PathBuf>,
 }

@@ -1,12 +1,14 @@
 //! Loading what the command-line tools work on: architectures, datasets and models by name
-//! or path, and the models that ship with (or beside) the project.
+//! or path (an ONNX model's external data read from beside it), and the models that ship with
+//! (or beside) the project.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 
 use crate::engine::arch::{ArchSpec, SHAPE_DRIVEN, preset, preset_for};
 use crate::engine::eval::Dataset;
+use crate::engine::onnx::{self, OnnxError};
 use crate::engine::weights::WeightSet;
 use crate::jobs::model_file::{self, ModelFile};
 use crate::store::ModelFormat;
@@ -54,9 +56,55 @@ pub fn load_dataset(arg: &str) -> anyhow::Result<Dataset> {
     )
 }
 
-/// The bytes of a model file.
+/// The bytes of a model file. An ONNX model whose tensors live in external files comes back
+/// self-contained, the files read from the model file's directory (see [`inline_beside`]).
 pub fn read_model(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "onnx") || onnx::looks_like_onnx(&bytes) {
+        return inline_beside(path, bytes);
+    }
+    Ok(bytes)
+}
+
+/// `bytes` of the ONNX model at `path` with its external data inlined: each location its
+/// tensors name is read relative to the model's directory, the sizes bounded before reading
+/// (2 GiB in all, protobuf's limit). Bytes that are not a model come back as they are, for
+/// [`parse_model`] to say why.
+fn inline_beside(path: &Path, bytes: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    let loading = || format!("loading {}", path.display());
+    let refs = match onnx::external_refs(&bytes) {
+        Ok(refs) if refs.is_empty() => return Ok(bytes),
+        Ok(refs) => refs,
+        Err(OnnxError::Malformed(_)) => return Ok(bytes),
+        Err(e) => return Err(anyhow::Error::new(e).context(loading())),
+    };
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let max = onnx::limits::MAX_FILE_BYTES as u64;
+    let mut total = bytes.len() as u64;
+    let mut files = onnx::ExternalFiles::new();
+    for r in refs {
+        let file = dir.join(&r.location);
+        let unreadable = |e: std::io::Error| {
+            anyhow!(
+                "{}: tensor `{}` stores its data in {}, which cannot be read: {e}",
+                loading(),
+                r.tensor,
+                file.display()
+            )
+        };
+        total += std::fs::metadata(&file).map_err(unreadable)?.len();
+        if total > max {
+            bail!(
+                "{}: the model and its external data files are over {max} bytes",
+                loading()
+            );
+        }
+        files.insert(
+            r.location.clone(),
+            std::fs::read(&file).map_err(unreadable)?,
+        );
+    }
+    onnx::inline_external(&bytes, &files, onnx::limits::MAX_FILE_BYTES).with_context(loading)
 }
 
 /// Read and validate a model file, safetensors or ONNX (see [`parse_model`]).

@@ -44,7 +44,6 @@ fn api_routes(limits: RouteLimits) -> OpenApiRouter<AppState> {
         .unwrap_or(usize::MAX)
         .saturating_add(64 * 1024);
     let timed = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(models::create_model, models::list_models))
         .routes(routes!(models::get_model, models::delete_model))
         .routes(routes!(models::get_model_weights))
         .routes(routes!(
@@ -65,7 +64,10 @@ fn api_routes(limits: RouteLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(ops::get_readiness))
         .routes(routes!(ops::get_metrics))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+    // Multipart forms (a dataset; a model with its external data) are read under this limit;
+    // raw bodies are capped by the staging limit instead.
     let uploads = OpenApiRouter::new()
+        .routes(routes!(models::create_model, models::list_models))
         .routes(routes!(datasets::list_datasets, datasets::create_dataset))
         .layer(DefaultBodyLimit::max(multipart_limit));
     let timeout =

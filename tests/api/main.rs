@@ -24,6 +24,7 @@ mod many;
 mod metrics;
 mod models;
 mod onnx;
+mod onnx_external;
 mod openapi;
 mod ops;
 mod paging;

@@ -20,7 +20,7 @@ use crate::backend::{Backend, both_backends};
 use crate::helpers::{TestApp, assert_problem, spawn_app};
 
 /// The demo pair of `preset` (`mnist-cnn` is `assets/demo`), model `which` (`a` or `b`).
-fn demo(preset: &str, which: &str) -> Vec<u8> {
+pub(crate) fn demo(preset: &str, which: &str) -> Vec<u8> {
     let dir = match preset {
         "mnist-cnn" => "assets/demo".to_string(),
         p => format!("assets/demo-{p}"),
@@ -38,7 +38,7 @@ fn spec_of(name: &str, weights: &WeightSet) -> ArchSpec {
 }
 
 /// The demo model exported to ONNX by the engine's writer.
-fn demo_onnx(preset: &str, which: &str) -> Vec<u8> {
+pub(crate) fn demo_onnx(preset: &str, which: &str) -> Vec<u8> {
     let weights = WeightSet::from_bytes(&demo(preset, which)).unwrap();
     onnx::export(&spec_of(preset, &weights), &weights).expect("export")
 }
@@ -54,7 +54,7 @@ async fn upload_onnx(app: &TestApp, bytes: Vec<u8>, content_type: &str) -> Respo
 }
 
 /// Upload an ONNX model that must be accepted as one; returns its JSON.
-async fn onnx_model(app: &TestApp, bytes: Vec<u8>, content_type: &str) -> Value {
+pub(crate) async fn onnx_model(app: &TestApp, bytes: Vec<u8>, content_type: &str) -> Value {
     let res = upload_onnx(app, bytes, content_type).await;
     let status = res.status();
     let body: Value = res.json().await.unwrap();
@@ -64,7 +64,7 @@ async fn onnx_model(app: &TestApp, bytes: Vec<u8>, content_type: &str) -> Value 
 }
 
 /// Run a job to success; returns its report.
-async fn run(app: &TestApp, req: &Value) -> (String, Value) {
+pub(crate) async fn run(app: &TestApp, req: &Value) -> (String, Value) {
     let job = app.job_id(req).await;
     let done = app.wait_finished(&job, Duration::from_secs(900)).await;
     assert_eq!(done["status"], "succeeded", "{done}");
@@ -73,7 +73,7 @@ async fn run(app: &TestApp, req: &Value) -> (String, Value) {
 }
 
 /// Every curve of a report as `(method, accuracies)`.
-fn accuracies(report: &Value) -> Vec<(String, Vec<f64>)> {
+pub(crate) fn accuracies(report: &Value) -> Vec<(String, Vec<f64>)> {
     report["curves"]
         .as_array()
         .unwrap()

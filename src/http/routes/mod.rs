@@ -6,6 +6,7 @@ pub mod datasets;
 pub mod events;
 pub mod job_views;
 pub mod jobs;
+pub mod model_form;
 pub mod models;
 pub mod ops;
 pub mod page;

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::model_form;
 use super::page::{Page, PageItem, PageQuery};
 use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, Problem};
@@ -124,28 +125,35 @@ pub(crate) fn upload_stream(
     ))
 }
 
-/// Upload a model: the raw safetensors or ONNX file as the body.
+/// Upload a model: a safetensors or ONNX file, or an ONNX model with its external data files.
 ///
 /// The body is streamed to disk while its sha256 is computed, refused past the size limit
 /// (413), and validated before anything is stored: a safetensors header (422), an ONNX graph
 /// (400 when malformed, 422 naming the node when it uses an op gmfuse does not support). An
 /// ONNX model's architecture is read from its graph and recorded (`onnx-<12 hex>`), so a job
 /// needs no `architecture`. Uploading identical bytes again returns the existing model with 200.
+///
+/// An ONNX model whose tensors keep their data in external files comes as
+/// `multipart/form-data`: part `model` and one part per file, its filename the location the
+/// model names. The server inlines them and stores ONE self-contained ONNX file (the model's
+/// `sha256` is that file's); a missing, unreferenced or repeated file is 400 `invalid_onnx`
+/// naming it, the parts together are held to the upload limit.
 #[utoipa::path(post, path = "/v1/models", tag = "models", operation_id = "create_model",
     params(UploadQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key, query and bytes get the first response again (kept 24 h by default); the key with another upload is 422 `idempotency_key_reused`")),
     request_body(content(
         (inline(super::Binary) = "application/octet-stream"),
-        (inline(super::Binary) = "application/onnx")),
-        description = "A safetensors file, or an ONNX model (`application/onnx`, or detected from the bytes)"),
+        (inline(super::Binary) = "application/onnx"),
+        (inline(model_form::ModelForm) = "multipart/form-data")),
+        description = "A safetensors file, an ONNX model (`application/onnx`, or detected from the bytes), or an ONNX model with its external data files (`multipart/form-data`)"),
     responses(
         (status = 201, description = "Stored; `Location` names the new model", body = ModelView,
             headers(("Location" = String, description = "URL of the model"))),
         (status = 200, description = "Identical content was uploaded before: the existing model", body = ModelView),
-        (status = 400, description = "A malformed `Idempotency-Key` (`invalid_idempotency_key`) or query, or a malformed ONNX model (`invalid_onnx`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed `Idempotency-Key` (`invalid_idempotency_key`) or query, a malformed ONNX model (`invalid_onnx`), or a form whose external data files do not match the model's (`invalid_onnx`: no `model` part, a repeated, missing or unreferenced file, a range outside its file)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this `Idempotency-Key` is still being served (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the upload limit", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Neither `application/octet-stream` nor `application/onnx`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither `application/octet-stream`, `application/onnx` nor `multipart/form-data` (with a boundary)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid safetensors, tensors that do not fit the architecture, or an ONNX model that uses an unsupported op (`unsupported_onnx`, naming the node, its op and the supported ops)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The tenant's storage quota (`quota_exceeded`) or request rate (`rate_limited`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
@@ -158,15 +166,24 @@ pub async fn create_model(
     tenant: Tenant,
     uri: Uri,
     ApiQuery(q): ApiQuery<UploadQuery>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Result<Response, ApiError> {
-    let format = declared_format(&headers)?;
+    let headers = req.headers().clone();
+    let form = model_form::is_multipart(&headers);
+    let format = if form {
+        Some(ModelFormat::Onnx)
+    } else {
+        declared_format(&headers)?
+    };
     app.limits
         .check_room(app.db.as_ref(), tenant.as_str())
         .await?;
     let _slot = app.upload_slots.acquire()?;
-    let stream = upload_stream(&headers, body, app.max_upload_bytes)?;
+    let stream = if form {
+        model_form::model_from_form(&app, req).await?
+    } else {
+        upload_stream(&headers, req.into_body(), app.max_upload_bytes)?
+    };
     let Some(key) = idempotency::key_of(&headers)? else {
         return upload(&app, &tenant, stream, q, format)
             .await

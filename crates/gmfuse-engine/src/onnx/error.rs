@@ -23,11 +23,26 @@ pub enum OnnxError {
         op_type: String,
         reason: String,
     },
-    /// A tensor whose data lives in another file.
+    /// A tensor whose data lives in another file that was not inlined (see
+    /// [`super::inline_external`]).
     #[error(
-        "tensor `{tensor}` stores its data outside the model file (external data); save the model with its weights inside"
+        "tensor `{tensor}` stores its data in the external file `{location}`: give the file with \
+         the model (the CLI reads it from the model file's directory; `POST /v1/models` takes it \
+         as a multipart/form-data part named by that location) or save the model with its \
+         weights inside"
     )]
-    ExternalData { tensor: String },
+    ExternalData { tensor: String, location: String },
+    /// A tensor's external data that cannot be inlined: a malformed `external_data`, a missing
+    /// file, bytes past its end or not what the dims call for.
+    #[error("tensor `{tensor}`: external data `{location}`: {reason}")]
+    External {
+        tensor: String,
+        location: String,
+        reason: String,
+    },
+    /// A file given with the model that none of its tensors references.
+    #[error("external data file `{location}` is not referenced by any tensor of the model")]
+    UnusedExternalFile { location: String },
     /// A tensor whose element type gmfuse does not read as a weight.
     #[error(
         "tensor `{tensor}` has ONNX data type {data_type}; weights must be float, float16, bfloat16 or double"
@@ -68,6 +83,14 @@ impl OnnxError {
         OnnxError::Unsupported {
             node: node.to_string(),
             op_type: op_type.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn external(tensor: &str, location: &str, reason: impl Into<String>) -> Self {
+        OnnxError::External {
+            tensor: tensor.to_string(),
+            location: location.to_string(),
             reason: reason.into(),
         }
     }

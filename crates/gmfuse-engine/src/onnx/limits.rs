@@ -15,6 +15,11 @@ pub const MAX_RANK: usize = 8;
 pub const MAX_TENSOR_ELEMS: usize = crate::arch::bounds::MAX_WEIGHT_ELEMS;
 /// Most weight elements in one model, all tensors together (2 GiB as `f64`; VGG-19 has 144 M).
 pub const MAX_TOTAL_ELEMS: usize = 1 << 28;
+/// Most external data files one model may reference (onnx writes one per tensor unless told
+/// to use one file; ResNet-152 has about 800 tensors).
+pub const MAX_EXTERNAL_FILES: usize = 2048;
+/// Longest external data `location` (bytes).
+pub const MAX_LOCATION_BYTES: usize = 1024;
 /// Most values of an integer tensor (a shape, pads).
 pub const MAX_INT_VALUES: usize = 64;
 

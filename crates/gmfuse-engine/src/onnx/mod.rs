@@ -8,12 +8,17 @@
 //! gmfuse's `[out, in]` on read and back on write. The derived spec goes through the normal
 //! [`ArchSpec::validate`], so its permutation groups are the ones an ArchSpec upload gives.
 //!
+//! A model whose tensors live in external files is made self-contained first
+//! ([`inline_external`], given the files); the reader refuses external data left outside.
+//!
 //! Protobuf is decoded by `prost` from types generated off the vendored `proto/onnx.proto`
 //! (see [`proto`]'s header); every size is bounded by [`limits`] before it is allocated.
 
 mod attrs;
 mod error;
 mod export;
+mod external;
+mod externalize;
 mod import;
 mod import_layers;
 mod import_ops;
@@ -28,6 +33,7 @@ mod tensor;
 #[cfg(test)]
 mod tests;
 mod values;
+mod walk;
 
 use std::collections::BTreeMap;
 
@@ -35,6 +41,8 @@ use prost::Message;
 
 pub use error::{OnnxError, SUPPORTED_OPS};
 pub use export::export;
+pub use external::{ExternalFiles, ExternalRef, external_refs, inline_external};
+pub use externalize::{EXTERNAL_ALIGN, externalize};
 
 use crate::arch::ArchSpec;
 use crate::weights::WeightSet;

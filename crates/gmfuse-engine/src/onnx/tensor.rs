@@ -1,6 +1,7 @@
 //! ONNX `TensorProto` ↔ gmfuse [`Tensor`]: float weights (float, float16, bfloat16, double; in
 //! `raw_data` or the typed fields) and small integer tensors (shapes, pads). Every size is checked
-//! against [`super::limits`] before anything is allocated; external data is refused.
+//! against [`super::limits`] before anything is allocated; external data that was not inlined
+//! ([`super::inline_external`]) is refused.
 
 use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
@@ -47,8 +48,15 @@ pub(crate) fn onnx_type(dtype: DType) -> i32 {
 /// The tensor's dims as sizes, checked against the limits, and their product.
 fn checked_dims(t: &TensorProto, name: &str) -> Result<(Vec<usize>, usize), OnnxError> {
     if t.data_location == Some(EXTERNAL) || !t.external_data.is_empty() {
+        let location = t
+            .external_data
+            .iter()
+            .find(|kv| kv.key.as_deref() == Some("location"))
+            .and_then(|kv| kv.value.clone())
+            .unwrap_or_default();
         return Err(OnnxError::ExternalData {
             tensor: name.to_string(),
+            location,
         });
     }
     if t.segment.is_some() {

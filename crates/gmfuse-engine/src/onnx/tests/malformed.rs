@@ -137,8 +137,19 @@ fn huge_declared_sizes_are_refused_before_allocation() {
 fn external_data_and_depthwise_convolutions_are_refused_naming_tensor_and_node() {
     let mut w = weight(vec![4, 3, 3, 3], vec![]);
     w.data_location = Some(1);
+    w.external_data = vec![crate::onnx::proto::StringStringEntryProto {
+        key: Some("location".into()),
+        value: Some("w.bin".into()),
+    }];
     let e = read(&model(conv(vec![]), vec![w])).unwrap_err();
-    assert_eq!(e, OnnxError::ExternalData { tensor: "w".into() });
+    assert_eq!(
+        e,
+        OnnxError::ExternalData {
+            tensor: "w".into(),
+            location: "w.bin".into()
+        }
+    );
+    assert!(e.to_string().contains("multipart/form-data part"), "{e}");
     assert!(e.is_unsupported());
     let group = AttributeProto {
         name: Some("group".into()),

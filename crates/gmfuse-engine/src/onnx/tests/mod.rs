@@ -1,9 +1,10 @@
 //! Tests of the ONNX reader and writers: real exporter output from the `onnx` package's
 //! backend test data (`backend.rs`), gmfuse's own exports and fused writes (`roundtrip.rs`),
-//! PyTorch's dynamic flatten chains (`flatten.rs`), `auto_pad` (`padding.rs`), and hostile
-//! bytes (`malformed.rs`).
+//! PyTorch's dynamic flatten chains (`flatten.rs`), `auto_pad` (`padding.rs`), external data
+//! inlined (`external.rs`), and hostile bytes (`malformed.rs`).
 
 mod backend;
+mod external;
 mod flatten;
 mod layouts;
 mod malformed;

@@ -17,14 +17,14 @@ use crate::pipeline::{FusionParams, Quiet};
 use crate::weights::WeightSet;
 
 /// `(preset, assets dir)` of every preset's demo pair.
-const DEMOS: [(&str, &str); 4] = [
+pub(super) const DEMOS: [(&str, &str); 4] = [
     ("mnist-cnn", "demo"),
     ("mlp", "demo-mlp"),
     ("cnn-bn", "demo-cnn-bn"),
     ("resnet-mini", "demo-resnet-mini"),
 ];
 
-fn demo(dir: &str, file: &str) -> WeightSet {
+pub(super) fn demo(dir: &str, file: &str) -> WeightSet {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../assets")
         .join(dir)

@@ -1,6 +1,9 @@
 //! How the domain's errors become [`ApiError`]s: bad input maps to a 4xx with a stable code,
 //! storage failures to a 5xx whose detail stays in the log.
 
+use axum::extract::multipart::MultipartError;
+use axum::http::StatusCode;
+
 use super::error::ApiError;
 use crate::engine::arch::ArchError;
 use crate::jobs::SubmitError;
@@ -138,6 +141,16 @@ impl From<FusedError> for ApiError {
             | FusedError::Compute(_)
             | FusedError::Calibration(_) => ApiError::Internal(e.to_string()),
         }
+    }
+}
+
+/// A multipart form that could not be read (a dataset upload, a model with its external data):
+/// 413 past the body limit `limit`, else the upload was cut off or malformed.
+pub fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge { limit }
+    } else {
+        ApiError::UploadInterrupted(e.body_text())
     }
 }
 

@@ -2,7 +2,6 @@
 //! safetensors file with `images` and `labels`), validated before they are stored.
 
 use axum::Json;
-use axum::extract::multipart::MultipartError;
 use axum::extract::{Multipart, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +13,7 @@ use uuid::Uuid;
 
 use super::page::{Page, PageItem, PageQuery, after_builtins, uuid_cursor};
 use crate::http::auth::Tenant;
+use crate::http::convert::multipart_error;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::state::AppState;
@@ -209,14 +209,6 @@ pub async fn delete_dataset(
         .await?
         .ok_or_else(|| ApiError::not_found("dataset", &id))?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge { limit }
-    } else {
-        ApiError::UploadInterrupted(e.body_text())
-    }
 }
 
 /// Upload an evaluation set as `multipart/form-data`: parts `images` and `labels` (IDX) or

@@ -9,11 +9,12 @@
 //! form leaves nothing behind.
 
 use axum::body::Bytes;
-use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::{FromRequest, Multipart, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 
 use crate::engine::onnx::{self, ExternalFiles, OnnxError};
+use crate::http::convert::multipart_error;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::store::ByteStream;
@@ -86,7 +87,11 @@ async fn read_parts(mut form: Multipart, limit: u64) -> Result<(Vec<u8>, Externa
     let mut model: Option<Vec<u8>> = None;
     let mut files = ExternalFiles::new();
     let (mut parts, mut total) = (0usize, 0u64);
-    while let Some(mut field) = form.next_field().await.map_err(|e| form_error(e, limit))? {
+    while let Some(mut field) = form
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, limit))?
+    {
         parts += 1;
         if parts > MAX_PARTS {
             return Err(ApiError::InvalidOnnx(format!(
@@ -127,7 +132,7 @@ async fn read_field(
     limit: u64,
 ) -> Result<Vec<u8>, ApiError> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(|e| form_error(e, limit))? {
+    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
         *total += chunk.len() as u64;
         if *total > limit {
             return Err(ApiError::PayloadTooLarge { limit });
@@ -139,14 +144,6 @@ async fn read_field(
 
 fn repeated(part: &str) -> ApiError {
     ApiError::InvalidOnnx(format!("the form has two parts for `{part}`"))
-}
-
-fn form_error(e: MultipartError, limit: u64) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge { limit }
-    } else {
-        ApiError::UploadInterrupted(e.body_text())
-    }
 }
 
 /// An engine error as the single-file upload reports it: 422 for what gmfuse does not support,

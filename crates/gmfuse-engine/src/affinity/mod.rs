@@ -30,13 +30,19 @@
 //! hidden output pairs.
 //!
 //! Files: this one holds the operator and its product with memo; [`block`] a layer's block
-//! and the register-blocked product kernel; [`edges`] the construction of the entries.
+//! and its product's split into tasks; [`kernel`] and [`kernel_avx512`] the register-blocked
+//! product kernels; [`edges`] the construction of the entries.
 
 use std::sync::Mutex;
+
+use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod block;
 mod edges;
+mod kernel;
+#[cfg(target_arch = "x86_64")]
+mod kernel_avx512;
 
 use crate::arch::{NodeGroup, PermStructure};
 use crate::weights::{WeightSet, WeightsError};
@@ -197,16 +203,17 @@ impl Affinity {
         // blocks of the example, 17 MB each in f32, do not both fit in a 32 MB L3). They are
         // summed into `y` in layer order either way, so the result does not depend on it.
         let reverse = self.reverse.fetch_xor(true, Ordering::Relaxed);
-        let mut order: Vec<usize> = (0..self.layers.len()).collect();
+        let mut order: Vec<(&LayerBlock, &mut Option<Memo>)> =
+            self.layers.iter().zip(memo.iter_mut()).collect();
         if reverse {
             order.reverse();
         }
-        for l in order {
-            let (layer, memo) = (&self.layers[l], &mut memo[l]);
-            let (pre, cur) = (layer.pre, layer.cur);
+        // The layers' products are independent: computed side by side, each layer's split into
+        // tasks of its own, so the threads meet once per product instead of once per layer.
+        order.into_par_iter().for_each(|(layer, memo)| {
             let (np, nc) = (layer.n_in, layer.n_out);
-            let x_pre = &x[self.offsets[pre]..][..np * np];
-            let x_cur = &x[self.offsets[cur]..][..nc * nc];
+            let x_pre = &x[self.offsets[layer.pre]..][..np * np];
+            let x_cur = &x[self.offsets[layer.cur]..][..nc * nc];
             let hit = memo.as_ref().is_some_and(|m| {
                 same_bits(&m.x_cur, x_cur) && (!symmetric || same_bits(&m.x_pre, x_pre))
             });
@@ -219,7 +226,7 @@ impl Affinity {
                     to_cur,
                 });
             }
-        }
+        });
         for (layer, m) in self.layers.iter().zip(memo.iter()) {
             let (pre, cur) = (layer.pre, layer.cur);
             let m = m.as_ref().expect("filled above");

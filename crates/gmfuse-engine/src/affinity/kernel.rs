@@ -125,6 +125,26 @@ pub(super) fn apply<T: Entry, K: Chunks<T>, const MAX_BLOCKS: usize>(
     }
 }
 
+/// How far ahead of the entries in use (in entries) the next ones are fetched into L1: the
+/// hardware prefetcher alone left the loads waiting (1.2× slower on the shared machine).
+pub(super) const PREFETCH: usize = 512;
+
+/// Fetch the lines `PREFETCH` entries past each of a chunk's `blocks` register blocks.
+#[inline(always)]
+pub(super) fn prefetch<T>(seg: &[T], blocks: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for j in 0..blocks {
+        let ahead = seg.as_ptr().wrapping_add(j * LANES + PREFETCH);
+        // SAFETY: a prefetch never faults, so the address may lie past the rows (it is only
+        // computed, wrapping); SSE is part of x86-64.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ahead.cast())
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (seg, blocks);
+}
+
 /// The chunk in plain Rust over arrays the compiler keeps in vector registers.
 pub(super) struct Portable;
 
@@ -144,6 +164,7 @@ impl<T: Entry> Chunks<T> for Portable {
         let mut acc = [[0.0f64; LANES]; B];
         for (d, &xv) in rows.x_cur_b.iter().enumerate() {
             let seg = &rows.row[d * rows.np + c0..][..B * LANES];
+            prefetch(seg, B);
             let mut dd = dots[d];
             for (j, acc) in acc.iter_mut().enumerate() {
                 let seg: &[T; LANES] = seg[j * LANES..][..LANES].try_into().expect("lane block");

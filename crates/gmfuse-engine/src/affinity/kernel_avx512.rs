@@ -13,8 +13,6 @@ use std::arch::x86_64::{
     _mm512_mul_pd, _mm512_set1_pd, _mm512_setzero_pd, _mm512_storeu_pd,
 };
 
-use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-
 use super::kernel::{self, Chunks, DOT_LANES, LANES, Portable, Rows};
 
 /// [`super::block::Entry::block_apply`] for `f32` entries and a symmetric product.
@@ -31,9 +29,6 @@ pub(super) fn apply(
 }
 
 struct Avx512;
-
-/// How far ahead of the entries in use (in entries) the next ones are fetched into L1.
-const PREFETCH: usize = 512;
 
 impl Chunks<f32> for Avx512 {
     #[inline(always)]
@@ -73,11 +68,7 @@ fn symmetric_chunk<const B: usize>(
     let mut acc = [[_mm512_setzero_pd(); 2]; B];
     for (d, &xv) in rows.x_cur_b.iter().enumerate() {
         let seg = &rows.row[d * rows.np + c0..][..B * LANES];
-        for j in 0..B {
-            // A prefetch never faults, so the address may run past the rows (it is only
-            // computed, wrapping): the hardware prefetcher alone left the loads waiting.
-            _mm_prefetch::<_MM_HINT_T0>(seg.as_ptr().wrapping_add(j * LANES + PREFETCH).cast());
-        }
+        kernel::prefetch(seg, B);
         let xv = _mm512_set1_pd(xv);
         let dd = &mut dots[d];
         // SAFETY: `dd` holds 4 `f64`.

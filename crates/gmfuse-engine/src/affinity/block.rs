@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::kernel;
+use super::kernel::{self, Node};
 #[cfg(target_arch = "x86_64")]
 use super::kernel_avx512;
 
@@ -54,20 +54,10 @@ impl Entries {
 pub(super) trait Entry: Copy + Send + Sync + 'static {
     fn wide(self) -> f64;
 
-    /// One output node `b` of one layer: `rows` is `[a][d][c]` (`np × nc × np`).
-    /// `to_pre[a·np + c] += Σ_d x_cur_b[d]·rows[a][d][c]`;
-    /// when `to_cur` is non-empty, `to_cur[d] += Σ_a Σ_c rows[a][d][c]·x_pre[a·np + c]`.
-    /// Every kernel forms every sum in the same order ([`kernel`]), so the result does not
+    /// One output node's product ([`Node`]). Every kernel forms every sum in the same order ([`kernel`]), so the result does not
     /// depend on which one the CPU gets.
-    fn block_apply(
-        rows: &[Self],
-        x_cur_b: &[f64],
-        x_pre: &[f64],
-        np: usize,
-        to_pre: &mut [f64],
-        to_cur: &mut [f64],
-    ) {
-        kernel::portable(rows, x_cur_b, x_pre, np, to_pre, to_cur);
+    fn block_apply(node: Node<'_, Self>, to_pre: &mut [f64], to_cur: &mut [f64]) {
+        kernel::portable(node, to_pre, to_cur);
     }
 }
 
@@ -85,20 +75,13 @@ impl Entry for f32 {
     }
 
     /// The default layout's symmetric product has an AVX-512 kernel of its own.
-    fn block_apply(
-        rows: &[f32],
-        x_cur_b: &[f64],
-        x_pre: &[f64],
-        np: usize,
-        to_pre: &mut [f64],
-        to_cur: &mut [f64],
-    ) {
+    fn block_apply(node: Node<'_, f32>, to_pre: &mut [f64], to_cur: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
         if !to_cur.is_empty() && std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports the features the function is compiled for.
-            return unsafe { kernel_avx512::apply(rows, x_cur_b, x_pre, np, to_pre, to_cur) };
+            return unsafe { kernel_avx512::apply(node, to_pre, to_cur) };
         }
-        kernel::portable(rows, x_cur_b, x_pre, np, to_pre, to_cur);
+        kernel::portable(node, to_pre, to_cur);
     }
 }
 
@@ -126,17 +109,15 @@ impl LayerBlock {
         let parts: Vec<(Vec<f64>, Vec<f64>)> = (0..nc)
             .into_par_iter()
             .map(|b| {
-                let rows = &m[b * np * nc * np..][..np * nc * np];
                 let mut to_pre = vec![0.0; np * np];
                 let mut to_cur = vec![0.0; if symmetric { nc } else { 0 }];
-                T::block_apply(
-                    rows,
-                    &x_cur[b * nc..][..nc],
+                let node = Node {
+                    rows: &m[b * np * nc * np..][..np * nc * np],
+                    x_cur_b: &x_cur[b * nc..][..nc],
                     x_pre,
                     np,
-                    &mut to_pre,
-                    &mut to_cur,
-                );
+                };
+                T::block_apply(node, &mut to_pre, &mut to_cur);
                 (to_pre, to_cur)
             })
             .collect();

@@ -20,34 +20,32 @@ pub(super) const LANES: usize = 16;
 pub(super) const DOT_LANES: usize = 4;
 
 /// The portable kernel: vectorised by the compiler, with AVX2 where the CPU has it.
-pub(super) fn portable<T: Entry>(
-    rows: &[T],
-    x_cur_b: &[f64],
-    x_pre: &[f64],
-    np: usize,
-    to_pre: &mut [f64],
-    to_cur: &mut [f64],
-) {
+pub(super) fn portable<T: Entry>(node: Node<'_, T>, to_pre: &mut [f64], to_cur: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports the features the function is compiled for.
-        return unsafe { portable_avx2(rows, x_cur_b, x_pre, np, to_pre, to_cur) };
+        return unsafe { portable_avx2(node, to_pre, to_cur) };
     }
-    apply::<T, Portable, 2>(rows, x_cur_b, x_pre, np, to_pre, to_cur);
+    apply::<T, Portable, 2>(node, to_pre, to_cur);
 }
 
 /// 16 vector registers: two lane blocks.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn portable_avx2<T: Entry>(
-    rows: &[T],
-    x_cur_b: &[f64],
-    x_pre: &[f64],
-    np: usize,
-    to_pre: &mut [f64],
-    to_cur: &mut [f64],
-) {
-    apply::<T, Portable, 2>(rows, x_cur_b, x_pre, np, to_pre, to_cur);
+fn portable_avx2<T: Entry>(node: Node<'_, T>, to_pre: &mut [f64], to_cur: &mut [f64]) {
+    apply::<T, Portable, 2>(node, to_pre, to_cur);
+}
+
+/// One model-1 output node `b` of a layer block: its rows `[a][d][c]` (`np × nc × np`), its
+/// inputs `x_cur_b` (`nc`: the pairs `(b, d)`) and `x_pre` (`np²`: the pairs `(a, c)`).
+/// `to_pre[a·np + c] += Σ_d x_cur_b[d]·rows[a][d][c]`; when `to_cur` is non-empty (a
+/// symmetric product), `to_cur[d] += Σ_a Σ_c rows[a][d][c]·x_pre[a·np + c]`.
+#[derive(Clone, Copy)]
+pub(super) struct Node<'a, T> {
+    pub(super) rows: &'a [T],
+    pub(super) x_cur_b: &'a [f64],
+    pub(super) x_pre: &'a [f64],
+    pub(super) np: usize,
 }
 
 /// How a chunk of `B` register blocks is computed.
@@ -71,13 +69,16 @@ pub(super) struct Rows<'a, T> {
 /// The loop over `a` and the chunks, with `K`'s chunks and the remaining `c` one at a time.
 #[inline(always)]
 pub(super) fn apply<T: Entry, K: Chunks<T>, const MAX_BLOCKS: usize>(
-    rows: &[T],
-    x_cur_b: &[f64],
-    x_pre: &[f64],
-    np: usize,
+    node: Node<'_, T>,
     to_pre: &mut [f64],
     to_cur: &mut [f64],
 ) {
+    let Node {
+        rows,
+        x_cur_b,
+        x_pre,
+        np,
+    } = node;
     let nc = x_cur_b.len();
     assert_eq!(rows.len(), np * nc * np, "one output node's rows");
     let symmetric = !to_cur.is_empty();

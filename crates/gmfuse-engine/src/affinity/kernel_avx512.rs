@@ -13,19 +13,12 @@ use std::arch::x86_64::{
     _mm512_mul_pd, _mm512_set1_pd, _mm512_setzero_pd, _mm512_storeu_pd,
 };
 
-use super::kernel::{self, Chunks, DOT_LANES, LANES, Portable, Rows};
+use super::kernel::{self, Chunks, DOT_LANES, LANES, Node, Portable, Rows};
 
 /// [`super::block::Entry::block_apply`] for `f32` entries and a symmetric product.
 #[target_feature(enable = "avx512f")]
-pub(super) fn apply(
-    rows: &[f32],
-    x_cur_b: &[f64],
-    x_pre: &[f64],
-    np: usize,
-    to_pre: &mut [f64],
-    to_cur: &mut [f64],
-) {
-    kernel::apply::<f32, Avx512, 4>(rows, x_cur_b, x_pre, np, to_pre, to_cur);
+pub(super) fn apply(node: Node<'_, f32>, to_pre: &mut [f64], to_cur: &mut [f64]) {
+    kernel::apply::<f32, Avx512, 4>(node, to_pre, to_cur);
 }
 
 struct Avx512;

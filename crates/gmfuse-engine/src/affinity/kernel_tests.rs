@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 
 use super::super::block::Entry;
-use super::{DOT_LANES, LANES};
+use super::{DOT_LANES, LANES, Node};
 
 /// The documented order, one entry at a time: `(to_pre, to_cur)`.
 fn in_order<T: Entry>(
@@ -62,7 +62,7 @@ fn uniform(seed: &mut u64) -> f64 {
     (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-type Kernel<T> = fn(&[T], &[f64], &[f64], usize, &mut [f64], &mut [f64]);
+type Kernel<T> = fn(Node<'_, T>, &mut [f64], &mut [f64]);
 
 fn run<T: Entry>(
     kernel: Kernel<T>,
@@ -74,7 +74,13 @@ fn run<T: Entry>(
 ) -> (Vec<u64>, Vec<u64>) {
     let mut to_pre = vec![0.0; np * np];
     let mut to_cur = vec![0.0; if symmetric { x_cur_b.len() } else { 0 }];
-    kernel(rows, x_cur_b, x_pre, np, &mut to_pre, &mut to_cur);
+    let node = Node {
+        rows,
+        x_cur_b,
+        x_pre,
+        np,
+    };
+    kernel(node, &mut to_pre, &mut to_cur);
     bits_of((to_pre, to_cur))
 }
 
@@ -84,16 +90,9 @@ fn bits_of((p, c): (Vec<f64>, Vec<f64>)) -> (Vec<u64>, Vec<u64>) {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn avx512(
-    rows: &[f32],
-    x_cur_b: &[f64],
-    x_pre: &[f64],
-    np: usize,
-    to_pre: &mut [f64],
-    to_cur: &mut [f64],
-) {
+fn avx512(node: Node<'_, f32>, to_pre: &mut [f64], to_cur: &mut [f64]) {
     // SAFETY: only called where the CPU has AVX-512F (checked by the caller).
-    unsafe { super::super::kernel_avx512::apply(rows, x_cur_b, x_pre, np, to_pre, to_cur) }
+    unsafe { super::super::kernel_avx512::apply(node, to_pre, to_cur) }
 }
 
 proptest! {

@@ -302,16 +302,9 @@ fn check_location(location: &str) -> Result<(), String> {
 
 /// The bytes `t`'s dims and data type call for.
 fn expected_bytes(t: &TensorProto, label: &str, location: &str) -> Result<usize, OnnxError> {
-    limits::at_most("tensor rank", t.dims.len(), limits::MAX_RANK)?;
-    let dims = t
-        .dims
-        .iter()
-        .map(|&d| {
-            usize::try_from(d)
-                .map_err(|_| OnnxError::external(label, location, format!("negative dim {d}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let n = limits::elems("tensor elements", &dims, limits::MAX_TENSOR_ELEMS)?;
+    let (_, n) = super::tensor::dims_within_limits(t, |d| {
+        OnnxError::external(label, location, format!("negative dim {d}"))
+    })?;
     let data_type = t.data_type.unwrap_or(0);
     stored_bytes(data_type, n).ok_or_else(|| {
         OnnxError::external(

@@ -65,13 +65,22 @@ fn checked_dims(t: &TensorProto, name: &str) -> Result<(Vec<usize>, usize), Onnx
             "segmented tensors are not supported",
         ));
     }
+    dims_within_limits(t, |d| {
+        OnnxError::bad_tensor(name, format!("negative dim {d}"))
+    })
+}
+
+/// `t`'s dims as sizes and their element count, within [`limits`]' rank and element caps;
+/// `negative` makes the error for a negative dim (the caller names the tensor its own way).
+pub(super) fn dims_within_limits(
+    t: &TensorProto,
+    negative: impl Fn(i64) -> OnnxError,
+) -> Result<(Vec<usize>, usize), OnnxError> {
     limits::at_most("tensor rank", t.dims.len(), limits::MAX_RANK)?;
     let dims = t
         .dims
         .iter()
-        .map(|&d| {
-            usize::try_from(d).map_err(|_| OnnxError::bad_tensor(name, format!("negative dim {d}")))
-        })
+        .map(|&d| usize::try_from(d).map_err(|_| negative(d)))
         .collect::<Result<Vec<_>, _>>()?;
     let n = limits::elems("tensor elements", &dims, limits::MAX_TENSOR_ELEMS)?;
     Ok((dims, n))

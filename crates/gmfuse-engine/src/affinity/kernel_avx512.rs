@@ -41,7 +41,8 @@ impl Chunks<f32> for Avx512 {
 }
 
 /// 8 `f64` lanes from `s[at..at + 8]` (bounds checked).
-#[inline(always)]
+#[target_feature(enable = "avx512f")]
+#[inline]
 fn load8(s: &[f64], at: usize) -> __m512d {
     let s = &s[at..at + 8];
     // SAFETY: `s` holds 8 `f64`; the load is unaligned.

@@ -202,10 +202,11 @@ impl Affinity {
         }
         let symmetric = self.direction == Direction::Symmetric;
         let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
-        // Products are computed in layer order on one call and in reverse on the next, so the
-        // block streamed last is streamed first again while it is still in cache (the two big
-        // blocks of the example, 17 MB each in f32, do not both fit in a 32 MB L3). They are
-        // summed into `y` in layer order either way, so the result does not depend on it.
+        // The layers are handed out in layer order on one call and in reverse on the next, so
+        // a block streamed last tends to be streamed first again while it is still in cache
+        // (the two big blocks of the example, 17 MB each in f32, do not both fit in a 32 MB
+        // L3). The products are summed into `y` in layer order whatever order they were
+        // computed in, so the result does not depend on it.
         let reverse = self.reverse.fetch_xor(true, Ordering::Relaxed);
         let mut order: Vec<(&LayerBlock, &mut Option<Memo>)> =
             self.layers.iter().zip(memo.iter_mut()).collect();

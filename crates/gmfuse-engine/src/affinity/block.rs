@@ -54,8 +54,8 @@ impl Entries {
 pub(super) trait Entry: Copy + Send + Sync + 'static {
     fn wide(self) -> f64;
 
-    /// One output node's product ([`Node`]). Every kernel forms every sum in the same order ([`kernel`]), so the result does not
-    /// depend on which one the CPU gets.
+    /// One output node's product ([`Node`]). Every kernel forms every sum in the same order
+    /// ([`kernel`]), so the result does not depend on which one the CPU gets.
     fn block_apply(node: Node<'_, Self>, to_pre: &mut [f64], to_cur: &mut [f64]) {
         kernel::portable(node, to_pre, to_cur);
     }
@@ -74,10 +74,10 @@ impl Entry for f32 {
         f64::from(self)
     }
 
-    /// The default layout's symmetric product has an AVX-512 kernel of its own.
+    /// The `f32` entries (the default layout) have an AVX-512 kernel of their own.
     fn block_apply(node: Node<'_, f32>, to_pre: &mut [f64], to_cur: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
-        if !to_cur.is_empty() && std::arch::is_x86_feature_detected!("avx512f") {
+        if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { kernel_avx512::apply(node, to_pre, to_cur) };
         }

@@ -15,7 +15,8 @@ use std::arch::x86_64::{
 
 use super::kernel::{self, Chunks, DOT_LANES, LANES, Node, Portable, Rows};
 
-/// [`super::block::Entry::block_apply`] for `f32` entries and a symmetric product.
+/// [`super::block::Entry::block_apply`] for `f32` entries (a product that is not symmetric
+/// takes the portable chunk).
 #[target_feature(enable = "avx512f")]
 pub(super) fn apply(node: Node<'_, f32>, to_pre: &mut [f64], to_cur: &mut [f64]) {
     kernel::apply::<f32, Avx512, 4>(node, to_pre, to_cur);

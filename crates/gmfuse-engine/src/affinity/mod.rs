@@ -38,9 +38,9 @@
 //! product kernels; [`edges`] the construction of the entries.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 mod block;
 mod edges;

@@ -19,7 +19,7 @@ use tokio::fs;
 
 use super::blob::{BlobError, BlobStore, UploadStream};
 use super::local::LocalBlobStore;
-use super::s3::{DEFAULT_STAGING_GRACE, S3BlobStore, S3Settings, moto};
+use super::s3::{DEFAULT_STAGING_GRACE, S3BlobStore, moto};
 
 const MIB: usize = 1024 * 1024;
 const BUCKET: &str = "gmfuse-test";
@@ -48,14 +48,10 @@ impl Harness {
         let endpoint = moto::test_endpoint(test)?;
         moto::create_bucket(&endpoint, BUCKET).await.unwrap();
         let prefix = format!("{test}-{}", uuid::Uuid::new_v4().simple());
-        let store = S3BlobStore::open(&S3Settings {
-            url: format!("s3://{BUCKET}/{prefix}"),
-            endpoint: Some(endpoint.clone()),
-            region: Some("us-east-1".into()),
-            access_key_id: Some(moto::TEST_ACCESS_KEY.into()),
-            secret_access_key: Some(moto::TEST_SECRET_KEY.into()),
-            allow_http: true,
-        })
+        let store = S3BlobStore::open(&moto::settings(
+            &endpoint,
+            format!("s3://{BUCKET}/{prefix}"),
+        ))
         .unwrap()
         .with_staging_grace(Duration::ZERO);
         Some(Harness::S3 { store, endpoint })

@@ -5,7 +5,7 @@
 
 use futures::StreamExt;
 use gmfuse::store::BlobStore;
-use gmfuse::store::s3::{S3BlobStore, S3Settings, moto};
+use gmfuse::store::s3::{S3BlobStore, moto};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -24,14 +24,8 @@ async fn a_model_uploaded_to_an_s3_blob_store_is_served_back_and_deleted(db: Bac
         return;
     };
     moto::create_bucket(&endpoint, BUCKET).await.unwrap();
-    let settings = S3Settings {
-        url: format!("s3://{BUCKET}/api-{}", uuid::Uuid::new_v4().simple()),
-        endpoint: Some(endpoint.clone()),
-        region: Some("us-east-1".into()),
-        access_key_id: Some(moto::TEST_ACCESS_KEY.into()),
-        secret_access_key: Some(moto::TEST_SECRET_KEY.into()),
-        allow_http: true,
-    };
+    let url = format!("s3://{BUCKET}/api-{}", uuid::Uuid::new_v4().simple());
+    let settings = moto::settings(&endpoint, url);
     let app = spawn_app_with(&db, |c| {
         c.blob_url = Some(settings.url.clone());
         c.aws_endpoint_url = settings.endpoint.clone();

@@ -26,6 +26,19 @@ pub const TEST_ACCESS_KEY: &str = "testing";
 /// See [`TEST_ACCESS_KEY`].
 pub const TEST_SECRET_KEY: &str = "testing";
 
+/// Settings for the store of `url` behind `endpoint` (a test server, or an address where
+/// nothing listens): region `us-east-1`, the credentials moto accepts, plain HTTP allowed.
+pub fn settings(endpoint: &str, url: String) -> super::S3Settings {
+    super::S3Settings {
+        url,
+        endpoint: Some(endpoint.to_string()),
+        region: Some("us-east-1".into()),
+        access_key_id: Some(TEST_ACCESS_KEY.into()),
+        secret_access_key: Some(TEST_SECRET_KEY.into()),
+        allow_http: true,
+    }
+}
+
 struct Server {
     endpoint: String,
     // The shell and its stdin, held for the life of the process: closing the pipe (at exit)

@@ -10,7 +10,7 @@ use gmfuse::http::Application;
 use serde_json::{Value, json};
 
 use crate::backend::{Backend, both_backends};
-use crate::fixtures::{job_request, mnist_cnn_model, safetensors, values};
+use crate::fixtures::{job_request, mnist_cnn_model, mnist_cnn_with_classes, safetensors, values};
 use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with, test_config};
 
 mod budgets;

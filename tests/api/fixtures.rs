@@ -102,6 +102,11 @@ pub fn values(n: usize, seed: u32) -> Vec<f32> {
 
 /// An `mnist-cnn`-named file whose `fc1.weight` is `[32, fc1_in]` (3136 fits the preset).
 pub fn mnist_cnn_model(fc1_in: usize, seed: u32) -> Vec<u8> {
+    mnist_cnn_with_classes(fc1_in, 10, seed)
+}
+
+/// [`mnist_cnn_model`] with `classes` outputs (fc2 is `[classes, 32]`).
+pub fn mnist_cnn_with_classes(fc1_in: usize, classes: usize, seed: u32) -> Vec<u8> {
     safetensors(&[
         ("conv1.weight", vec![32, 1, 5, 5], values(800, seed)),
         ("conv2.weight", vec![64, 32, 5, 5], values(51_200, seed + 1)),
@@ -110,7 +115,11 @@ pub fn mnist_cnn_model(fc1_in: usize, seed: u32) -> Vec<u8> {
             vec![32, fc1_in],
             values(32 * fc1_in, seed + 2),
         ),
-        ("fc2.weight", vec![10, 32], values(320, seed + 3)),
+        (
+            "fc2.weight",
+            vec![classes, 32],
+            values(classes * 32, seed + 3),
+        ),
     ])
 }
 

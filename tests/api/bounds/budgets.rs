@@ -260,13 +260,9 @@ both_backends!(a_10_class_and_an_11_class_model_are_not_fused_together);
 async fn a_10_class_and_an_11_class_model_are_not_fused_together(db: Backend) {
     let app = spawn_app_with(&db, |c| c.workers = 0).await;
     let a = app.model_id(mnist_cnn_model(3136, 1), "ten").await;
-    let eleven = safetensors(&[
-        ("conv1.weight", vec![32, 1, 5, 5], values(800, 9)),
-        ("conv2.weight", vec![64, 32, 5, 5], values(51_200, 10)),
-        ("fc1.weight", vec![32, 3136], values(32 * 3136, 11)),
-        ("fc2.weight", vec![11, 32], values(352, 12)),
-    ]);
-    let b = app.model_id(eleven, "eleven").await;
+    let b = app
+        .model_id(mnist_cnn_with_classes(3136, 11, 9), "eleven")
+        .await;
     let body = assert_problem(
         app.post_json("/v1/jobs", &job_request(&a, &b)).await,
         422,
@@ -285,16 +281,8 @@ async fn a_10_class_and_an_11_class_model_are_not_fused_together(db: Backend) {
 both_backends!(a_5_class_model_cannot_be_evaluated_on_the_10_digit_test_set);
 async fn a_5_class_model_cannot_be_evaluated_on_the_10_digit_test_set(db: Backend) {
     let app = spawn_app_with(&db, |c| c.workers = 0).await;
-    let five = |seed| {
-        safetensors(&[
-            ("conv1.weight", vec![32, 1, 5, 5], values(800, seed)),
-            ("conv2.weight", vec![64, 32, 5, 5], values(51_200, seed + 1)),
-            ("fc1.weight", vec![32, 3136], values(32 * 3136, seed + 2)),
-            ("fc2.weight", vec![5, 32], values(160, seed + 3)),
-        ])
-    };
-    let a = app.model_id(five(1), "a").await;
-    let b = app.model_id(five(5), "b").await;
+    let a = app.model_id(mnist_cnn_with_classes(3136, 5, 1), "a").await;
+    let b = app.model_id(mnist_cnn_with_classes(3136, 5, 5), "b").await;
     let body = assert_problem(
         app.post_json("/v1/jobs", &job_request(&a, &b)).await,
         422,

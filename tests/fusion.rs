@@ -31,6 +31,22 @@ mod methods;
 mod recovery;
 use recovery::shuffle;
 
+/// The CLI under test.
+fn gmfuse() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gmfuse"))
+}
+
+/// Run `cmd`, which must succeed (its stderr is the failure message); its stdout.
+fn gmfuse_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
+
 /// The example's printed tables (reference/seed_plot_model_fusion_jittor.rst, lines ~700–745;
 /// also DESIGN.md), α = 0.0, 0.1, …, 1.0 of model 2.
 const EXAMPLE_GAMF: [&str; 11] = [
@@ -69,22 +85,16 @@ fn compat_mode_prints_the_pygmtools_example_tables_exactly() {
     let Some([a, b]) = seed_models() else { return };
     let dir = tempfile::tempdir().unwrap();
     let report_path = dir.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_gmfuse"))
-        .args(["fuse", "--compat", "pygmtools-example"])
-        .args(["--alphas", "0:1:0.1", "--report"])
-        .arg(&report_path)
-        .arg("--out")
-        .arg(dir.path().join("fused"))
-        .arg(&a)
-        .arg(&b)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = gmfuse_ok(
+        gmfuse()
+            .args(["fuse", "--compat", "pygmtools-example"])
+            .args(["--alphas", "0:1:0.1", "--report"])
+            .arg(&report_path)
+            .arg("--out")
+            .arg(dir.path().join("fused"))
+            .arg(&a)
+            .arg(&b),
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         stdout.starts_with("model1 accuracy = 84.18%, model2 accuracy = 83.81%\n"),
         "{stdout}"
@@ -237,7 +247,7 @@ fn rrwm_and_ipfp_beat_random_assignments_on_the_seed_models_in_one_report() {
 #[test]
 fn compat_mode_accepts_only_spectral_matching() {
     let Some([a, b]) = seed_models() else { return };
-    let out = Command::new(env!("CARGO_BIN_EXE_gmfuse"))
+    let out = gmfuse()
         .args(["fuse", "--compat", "pygmtools-example", "--solver", "rrwm"])
         .arg(&a)
         .arg(&b)
@@ -335,18 +345,12 @@ fn the_cli_fuses_three_models_into_their_weighted_average() {
     let c = dir.path().join("b-reversed.safetensors");
     std::fs::write(&c, permute(&s, &m2, &reversed).unwrap().to_bytes().unwrap()).unwrap();
     let out_dir = dir.path().join("out");
-    let out = Command::new(env!("CARGO_BIN_EXE_gmfuse"))
-        .args(["fuse", "--method", "weight_matching", "--eval-limit", "500"])
-        .args(["--weights", "2,1,1", "--out"])
-        .arg(&out_dir)
-        .args([&a, &b, &c])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = gmfuse_ok(
+        gmfuse()
+            .args(["fuse", "--method", "weight_matching", "--eval-limit", "500"])
+            .args(["--weights", "2,1,1", "--out"])
+            .arg(&out_dir)
+            .args([&a, &b, &c]),
     );
     println!("{stdout}");
     let line = |prefix: &str| -> f64 {

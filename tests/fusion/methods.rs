@@ -11,18 +11,12 @@ fn weight_matching_lifts_the_seed_models_midpoint_to_at_least_88_percent() {
     let Some([a, b]) = seed_models() else { return };
     let dir = tempfile::tempdir().unwrap();
     let report_path = dir.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_gmfuse"))
-        .args(["fuse", "--method", "weight_matching", "--report"])
-        .arg(&report_path)
-        .arg(&a)
-        .arg(&b)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = gmfuse_ok(
+        gmfuse()
+            .args(["fuse", "--method", "weight_matching", "--report"])
+            .arg(&report_path)
+            .arg(&a)
+            .arg(&b),
     );
     println!("{stdout}");
     assert!(stdout.contains("Weight Matching Fusion\n") && stdout.contains("No Matching Fusion\n"));
@@ -85,7 +79,7 @@ fn activation_matching_lifts_the_seed_models_midpoint_above_91_percent() {
 #[test]
 fn the_cli_refuses_to_calibrate_on_the_scored_dataset() {
     let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
-    let out = Command::new(env!("CARGO_BIN_EXE_gmfuse"))
+    let out = gmfuse()
         .args(["fuse", "--method", "activation_matching"])
         .args([
             "--dataset",
